@@ -1,0 +1,47 @@
+/** How a forwarded port came to be wanted. */
+export type PortOrigin = 'declared' | 'detected';
+
+/** How its host port was chosen (see host-port.ts). */
+export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
+
+/** How connections reach the container: straight to its IP, or through the runtime's exec. */
+export type RelayPath = 'direct' | 'exec';
+
+/** One forwarded port: a registry entry and a row of `ports --json`. */
+export interface PortEntry {
+  containerId: string;
+  containerName: string;
+  /** The Compose service, when the port belongs to one. */
+  service: string | null;
+  containerPort: number;
+  hostAddress: string;
+  hostPort: number;
+  protocol: 'tcp';
+  origin: PortOrigin;
+  allocation: PortAllocation;
+  label: string | null;
+  /** The command line of the process listening in the container, when it could be seen. */
+  process: string | null;
+  forwarderPid: number;
+  /** The forwarder's start time (clock ticks since boot, /proc/PID/stat field 22): pid reuse guard. */
+  forwarderStartTime: number;
+  /** ISO time the forward started. */
+  since: string;
+  path: RelayPath;
+  /** `http` or `https` from portsAttributes, else null. */
+  urlScheme?: 'http' | 'https' | null;
+}
+
+export type PortEventType = 'forwarded' | 'withdrawn' | 'failed';
+
+/** A change to one forward, as written to the daemon log and streamed by `ports --watch --json`. */
+export type PortEvent = Omit<PortEntry, 'hostPort' | 'allocation' | 'forwarderStartTime' | 'path'> & {
+  type: PortEventType;
+  at: string;
+  hostPort: number | null;
+  allocation: PortAllocation | null;
+  path: RelayPath | null;
+  reason?: string;
+  /** False when onAutoForward is `silent`: the event is logged but not announced. */
+  notify?: boolean;
+};

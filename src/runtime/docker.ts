@@ -1,0 +1,143 @@
+import { RuntimeError } from '../common/errors.js';
+import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
+
+/** What portpilot needs to know of a container. */
+export interface ContainerInfo {
+  /** Full 64-hex id. */
+  id: string;
+  /** Name without the leading slash. */
+  name: string;
+  running: boolean;
+  /** Status word from the engine: running, exited, created, … */
+  status: string;
+  /** The container's init process as the host sees it; 0 when not running. */
+  pid: number;
+  startedAt: string;
+  /** The container's addresses on its networks (IPv4 and IPv6), for dialling it directly. */
+  ipAddresses: string[];
+  labels: Record<string, string>;
+  image: string;
+  /** Compose service name, when Compose made it. */
+  composeService: string | null;
+  composeProject: string | null;
+}
+
+interface InspectJson {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
+  Config: { Image: string; Labels: Record<string, string> | null };
+  NetworkSettings: {
+    Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
+  };
+}
+
+/** Turns `docker inspect` JSON for one container into ContainerInfo. */
+export function parseInspect(json: InspectJson): ContainerInfo {
+  const labels = json.Config.Labels ?? {};
+  const ipAddresses: string[] = [];
+  for (const network of Object.values(json.NetworkSettings.Networks ?? {})) {
+    if (network.IPAddress) ipAddresses.push(network.IPAddress);
+    if (network.GlobalIPv6Address) ipAddresses.push(network.GlobalIPv6Address);
+  }
+  return {
+    id: json.Id,
+    name: json.Name.replace(/^\//, ''),
+    running: json.State.Running,
+    status: json.State.Status,
+    pid: json.State.Pid,
+    startedAt: json.State.StartedAt,
+    ipAddresses,
+    labels,
+    image: json.Config.Image,
+    composeService: labels['com.docker.compose.service'] ?? null,
+    composeProject: labels['com.docker.compose.project'] ?? null,
+  };
+}
+
+/** A docker-compatible CLI, driven through the process runner. */
+export class Docker {
+  constructor(
+    readonly runner: ProcessRunner,
+    readonly dockerPath = 'docker',
+  ) {}
+
+  /** Run `docker ARGS…` and return its output; throws RuntimeError on a non-zero exit. */
+  async cli(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    let result: RunResult;
+    try {
+      result = await this.runner.run(this.dockerPath, args, options);
+    } catch (error) {
+      throw new RuntimeError(`cannot run the container CLI '${this.dockerPath}'`, {
+        cause: error,
+        description: `Install Docker, or name a docker-compatible CLI with --docker-path.`,
+      });
+    }
+    if (result.exitCode !== 0) {
+      throw new RuntimeError(`'${this.dockerPath} ${args[0] ?? ''}' failed: ${firstLine(result.stderr)}`, {
+        description: result.stderr.trim() || `exit code ${result.exitCode}`,
+      });
+    }
+    return result;
+  }
+
+  /** The container named or identified by `ref`, or null when the engine has no such container. */
+  async inspect(ref: string): Promise<ContainerInfo | null> {
+    let result: RunResult;
+    try {
+      result = await this.runner.run(this.dockerPath, ['container', 'inspect', '--', ref]);
+    } catch (error) {
+      throw new RuntimeError(`cannot run the container CLI '${this.dockerPath}'`, {
+        cause: error,
+        description: `Install Docker, or name a docker-compatible CLI with --docker-path.`,
+      });
+    }
+    if (result.exitCode !== 0) {
+      if (/no such (container|object)/i.test(result.stderr)) return null;
+      throw new RuntimeError(`cannot inspect container '${ref}': ${firstLine(result.stderr)}`, {
+        description: result.stderr.trim(),
+      });
+    }
+    const parsed = JSON.parse(result.stdout) as InspectJson[];
+    const first = parsed[0];
+    return first ? parseInspect(first) : null;
+  }
+
+  /** Ids of the containers (running or not) that carry every label given. */
+  async listByLabels(labels: Record<string, string>, all = true): Promise<string[]> {
+    const args = ['ps', '-q', '--no-trunc'];
+    if (all) args.push('-a');
+    for (const [key, value] of Object.entries(labels)) args.push('--filter', `label=${key}=${value}`);
+    const result = await this.cli(args);
+    return result.stdout.split('\n').filter((line) => line.trim() !== '');
+  }
+
+  /** Run a command in the container to completion. */
+  exec(containerId: string, argv: readonly string[], options: RunOptions & { user?: string } = {}) {
+    const args = ['exec'];
+    if (options.input !== undefined) args.push('-i');
+    if (options.user) args.push('-u', options.user);
+    return this.runner.run(this.dockerPath, [...args, containerId, ...argv], options);
+  }
+
+  /** Start `docker exec -i` with piped streams: the relay's transport. */
+  execStream(containerId: string, argv: readonly string[]): RunningProcess {
+    return this.runner.spawn(this.dockerPath, ['exec', '-i', containerId, ...argv]);
+  }
+
+  async start(containerId: string): Promise<void> {
+    await this.cli(['start', containerId]);
+  }
+
+  async stop(containerId: string): Promise<void> {
+    await this.cli(['stop', containerId]);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await this.cli(['rm', '-f', containerId]);
+  }
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}
