@@ -14,11 +14,23 @@ export function parseProcStatStartTime(statText: string): number | null {
   return Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
-/** The start time of a live process, or null when there is no such process. */
+/** The state letter (R, S, Z, …) from the text of /proc/PID/stat, or null. */
+export function parseProcStatState(statText: string): string | null {
+  const close = statText.lastIndexOf(')');
+  if (close < 0) return null;
+  return statText.slice(close + 1).trim().charAt(0) || null;
+}
+
+/**
+ * The start time of a live process, or null when there is no such process. A zombie counts as gone:
+ * a detached forwarder's parent may never reap it, and it holds no sockets.
+ */
 export async function readProcessStartTime(pid: number): Promise<number | null> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
   try {
-    return parseProcStatStartTime(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    if (parseProcStatState(stat) === 'Z') return null;
+    return parseProcStatStartTime(stat);
   } catch {
     return null;
   }

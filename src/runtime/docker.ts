@@ -17,6 +17,8 @@ export interface ContainerInfo {
   ipAddresses: string[];
   labels: Record<string, string>;
   image: string;
+  /** The image's or run's working directory, '' when unset. */
+  workingDir: string;
   /** Compose service name, when Compose made it. */
   composeService: string | null;
   composeProject: string | null;
@@ -26,7 +28,7 @@ interface InspectJson {
   Id: string;
   Name: string;
   State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
-  Config: { Image: string; Labels: Record<string, string> | null };
+  Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
   NetworkSettings: {
     Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
   };
@@ -50,6 +52,7 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     ipAddresses,
     labels,
     image: json.Config.Image,
+    workingDir: json.Config.WorkingDir ?? '',
     composeService: labels['com.docker.compose.service'] ?? null,
     composeProject: labels['com.docker.compose.project'] ?? null,
   };

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import { PortpilotError, errorMessage } from '../common/errors.js';
+import { resolveStateDir } from '../common/state-dir.js';
+import type { CommonOptions } from '../operations/forwarder-options.js';
+
+/** The options every command shares, resolved from flags and environment. */
+export function commonOptions(command: Command): CommonOptions {
+  const opts = command.optsWithGlobals<{ stateDir?: string; dockerPath?: string }>();
+  return { stateDir: resolveStateDir(opts.stateDir), dockerPath: opts.dockerPath ?? 'docker' };
+}
+
+/** Progress and human messages: stderr, so stdout stays machine-readable. */
+export function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** The `{"outcome":"error"}` result line for any thrown value. */
+export function errorResult(error: unknown): { outcome: 'error'; message: string; description: string; code?: string } {
+  if (error instanceof PortpilotError) {
+    return { outcome: 'error', message: error.message, description: error.description ?? '', code: error.code };
+  }
+  return { outcome: 'error', message: errorMessage(error), description: '' };
+}
+
+/** Prints a failure for humans on stderr and sets exit code 1. */
+export function reportFailure(error: unknown): void {
+  const result = errorResult(error);
+  process.stderr.write(`portpilot: ${result.message}\n${result.description ? `${result.description}\n` : ''}`);
+  process.exitCode = 1;
+}
+
+/** Prints one JSON line on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

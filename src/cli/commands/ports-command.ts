@@ -1,0 +1,78 @@
+import { Command } from 'commander';
+import type { PortEntry, PortEvent } from '../../forwarding/port-entry.js';
+import { listForwardedPorts, type Scope } from '../../operations/ports.js';
+import { watchPortEvents } from '../../operations/watch-ports.js';
+import { commonOptions, printJson, reportFailure } from '../command-context.js';
+import { resolveScope } from '../../operations/scope.js';
+import { formatTable, terminalSafe } from '../terminal-text.js';
+
+interface PortsFlags {
+  containerId?: string;
+  workspaceFolder?: string;
+  json?: boolean;
+  watch?: boolean;
+}
+
+/** `portpilot ports`: what is forwarded, as a table, JSON, or a stream of events. */
+export function portsCommand(): Command {
+  return new Command('ports')
+    .description('List forwarded ports (all containers unless scoped)')
+    .option('--container-id <id>', "only this container's ports")
+    .option('--workspace-folder <dir>', "only the workspace's containers' ports")
+    .option('--json', 'print one JSON array (with --watch: one JSON event a line)')
+    .option('--watch', 'keep running and print port events as they happen')
+    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .action(async (flags: PortsFlags, command: Command) => {
+      try {
+        const common = commonOptions(command);
+        const scope = await resolveScope(common, flags, { required: false });
+        if (flags.watch) {
+          await watch(common.stateDir, scope, flags.json === true);
+          return;
+        }
+        const entries = await listForwardedPorts(common.stateDir, scope);
+        if (flags.json) printJson(entries);
+        else process.stdout.write(entries.length === 0 ? 'No ports are forwarded.\n' : table(entries));
+      } catch (error) {
+        reportFailure(error);
+      }
+    });
+}
+
+async function watch(stateDir: string, scope: Scope, json: boolean): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.stdout.on('error', onSignal); // the reader went away (a closed pipe)
+  await watchPortEvents(stateDir, scope, (event) => (json ? printJson(event) : printEvent(event)), stop.signal);
+}
+
+function hostOf(entry: Pick<PortEntry, 'hostAddress' | 'urlScheme'> & { hostPort: number | null }): string {
+  const address = entry.hostAddress.includes(':') ? `[${entry.hostAddress}]` : entry.hostAddress;
+  const hostPort = `${address}:${entry.hostPort ?? '-'}`;
+  return entry.urlScheme ? `${entry.urlScheme}://${hostPort}` : hostPort;
+}
+
+function table(entries: PortEntry[]): string {
+  return formatTable(
+    ['CONTAINER', 'PORT', 'HOST', 'ORIGIN', 'ALLOCATION', 'PATH', 'LABEL', 'PROCESS'],
+    entries.map((e) => [
+      e.service ? `${e.containerName} (${e.service})` : e.containerName,
+      String(e.containerPort),
+      hostOf(e),
+      e.origin,
+      e.allocation,
+      e.path,
+      e.label ?? '',
+      e.process ?? '',
+    ]),
+  );
+}
+
+function printEvent(event: PortEvent): void {
+  const what = `${event.containerName}:${event.containerPort}`;
+  const detail =
+    event.type === 'failed' ? `: ${event.reason ?? ''}` : ` -> ${hostOf(event)}${event.label ? ` (${event.label})` : ''}`;
+  process.stdout.write(terminalSafe(`${event.at} ${event.type} ${what}${detail}`) + '\n');
+}

@@ -1,0 +1,67 @@
+import { Command, Option } from 'commander';
+import { localRunner } from '../../runtime/process-runner.js';
+import { up } from '../../operations/up.js';
+import { commonOptions, errorResult, printJson, progress } from '../command-context.js';
+
+interface UpFlags {
+  workspaceFolder?: string;
+  config?: string;
+  containerId?: string;
+  autoForward?: boolean;
+  forwardPort: string[];
+  removeExistingContainer?: boolean;
+  relayPath: 'auto' | 'direct' | 'exec';
+  hostAddress: string;
+}
+
+/** `portpilot up`: create or attach to the dev container and start its forwarder. */
+export function upCommand(): Command {
+  return new Command('up')
+    .description('Create or attach to a dev container and, with --auto-forward, forward its ports to this host')
+    .option('--workspace-folder <dir>', 'workspace whose devcontainer.json is read (default: current directory)')
+    .option('--config <file>', 'a devcontainer.json outside the workspace')
+    .option('--container-id <id>', 'attach to this running container instead of creating one')
+    .option('--auto-forward', 'start (or reuse) the detached forwarder for the container')
+    .option(
+      '--forward-port <spec>',
+      'forward PORT or SERVICE:PORT eagerly, like forwardPorts (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--remove-existing-container', "replace the workspace's container (its forwarder is reaped first)")
+    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .addOption(
+      new Option('--relay-path <path>', 'how connections reach the container: direct to its IP where possible, or exec')
+        .choices(['auto', 'direct', 'exec'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--host-address <address>', 'host address the forwards listen on (loopback only by default)')
+        .default('127.0.0.1')
+        .hideHelp(),
+    )
+    .action(async (flags: UpFlags, command: Command) => {
+      try {
+        const result = await up(
+          {
+            ...commonOptions(command),
+            containerId: flags.containerId ?? null,
+            workspaceFolder: flags.workspaceFolder ?? null,
+            config: flags.config ?? null,
+            autoForward: flags.autoForward === true,
+            forwardPorts: flags.forwardPort,
+            removeExistingContainer: flags.removeExistingContainer === true,
+            relayPath: flags.relayPath === 'auto' ? null : flags.relayPath,
+            hostAddress: flags.hostAddress,
+          },
+          { runner: localRunner, progress },
+        );
+        printJson(result);
+      } catch (error) {
+        const result = errorResult(error);
+        progress(`portpilot up: ${result.message}`);
+        printJson(result);
+        process.exitCode = 1;
+      }
+    });
+}

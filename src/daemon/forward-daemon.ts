@@ -1,0 +1,166 @@
+import { closeSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { ForwarderError, PortpilotError, errorMessage } from '../common/errors.js';
+import { readProcessStartTime } from '../common/process-info.js';
+import { ensureStateDir, statePaths, type StatePaths } from '../common/state-dir.js';
+import { attributesLookup } from '../forwarding/attributes-lookup.js';
+import { ContainerGoneSignal, createListenerSource, type ListenerSource } from '../forwarding/listener-source.js';
+import type { PortEvent } from '../forwarding/port-entry.js';
+import { probeRelayProgram } from '../forwarding/relay-program.js';
+import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
+import { Docker, type ContainerInfo } from '../runtime/docker.js';
+import { localRunner } from '../runtime/process-runner.js';
+import type { DaemonSpec } from './daemon-spec.js';
+import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
+import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
+
+/** How often the container's listeners are read. */
+export const POLL_INTERVAL_MS = 500;
+
+type Logger = pino.Logger;
+
+/** The forwarder's main: runs until signalled or until its container is gone. Never returns normally. */
+export async function runForwardDaemon(specFile: string): Promise<never> {
+  const log = pino({ base: { pid: process.pid } }, pino.destination({ fd: 1, sync: true }));
+  process.chdir('/');
+  let spec: DaemonSpec;
+  let paths: StatePaths;
+  let supervisor: Supervisor;
+  let source: ListenerSource;
+  try {
+    spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+    paths = statePaths(spec.stateDir);
+    await ensureStateDir(paths.root);
+    ({ supervisor, source } = await start(spec, paths, log));
+  } catch (error) {
+    log.error({ err: error }, 'forwarder failed to start');
+    reportReady(
+      error instanceof PortpilotError
+        ? { ok: false, message: error.message, description: error.description, code: error.code }
+        : { ok: false, message: `the forwarder failed to start: ${errorMessage(error)}` },
+    );
+    process.exit(1);
+  }
+  return superviseUntilDone(spec, paths, supervisor, source, log);
+}
+
+async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
+  const docker = new Docker(localRunner, spec.dockerPath);
+  const container = await docker.inspect(spec.containerId);
+  if (!container?.running) {
+    throw new ForwarderError(`container ${spec.containerId.slice(0, 12)} is not running`, {
+      code: 'CONTAINER_NOT_RUNNING',
+      description: 'Start the container (portpilot up) before forwarding its ports.',
+    });
+  }
+  const startTime = await readProcessStartTime(process.pid);
+  if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
+
+  const source = await createListenerSource(docker, container.id, container.pid);
+  const primary = await targetOf(docker, container, source);
+  const others = new Map<string, TargetContainer>();
+  for (const declared of spec.declared) {
+    if (declared.containerId === container.id || others.has(declared.containerId)) continue;
+    const other = await docker.inspect(declared.containerId);
+    if (!other?.running) {
+      throw new ForwarderError(`the container of service '${declared.service ?? '?'}' is not running`, {
+        code: 'CONTAINER_NOT_RUNNING',
+      });
+    }
+    others.set(other.id, { ...(await targetOf(docker, other, source)), service: declared.service });
+  }
+  log.info({ containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind }, 'forwarder starting');
+
+  const supervisor = new Supervisor({
+    paths,
+    docker,
+    primary,
+    others,
+    attributes: attributesLookup(spec.attributes),
+    relayPath: spec.relayPath,
+    hostAddress: spec.hostAddress,
+    forwarder: { pid: process.pid, startTime },
+    emit: (event: PortEvent) => log.info({ portEvent: event }, `port ${event.containerPort} ${event.type}`),
+    log: (message, fields) => log.warn(fields ?? {}, message),
+  });
+  for (const declared of spec.declared) await supervisor.declare(declared.containerId, declared.port);
+
+  await writeMarker(paths, {
+    pid: process.pid,
+    startTime,
+    containerId: container.id,
+    containerName: container.name,
+    logFile: forwarderFiles(paths, container.id).log,
+    startedAt: new Date().toISOString(),
+  }).catch((error: unknown) => {
+    throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
+  });
+  reportReady({ ok: true, pid: process.pid });
+  return { supervisor, source };
+}
+
+async function targetOf(docker: Docker, container: ContainerInfo, source: ListenerSource): Promise<TargetContainer> {
+  return {
+    id: container.id,
+    name: container.name,
+    service: container.composeService,
+    // Only a local engine (whose namespaces we can see) puts container addresses on the host's routes.
+    directAddresses: source.kind === 'host-proc' ? container.ipAddresses : [],
+    relayProgram: await probeRelayProgram(docker, container.id, container.name),
+  };
+}
+
+async function superviseUntilDone(
+  spec: DaemonSpec,
+  paths: StatePaths,
+  supervisor: Supervisor,
+  initialSource: ListenerSource,
+  log: Logger,
+): Promise<never> {
+  const docker = new Docker(localRunner, spec.dockerPath);
+  let source = initialSource;
+  let stopping: string | null = null;
+  const wake = new AbortController();
+  const stop = (reason: string) => {
+    stopping ??= reason;
+    wake.abort();
+  };
+  process.on('SIGTERM', () => stop('the forwarder was asked to stop (SIGTERM)'));
+  process.on('SIGINT', () => stop('the forwarder was interrupted (SIGINT)'));
+  process.on('SIGHUP', () => undefined);
+
+  while (stopping === null) {
+    try {
+      await supervisor.reconcile(await source.read());
+    } catch (error) {
+      if (!(error instanceof ContainerGoneSignal)) {
+        log.warn({ err: error }, 'reading listeners failed');
+      } else {
+        const container = await docker.inspect(spec.containerId).catch(() => null);
+        if (!container?.running) {
+          stop('the container stopped');
+          break;
+        }
+        log.info({ pid: container.pid }, 'container restarted; following its new init process');
+        source = await createListenerSource(docker, container.id, container.pid);
+      }
+    }
+    await sleep(POLL_INTERVAL_MS, undefined, { signal: wake.signal }).catch(() => undefined);
+  }
+  log.info({ reason: stopping }, 'forwarder stopping');
+  await supervisor.shutdown(stopping ?? 'stopped');
+  await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
+  log.info('forwarder stopped');
+  process.exit(0);
+}
+
+function reportReady(message: ReadyMessage): void {
+  try {
+    writeSync(READY_FD, JSON.stringify(message) + '\n');
+    closeSync(READY_FD);
+  } catch {
+    // `up` is gone; nobody to tell.
+  }
+}

@@ -1,0 +1,97 @@
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { isSameProcessAlive, readProcessArgv } from '../common/process-info.js';
+import type { StatePaths } from '../common/state-dir.js';
+
+/** The word in a forwarder's argv that identifies it as one (the hidden subcommand). */
+export const DAEMON_SUBCOMMAND = '__forward-daemon';
+
+/** What a running forwarder leaves on disk so that `up` can reuse it and `down` can reap it. */
+export interface ForwarderMarker {
+  pid: number;
+  /** Clock ticks since boot, /proc/PID/stat field 22: guards against a recycled pid. */
+  startTime: number;
+  containerId: string;
+  containerName: string;
+  logFile: string;
+  startedAt: string;
+}
+
+/** Where the files of one container's forwarder live. */
+export function forwarderFiles(paths: StatePaths, containerId: string) {
+  const base = join(paths.forwarders, containerId);
+  return {
+    marker: `${base}.json`,
+    log: `${base}.log`,
+    spawnLock: `${base}.spawn`,
+    spec: `${base}.spec.json`,
+  };
+}
+
+/** Reads a marker; null when absent or unreadable (a damaged marker is treated as no forwarder). */
+export async function readMarker(paths: StatePaths, containerId: string): Promise<ForwarderMarker | null> {
+  try {
+    const raw = await readFile(forwarderFiles(paths, containerId).marker, 'utf8');
+    return parseMarker(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** Validates marker text; null when it is not a marker. */
+export function parseMarker(raw: string): ForwarderMarker | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const m = value as Record<string, unknown>;
+  const ok =
+    Number.isSafeInteger(m.pid) &&
+    (m.pid as number) > 0 &&
+    Number.isSafeInteger(m.startTime) &&
+    typeof m.containerId === 'string' &&
+    /^[0-9a-f]{64}$/.test(m.containerId) &&
+    typeof m.containerName === 'string' &&
+    typeof m.logFile === 'string' &&
+    typeof m.startedAt === 'string';
+  return ok ? (m as unknown as ForwarderMarker) : null;
+}
+
+/** Writes this process's marker atomically, mode 0600. */
+export async function writeMarker(paths: StatePaths, marker: ForwarderMarker): Promise<void> {
+  await writeFileAtomic(forwarderFiles(paths, marker.containerId).marker, JSON.stringify(marker) + '\n', {
+    mode: 0o600,
+  });
+}
+
+/** Removes the marker if it still names `pid` (a newer forwarder's marker is left alone). */
+export async function removeMarker(paths: StatePaths, containerId: string, pid: number): Promise<void> {
+  const current = await readMarker(paths, containerId);
+  if (current === null || current.pid === pid) {
+    await rm(forwarderFiles(paths, containerId).marker, { force: true });
+  }
+}
+
+/**
+ * True only when the marker's process is alive, started when the marker says, and is a forwarder for
+ * that very container: a pid the kernel has handed to another program is never taken for ours.
+ */
+export async function isMarkerLive(marker: ForwarderMarker): Promise<boolean> {
+  if (!(await isSameProcessAlive(marker.pid, marker.startTime))) return false;
+  const argv = await readProcessArgv(marker.pid);
+  return argv !== null && argv.includes(DAEMON_SUBCOMMAND) && argv.includes(marker.containerId);
+}
+
+/** The ids of the containers that have a marker in this state dir. */
+export async function listMarkedContainers(paths: StatePaths): Promise<string[]> {
+  try {
+    const names = await readdir(paths.forwarders);
+    return names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n)).map((n) => n.slice(0, 64));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,56 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isSameProcessAlive } from '../common/process-info.js';
+import type { StatePaths } from '../common/state-dir.js';
+import { releasePorts } from '../forwarding/registry.js';
+import { isMarkerLive, readMarker, removeMarker } from './marker.js';
+
+/** How long a forwarder gets to exit after SIGTERM before it is killed. */
+export const REAP_GRACE_MS = 5_000;
+const REAP_POLL_MS = 25;
+
+export interface ReapResult {
+  /** The forwarder's pid when one was running, else null. */
+  pid: number | null;
+  /** True when SIGTERM was not enough. */
+  killed: boolean;
+}
+
+/**
+ * Stops the container's forwarder, if one runs: SIGTERM, a bounded wait, then SIGKILL. Only a process
+ * whose pid, start time and command line all match the marker is signalled. On return the process is
+ * gone and its registry entries are released.
+ */
+export async function reapForwarder(paths: StatePaths, containerId: string): Promise<ReapResult> {
+  const marker = await readMarker(paths, containerId);
+  let result: ReapResult = { pid: null, killed: false };
+  if (marker && (await isMarkerLive(marker))) {
+    result = { pid: marker.pid, killed: false };
+    signal(marker.pid, 'SIGTERM');
+    if (!(await waitForExit(marker.pid, marker.startTime, REAP_GRACE_MS))) {
+      signal(marker.pid, 'SIGKILL');
+      result.killed = true;
+      await waitForExit(marker.pid, marker.startTime, REAP_GRACE_MS);
+    }
+  }
+  if (marker) await removeMarker(paths, containerId, marker.pid);
+  // Whatever the forwarder did not release itself (it was killed, or died earlier) goes now.
+  await releasePorts(paths, (entry) => entry.containerId === containerId);
+  return result;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function waitForExit(pid: number, startTime: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await isSameProcessAlive(pid, startTime))) return true;
+    await sleep(REAP_POLL_MS);
+  }
+  return !(await isSameProcessAlive(pid, startTime));
+}

@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import { ForwarderError, StateError, errorMessage, type ErrorCode } from '../common/errors.js';
+import type { StatePaths } from '../common/state-dir.js';
+import type { DaemonSpec } from './daemon-spec.js';
+import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
+
+/** How long `up` waits for a new forwarder to say it is ready. */
+export const READY_TIMEOUT_MS = 60_000;
+/** The file descriptor on which a starting forwarder reports readiness to `up`. */
+export const READY_FD = 3;
+const SPAWN_LOCK_STALE_MS = 90_000;
+
+/** What the readiness handshake carries: one JSON line on READY_FD. */
+export type ReadyMessage = { ok: true; pid: number } | { ok: false; message: string; description?: string; code?: ErrorCode };
+
+export interface ForwarderHandle {
+  pid: number;
+  logFile: string;
+  reused: boolean;
+}
+
+const CLI_ENTRY = fileURLToPath(new URL('../../bin/portpilot.js', import.meta.url));
+
+/**
+ * Starts the container's forwarder, or returns the live one. The decision is made under a per-container
+ * lock, so any number of concurrent `up` runs end with exactly one forwarder.
+ */
+export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Promise<ForwarderHandle> {
+  const files = forwarderFiles(paths, spec.containerId);
+  await mkdir(paths.forwarders, { recursive: true, mode: 0o700 });
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(files.spawnLock, {
+      realpath: false,
+      stale: SPAWN_LOCK_STALE_MS,
+      update: 10_000,
+      retries: { retries: 600, minTimeout: 50, maxTimeout: 250, factor: 1.2 },
+    });
+  } catch (error) {
+    throw new StateError(`cannot lock ${files.spawnLock}: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    const marker = await readMarker(paths, spec.containerId);
+    if (marker && (await isMarkerLive(marker))) {
+      return { pid: marker.pid, logFile: marker.logFile, reused: true };
+    }
+    await writeFileAtomic(files.spec, JSON.stringify(spec) + '\n', { mode: 0o600 });
+    const pid = await spawnAndAwaitReady(files.log, files.spec, spec.containerId);
+    return { pid, logFile: files.log, reused: false };
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/** Spawns the detached daemon and resolves with its pid once it reports ready. */
+async function spawnAndAwaitReady(logFile: string, specFile: string, containerId: string): Promise<number> {
+  const logFd = openSync(logFile, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(
+      process.execPath,
+      [CLI_ENTRY, DAEMON_SUBCOMMAND, '--container-id', containerId, '--spec-file', specFile],
+      { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: process.env },
+    );
+  } finally {
+    closeSync(logFd);
+  }
+  const channel = child.stdio[READY_FD];
+  if (!channel) throw new ForwarderError('the forwarder started without its readiness channel');
+
+  const message = await new Promise<ReadyMessage | null>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve(null), READY_TIMEOUT_MS);
+    channel.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const newline = text.indexOf('\n');
+      if (newline >= 0) {
+        clearTimeout(timer);
+        resolve(parseReady(text.slice(0, newline)));
+      }
+    });
+    channel.on('error', () => undefined);
+    channel.on('close', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
+  channel.destroy();
+  child.unref();
+
+  if (message?.ok) return message.pid;
+  if (message === null) {
+    child.kill('SIGKILL');
+    const tail = await readLogTail(logFile);
+    throw new ForwarderError(`the forwarder for container ${containerId.slice(0, 12)} exited before it was ready`, {
+      description: tail ? `Last lines of ${logFile}:\n${tail}` : `See ${logFile}.`,
+    });
+  }
+  throw new ForwarderError(message.message, { description: message.description, code: message.code ?? 'FORWARDER_FAILED',
+  });
+}
+
+function parseReady(line: string): ReadyMessage | null {
+  try {
+    const value = JSON.parse(line) as ReadyMessage;
+    return typeof value === 'object' && value !== null && typeof value.ok === 'boolean' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readLogTail(logFile: string): Promise<string> {
+  try {
+    const lines = (await readFile(logFile, 'utf8')).trim().split('\n');
+    return lines.slice(-8).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,316 @@
+import type { Socket } from 'node:net';
+import { errorMessage } from '../common/errors.js';
+import type { StatePaths } from '../common/state-dir.js';
+import type { Docker } from '../runtime/docker.js';
+import { bindHostListener, type HostListener } from './host-listener.js';
+import type { PortAttributesLookup } from './attributes-lookup.js';
+import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from './port-entry.js';
+import type { BindScope, PortListener } from './proc-net-tcp.js';
+import { allocatePort, releasePorts, updateEntries } from './registry.js';
+import { relayArgv, type RelayProgram } from './relay-program.js';
+import { relayConnection, type RelayTarget } from './relay.js';
+
+/** A detected listener absent from this many consecutive reads is withdrawn. */
+export const WITHDRAW_AFTER_MISSED_READS = 2;
+/** At most this many detected ports are auto-forwarded; declared ports do not count. */
+export const AUTO_FORWARD_CAP = 20;
+/** A port whose host port could not be had is tried again this often, quietly. */
+export const RETRY_FAILED_MS = 5_000;
+const RELAY_DRAIN_MS = 2_000;
+
+/** A container whose ports this forwarder serves. */
+export interface TargetContainer {
+  id: string;
+  name: string;
+  service: string | null;
+  /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
+  directAddresses: string[];
+  relayProgram: RelayProgram;
+}
+
+export interface SupervisorOptions {
+  paths: StatePaths;
+  docker: Docker;
+  primary: TargetContainer;
+  /** Extra containers (Compose services) that declared ports are dialled in, by id. */
+  others: ReadonlyMap<string, TargetContainer>;
+  attributes: PortAttributesLookup;
+  relayPath: RelayPath | null;
+  hostAddress: string;
+  forwarder: { pid: number; startTime: number };
+  emit: (event: PortEvent) => void;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+interface Forward {
+  target: TargetContainer;
+  port: number;
+  origin: PortOrigin;
+  scope: BindScope;
+  dialAddress: string;
+  process: string | null;
+  entry: PortEntry | null;
+  listener: HostListener | null;
+  missedReads: number;
+  lastAttemptAt: number;
+}
+
+/** Keeps the host's forwards equal to what is wanted: the declared ports plus the detected listeners. */
+export class Supervisor {
+  private readonly forwards = new Map<string, Forward>();
+  private readonly relays = new Set<Promise<void>>();
+  private capReported = false;
+  private stopped = false;
+
+  constructor(private readonly options: SupervisorOptions) {}
+
+  /** The forwards with a host port, as registry entries. */
+  entries(): PortEntry[] {
+    return [...this.forwards.values()].flatMap((f) => (f.entry ? [f.entry] : []));
+  }
+
+  /** Forwards one declared port (eagerly: before anything listens on it). */
+  async declare(containerId: string, port: number): Promise<void> {
+    const target = containerId === this.options.primary.id ? this.options.primary : this.options.others.get(containerId);
+    if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
+    const forward: Forward = {
+      target,
+      port,
+      origin: 'declared',
+      scope: 'loopback',
+      dialAddress: '127.0.0.1',
+      process: null,
+      entry: null,
+      listener: null,
+      missedReads: 0,
+      lastAttemptAt: 0,
+    };
+    this.forwards.set(keyOf(target.id, port), forward);
+    await this.open(forward);
+  }
+
+  /** Brings the forwards in line with one read of the primary container's listeners. */
+  async reconcile(listeners: readonly PortListener[], processes: ReadonlyMap<number, string> = new Map()): Promise<void> {
+    const primary = this.options.primary;
+    const seen = new Set<number>();
+    for (const listener of listeners) {
+      seen.add(listener.port);
+      const key = keyOf(primary.id, listener.port);
+      const existing = this.forwards.get(key);
+      const processLine = processes.get(listener.port) ?? null;
+      if (existing) {
+        existing.missedReads = 0;
+        await this.refreshDial(existing, listener, processLine);
+        if (!existing.entry && Date.now() - existing.lastAttemptAt >= RETRY_FAILED_MS) {
+          await this.open(existing, true);
+        }
+        continue;
+      }
+      const attributes = this.options.attributes(listener.port, processLine);
+      if (attributes.onAutoForward === 'ignore') continue;
+      if (this.detectedCount() >= AUTO_FORWARD_CAP) {
+        this.reportCap(listener.port);
+        continue;
+      }
+      const forward: Forward = {
+        target: primary,
+        port: listener.port,
+        origin: 'detected',
+        scope: listener.scope,
+        dialAddress: listener.dialAddress,
+        process: processLine,
+        entry: null,
+        listener: null,
+        missedReads: 0,
+        lastAttemptAt: 0,
+      };
+      this.forwards.set(key, forward);
+      await this.open(forward);
+    }
+    for (const [key, forward] of this.forwards) {
+      if (forward.origin !== 'detected' || forward.target !== primary || seen.has(forward.port)) continue;
+      forward.missedReads += 1;
+      if (forward.missedReads >= WITHDRAW_AFTER_MISSED_READS) {
+        this.forwards.delete(key);
+        await this.close(forward, 'withdrawn', 'the server in the container stopped listening');
+      }
+    }
+  }
+
+  /** Closes every forward and releases this forwarder's registry entries. */
+  async shutdown(reason: string): Promise<void> {
+    this.stopped = true;
+    const all = [...this.forwards.values()];
+    this.forwards.clear();
+    await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
+    const { pid } = this.options.forwarder;
+    await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid).catch((error: unknown) =>
+      this.options.log('could not release registry entries', { error: errorMessage(error) }),
+    );
+    await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
+  }
+
+  private detectedCount(): number {
+    let count = 0;
+    for (const f of this.forwards.values()) if (f.origin === 'detected') count += 1;
+    return count;
+  }
+
+  private reportCap(port: number): void {
+    if (this.capReported) return;
+    this.capReported = true;
+    const reason = `more than ${AUTO_FORWARD_CAP} ports listen in the container; port ${port} and later ones are not auto-forwarded (declare the ones you need with forwardPorts or --forward-port)`;
+    this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
+  }
+
+  private async refreshDial(forward: Forward, listener: PortListener, processLine: string | null): Promise<void> {
+    if (forward.scope === listener.scope && forward.dialAddress === listener.dialAddress && forward.process === processLine) {
+      return;
+    }
+    forward.scope = listener.scope;
+    forward.dialAddress = listener.dialAddress;
+    forward.process = processLine;
+    const entry = forward.entry;
+    if (!entry) return;
+    const path = this.pathFor(forward);
+    if (entry.path === path && entry.process === processLine) return;
+    entry.path = path;
+    entry.process = processLine;
+    await updateEntries(this.options.paths, (entries) =>
+      entries.map((e) => (e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e)),
+    ).catch((error: unknown) => this.options.log('could not update registry entry', { error: errorMessage(error) }));
+  }
+
+  private async open(forward: Forward, quietFailure = false): Promise<void> {
+    forward.lastAttemptAt = Date.now();
+    const attributes = this.options.attributes(forward.port, forward.process);
+    const base = this.placeholder(forward.target, forward.port, forward.origin, attributes.label ?? null, forward.process);
+    let bound: HostListener | null = null;
+    try {
+      const result = await allocatePort(
+        this.options.paths,
+        { entry: { ...base, path: this.pathFor(forward) }, requireLocalPort: attributes.requireLocalPort === true },
+        async (hostPort) => {
+          bound = await bindHostListener(hostPort, (socket) => this.accept(forward, socket), this.options.hostAddress);
+          return bound !== null;
+        },
+      );
+      if (this.stopped) {
+        await (bound as HostListener | null)?.close();
+        return;
+      }
+      if (!result.ok) {
+        if (!quietFailure) this.options.emit(this.event('failed', base, result.reason));
+        return;
+      }
+      const entry: PortEntry = { ...result.entry, urlScheme: attributes.protocol ?? null };
+      forward.entry = entry;
+      forward.listener = bound;
+      const notify = attributes.onAutoForward !== 'silent';
+      this.options.emit({ ...this.event('forwarded', entry), notify });
+    } catch (error) {
+      await (bound as HostListener | null)?.close();
+      if (!quietFailure) this.options.emit(this.event('failed', base, errorMessage(error)));
+    }
+  }
+
+  private async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {
+    await forward.listener?.close();
+    forward.listener = null;
+    const entry = forward.entry;
+    forward.entry = null;
+    if (!entry) return;
+    if (release) {
+      await releasePorts(
+        this.options.paths,
+        (e) => e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort,
+      ).catch((error: unknown) => this.options.log('could not release a registry entry', { error: errorMessage(error) }));
+    }
+    this.options.emit(this.event(type, entry, reason));
+  }
+
+  private accept(forward: Forward, socket: Socket): void {
+    const relay = relayConnection(socket, this.targetFor(forward), {
+      docker: this.options.docker,
+      onError: (message, error) =>
+        this.options.log(message, { port: forward.port, error: error === undefined ? undefined : errorMessage(error) }),
+    }).catch((error: unknown) => this.options.log('relay failed', { port: forward.port, error: errorMessage(error) }));
+    this.relays.add(relay);
+    void relay.finally(() => this.relays.delete(relay));
+  }
+
+  /** Direct to the container's IP when the server accepts it there and the host can route to it. */
+  private pathFor(forward: Forward): RelayPath {
+    const forced = this.options.relayPath;
+    if (forced === 'exec') return 'exec';
+    const direct = this.directAddress(forward);
+    if (direct === null) return 'exec';
+    return 'direct';
+  }
+
+  private directAddress(forward: Forward): string | null {
+    const addresses = forward.target.directAddresses;
+    if (addresses.length === 0) return null;
+    if (forward.scope === 'wildcard') return addresses.find((a) => !a.includes(':')) ?? addresses[0] ?? null;
+    if (forward.scope === 'specific' && addresses.includes(forward.dialAddress)) return forward.dialAddress;
+    return null;
+  }
+
+  private targetFor(forward: Forward): RelayTarget {
+    const direct = this.pathFor(forward) === 'direct' ? this.directAddress(forward) : null;
+    if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
+    return {
+      path: 'exec',
+      containerId: forward.target.id,
+      argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
+    };
+  }
+
+  private placeholder(
+    target: TargetContainer,
+    port: number,
+    origin: PortOrigin,
+    label: string | null = null,
+    process: string | null = null,
+  ): Omit<PortEntry, 'hostPort' | 'allocation' | 'path'> {
+    return {
+      containerId: target.id,
+      containerName: target.name,
+      service: target.service,
+      containerPort: port,
+      hostAddress: this.options.hostAddress,
+      protocol: 'tcp',
+      origin,
+      label,
+      process,
+      forwarderPid: this.options.forwarder.pid,
+      forwarderStartTime: this.options.forwarder.startTime,
+      since: new Date().toISOString(),
+    };
+  }
+
+  private event(
+    type: PortEventType,
+    entry: Omit<PortEntry, 'hostPort' | 'allocation' | 'path'> & Partial<Pick<PortEntry, 'hostPort' | 'allocation' | 'path'>>,
+    reason?: string,
+  ): PortEvent {
+    const { forwarderStartTime: _ignored, ...rest } = entry;
+    return {
+      ...rest,
+      hostPort: entry.hostPort ?? null,
+      allocation: entry.allocation ?? null,
+      path: entry.path ?? null,
+      type,
+      at: new Date().toISOString(),
+      ...(reason === undefined ? {} : { reason }),
+    };
+  }
+}
+
+function keyOf(containerId: string, port: number): string {
+  return `${containerId}:${port}`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,19 @@
+import { statePaths } from '../common/state-dir.js';
+import type { PortEntry } from '../forwarding/port-entry.js';
+import { listPorts } from '../forwarding/registry.js';
+
+/** Which forwards a command is about: one set of containers, or all. */
+export type Scope = { kind: 'all' } | { kind: 'containers'; containerIds: ReadonlySet<string> };
+
+/** The forwarded ports in scope, dead forwarders' entries pruned first, sorted for display. */
+export async function listForwardedPorts(stateDir: string, scope: Scope): Promise<PortEntry[]> {
+  const entries = await listPorts(statePaths(stateDir));
+  return entries
+    .filter((entry) => inScope(scope, entry.containerId))
+    .sort((a, b) => a.containerName.localeCompare(b.containerName) || a.containerPort - b.containerPort);
+}
+
+/** True when the container is one the scope covers. */
+export function inScope(scope: Scope, containerId: string): boolean {
+  return scope.kind === 'all' || scope.containerIds.has(containerId);
+}

@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { PortpilotError, UsageError } from '../common/errors.js';
+import { statePaths } from '../common/state-dir.js';
+import { listMarkedContainers } from '../daemon/marker.js';
+import { Docker } from '../runtime/docker.js';
+import { localRunner } from '../runtime/process-runner.js';
+import type { CommonOptions } from './forwarder-options.js';
+import type { Scope } from './ports.js';
+
+/** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
+export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
+
+/** Turns --container-id / --workspace-folder into the set of container ids a command acts on. */
+export async function resolveScope(
+  common: CommonOptions,
+  flags: { containerId?: string; workspaceFolder?: string },
+  options: { required: boolean },
+): Promise<Scope> {
+  if (flags.containerId && flags.workspaceFolder) {
+    throw new UsageError('give --container-id or --workspace-folder, not both');
+  }
+  const docker = new Docker(localRunner, common.dockerPath);
+  if (flags.containerId) {
+    return { kind: 'containers', containerIds: new Set([await resolveContainerId(docker, common, flags.containerId)]) };
+  }
+  if (flags.workspaceFolder) {
+    const folder = resolve(flags.workspaceFolder);
+    const ids = await workspaceContainerIds(docker, folder);
+    return { kind: 'containers', containerIds: new Set(ids) };
+  }
+  if (options.required) {
+    throw new UsageError('say which container: --container-id ID or --workspace-folder DIR');
+  }
+  return { kind: 'all' };
+}
+
+/** The containers of a workspace: the one labelled with its folder, and its Compose project's. */
+export async function workspaceContainerIds(docker: Docker, folder: string): Promise<string[]> {
+  const labelled = await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder });
+  const ids = new Set(labelled);
+  for (const id of labelled) {
+    const info = await docker.inspect(id);
+    if (info?.composeProject) {
+      for (const other of await docker.listByLabels({ 'com.docker.compose.project': info.composeProject })) {
+        ids.add(other);
+      }
+    }
+  }
+  return [...ids];
+}
+
+/**
+ * A full container id for a reference. A container that no longer exists can still be named by the
+ * id its forwarder was started for (or a unique prefix of it), so that its leftovers can be cleaned up.
+ */
+export async function resolveContainerId(docker: Docker, common: CommonOptions, ref: string): Promise<string> {
+  const info = await docker.inspect(ref);
+  if (info) return info.id;
+  if (/^[0-9a-f]{4,64}$/.test(ref)) {
+    const marked = (await listMarkedContainers(statePaths(common.stateDir))).filter((id) => id.startsWith(ref));
+    if (marked.length === 1 && marked[0]) return marked[0];
+  }
+  throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {
+    description: `'${common.dockerPath} ps -a' lists the containers there are.`,
+  });
+}
