@@ -1,3 +1,4 @@
+import type { PortAttributes } from '../config/types.js';
 import type { RelayPath } from '../forwarding/port-entry.js';
 
 /** A port the user declared (forwardPorts, --forward-port), forwarded whether or not it listens yet. */
@@ -9,13 +10,10 @@ export interface DeclaredForward {
   containerId: string;
 }
 
-/** portsAttributes in a form that survives JSON (regex keys as their source). */
+/** portsAttributes in a form that survives JSON: each key as its devcontainer.json text. */
 export interface SerializedPortAttributes {
-  portsAttributes: Array<{
-    key: { kind: 'port'; port: number } | { kind: 'range'; from: number; to: number } | { kind: 'regex'; source: string };
-    attributes: Record<string, unknown>;
-  }>;
-  otherPortsAttributes: Record<string, unknown> | null;
+  portsAttributes: Array<{ key: string; attributes: PortAttributes }>;
+  otherPortsAttributes: PortAttributes | null;
 }
 
 /** Everything `up` tells a forwarder it starts; written to a file the daemon reads once. */

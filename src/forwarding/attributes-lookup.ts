@@ -1,25 +1,51 @@
+import { matchPortAttributes } from '../config/port-attributes.js';
+import { parsePortsAttributesKey } from '../config/port-specs.js';
+import type { DevContainerConfig, PortAttributes, PortAttributesKey } from '../config/types.js';
 import type { SerializedPortAttributes } from '../daemon/daemon-spec.js';
 
-/** The attributes that steer one port's forwarding (a subset of devcontainer.json's portsAttributes). */
-export interface ForwardAttributes {
-  label?: string;
-  protocol?: 'http' | 'https';
-  onAutoForward?: string;
-  requireLocalPort?: boolean;
-  elevateIfNeeded?: boolean;
-}
-
-/** Finds the attributes for a container port, given the listening process's command line when known. */
-export type PortAttributesLookup = (port: number, processCommandLine: string | null) => ForwardAttributes;
+/** Finds the attributes for a port: its container port, the listening command line, its Compose service. */
+export type PortAttributesLookup = (
+  port: number,
+  processCommandLine: string | null,
+  service: string | null,
+) => PortAttributes;
 
 /** The lookup when no devcontainer.json steers forwarding. */
 export const NO_ATTRIBUTES: PortAttributesLookup = () => ({});
 
-/** Placeholder until the config module's matcher is wired: exact port keys only. */
+/** portsAttributes as the daemon receives them (regexes do not survive JSON; their source does). */
+export function serializeAttributes(
+  config: Pick<DevContainerConfig, 'portsAttributes' | 'otherPortsAttributes'>,
+): SerializedPortAttributes {
+  return {
+    portsAttributes: config.portsAttributes.map(({ key, attributes }) => ({ key: keyText(key), attributes })),
+    otherPortsAttributes: config.otherPortsAttributes,
+  };
+}
+
+/** The daemon's lookup, rebuilt from what `up` serialized, matching as VS Code does. */
 export function attributesLookup(spec: SerializedPortAttributes | null): PortAttributesLookup {
   if (!spec) return NO_ATTRIBUTES;
-  return (port) => {
-    const exact = spec.portsAttributes.find((p) => p.key.kind === 'port' && p.key.port === port);
-    return (exact?.attributes ?? spec.otherPortsAttributes ?? {}) as ForwardAttributes;
+  const config = {
+    portsAttributes: spec.portsAttributes.map(({ key, attributes }) => ({
+      key: parsePortsAttributesKey(key),
+      attributes,
+    })),
+    otherPortsAttributes: spec.otherPortsAttributes,
   };
+  return (port, processCommandLine, service) =>
+    matchPortAttributes(config, port, processCommandLine, service).attributes;
+}
+
+function keyText(key: PortAttributesKey): string {
+  switch (key.kind) {
+    case 'port':
+      return String(key.port);
+    case 'range':
+      return `${key.from}-${key.to}`;
+    case 'service':
+      return `${key.service}:${key.port}`;
+    case 'regex':
+      return key.source;
+  }
 }

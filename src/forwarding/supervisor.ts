@@ -106,7 +106,7 @@ export class Supervisor {
         }
         continue;
       }
-      const attributes = this.options.attributes(listener.port, processLine);
+      const attributes = this.options.attributes(listener.port, processLine, null);
       if (attributes.onAutoForward === 'ignore') continue;
       if (this.detectedCount() >= AUTO_FORWARD_CAP) {
         this.reportCap(listener.port);
@@ -183,7 +183,7 @@ export class Supervisor {
 
   private async open(forward: Forward, quietFailure = false): Promise<void> {
     forward.lastAttemptAt = Date.now();
-    const attributes = this.options.attributes(forward.port, forward.process);
+    const attributes = this.options.attributes(forward.port, forward.process, forward.target.service);
     const base = this.placeholder(forward.target, forward.port, forward.origin, attributes.label ?? null, forward.process);
     let bound: HostListener | null = null;
     try {

@@ -5,7 +5,7 @@ import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
-import { parseForwardPortFlag } from './forward-port-flag.js';
+import { parseForwardPortSpec } from '../config/port-specs.js';
 
 export interface UpOptions extends CommonOptions, ForwardingOptions {
   containerId: string | null;
@@ -37,7 +37,7 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   }
   const container = await attach(docker, options.containerId);
   const declared: DeclaredForward[] = options.forwardPorts.map((raw) => {
-    const spec = parseForwardPortFlag(raw);
+    const spec = parseForwardPortSpec(raw);
     if (spec.service !== null) {
       throw new UsageError(`--forward-port ${raw}: a SERVICE:PORT needs a Compose workspace`, {
         description: 'Use a plain port number when attaching with --container-id.',
