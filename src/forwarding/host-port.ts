@@ -42,3 +42,22 @@ export function* hostPortCandidates(
     if (!options.taken.has(port)) yield { port, allocation: 'remapped-in-use' };
   }
 }
+
+/** Why no candidate worked, for a `failed` event: names the port, the cause and the setting at play. */
+export function describeNoHostPort(
+  containerPort: number,
+  options: { requireLocalPort: boolean; heldBy?: string | undefined },
+): string {
+  if (!isValidPort(containerPort)) return `container port ${containerPort} is not a TCP port (1-65535)`;
+  if (!options.requireLocalPort) {
+    const first =
+      containerPort < FIRST_UNPRIVILEGED_PORT ? PRIVILEGED_PORT_OFFSET + containerPort : containerPort;
+    return `no free host port from ${first} to ${MAX_PORT} for container port ${containerPort}`;
+  }
+  const why = options.heldBy
+    ? `is already forwarded from container ${options.heldBy}`
+    : containerPort < FIRST_UNPRIVILEGED_PORT
+      ? 'is privileged (binding it needs root) or in use'
+      : 'is in use';
+  return `host port ${containerPort} ${why} and portsAttributes.requireLocalPort is set`;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  describeNoHostPort,
   hostPortCandidates,
   PRIVILEGED_PORT_OFFSET,
   type HostPortCandidate,
@@ -84,5 +85,34 @@ describe('hostPortCandidates', () => {
     const all = [...hostPortCandidates(1024, { requireLocalPort: false, taken: new Set() })];
     expect(all).toHaveLength(65535 - 1024 + 1);
     expect(all.at(-1)).toEqual({ port: 65535, allocation: 'remapped-in-use' });
+  });
+});
+
+describe('describeNoHostPort', () => {
+  it('names the range walked when remapping was allowed', () => {
+    expect(describeNoHostPort(3000, { requireLocalPort: false })).toBe(
+      'no free host port from 3000 to 65535 for container port 3000',
+    );
+    expect(describeNoHostPort(80, { requireLocalPort: false })).toBe(
+      'no free host port from 8080 to 65535 for container port 80',
+    );
+  });
+
+  it('blames requireLocalPort and says what holds the port', () => {
+    expect(describeNoHostPort(3000, { requireLocalPort: true })).toBe(
+      'host port 3000 is in use and portsAttributes.requireLocalPort is set',
+    );
+    expect(describeNoHostPort(3000, { requireLocalPort: true, heldBy: 'web' })).toBe(
+      'host port 3000 is already forwarded from container web and portsAttributes.requireLocalPort is set',
+    );
+    expect(describeNoHostPort(80, { requireLocalPort: true })).toBe(
+      'host port 80 is privileged (binding it needs root) or in use and portsAttributes.requireLocalPort is set',
+    );
+  });
+
+  it('rejects a port that is not a TCP port', () => {
+    expect(describeNoHostPort(70000, { requireLocalPort: false })).toBe(
+      'container port 70000 is not a TCP port (1-65535)',
+    );
   });
 });
