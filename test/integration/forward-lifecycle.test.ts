@@ -1,0 +1,154 @@
+import { execa } from 'execa';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeStateDir, portsJson, processAlive, runCli, runUp } from '../support/cli.js';
+import {
+  freeHostPort,
+  removeThisRunsTestContainers,
+  startContainer,
+  startServer,
+  waitFor,
+  type TestContainer,
+} from '../support/containers.js';
+import { accepts, httpGet } from '../support/host-client.js';
+import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
+
+const stateDir = makeStateDir();
+const started: TestContainer[] = [];
+
+afterAll(async () => {
+  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  await removeThisRunsTestContainers();
+});
+
+async function containerWithForwarder(): Promise<{ container: TestContainer; pid: number }> {
+  const container = await startContainer(TEST_IMAGES.debian.tag);
+  started.push(container);
+  const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+  expect(line.outcome, run.stderr).toBe('success');
+  return { container, pid: line.forwarder?.pid ?? 0 };
+}
+
+async function rowsOf(containerId: string) {
+  return (await portsJson(stateDir)).filter((row) => row.containerId === containerId);
+}
+
+describe('detection', () => {
+  it('forwards a server started after up within 2 s, then withdraws it within 5 s of stopping', async () => {
+    const { container } = await containerWithForwarder();
+    const port = await freeHostPort();
+    const server = await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    const appeared = Date.now();
+    await waitFor(() => accepts(port), 2_500, `host port ${port} accepting`);
+    expect(Date.now() - appeared).toBeLessThan(2_500);
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+
+    await server.stop();
+    const stopped = Date.now();
+    await waitFor(async () => !(await accepts(port)), 5_500, `host port ${port} refusing`);
+    expect(Date.now() - stopped).toBeLessThan(5_500);
+    expect(await rowsOf(container.id)).toEqual([]);
+  });
+
+  it('forwards declared ports before anything listens, and keeps them', async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag);
+    started.push(container);
+    const port = await freeHostPort();
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward', '--forward-port', String(port)]);
+    expect(line.outcome).toBe('success');
+    expect(await rowsOf(container.id)).toMatchObject([{ containerPort: port, hostPort: port, origin: 'declared' }]);
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+  });
+});
+
+describe('one forwarder per container', () => {
+  it('up --auto-forward twice reuses the live forwarder', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(line.forwarder?.pid).toBe(pid);
+  });
+
+  it('four up runs at once end with exactly one forwarder', async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag);
+    started.push(container);
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map(() => runUp(stateDir, ['--container-id', container.id, '--auto-forward'])),
+    );
+    const pids = new Set(runs.map(({ line }) => line.forwarder?.pid));
+    expect(pids.size).toBe(1);
+    const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], { reject: false });
+    expect(forwarders.stdout.trim().split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('faults', () => {
+  it('after kill -9 of a forwarder, ports prunes its entries and a new up gets the same host ports', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const port = await freeHostPort();
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    await waitFor(async () => (await rowsOf(container.id)).length === 1, 5_000);
+
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !processAlive(pid), 5_000);
+    expect(await rowsOf(container.id)).toEqual([]);
+
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(line.forwarder?.pid).not.toBe(pid);
+    const rows = await waitFor(async () => {
+      const current = await rowsOf(container.id);
+      return current.length === 1 ? current : null;
+    }, 5_000);
+    expect(rows[0]).toMatchObject({ containerPort: port, hostPort: port, allocation: 'same' });
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+  });
+
+  it('docker stop: the forwarder exits on its own and its ports are free', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const port = await freeHostPort();
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    await waitFor(() => accepts(port), 5_000);
+
+    await execa('docker', ['stop', container.id]);
+    await waitFor(() => !processAlive(pid), 6_000, 'the forwarder to exit');
+    expect(await accepts(port)).toBe(false);
+    expect(await rowsOf(container.id)).toEqual([]);
+  });
+
+  it('a corrupt registry is set aside, and up still works', async () => {
+    const registry = join(stateDir, 'registry.json');
+    writeFileSync(registry, '{"version":1,"entries":[{"containerId": tru');
+    const { container } = await containerWithForwarder();
+    const port = await freeHostPort();
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    await waitFor(() => accepts(port), 5_000);
+    expect(() => JSON.parse(readFileSync(registry, 'utf8')) as unknown).not.toThrow();
+  });
+});
+
+describe('down', () => {
+  it('reaps the forwarder, frees its ports and stops the container', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const port = await freeHostPort();
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    await waitFor(() => accepts(port), 5_000);
+
+    const run = await runCli(stateDir, ['down', '--container-id', container.id]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(processAlive(pid)).toBe(false);
+    expect(await accepts(port)).toBe(false);
+    expect(await rowsOf(container.id)).toEqual([]);
+    const state = await execa('docker', ['inspect', '-f', '{{.State.Running}}', container.id]);
+    expect(state.stdout.trim()).toBe('false');
+  });
+
+  it('--remove removes the container', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const run = await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(processAlive(pid)).toBe(false);
+    const inspect = await execa('docker', ['inspect', container.id], { reject: false });
+    expect(inspect.exitCode).not.toBe(0);
+  });
+});

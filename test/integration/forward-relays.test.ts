@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeStateDir, portsJson, runCli, runUp } from '../support/cli.js';
+import {
+  freeHostPort,
+  removeThisRunsTestContainers,
+  startContainer,
+  startServer,
+  waitFor,
+  type TestContainer,
+} from '../support/containers.js';
+import { exchange, httpGet } from '../support/host-client.js';
+import { HELLO_FILE_TEXT, TEST_IMAGES, type TestImageName } from '../support/images.js';
+
+const stateDir = makeStateDir();
+const started: TestContainer[] = [];
+
+afterAll(async () => {
+  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  await removeThisRunsTestContainers();
+});
+
+const RELAY_IMAGES: TestImageName[] = ['debian', 'busyboxNc', 'bashOnly', 'python'];
+
+describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (imageName) => {
+  let container: TestContainer;
+  let port: number;
+
+  beforeAll(async () => {
+    container = await startContainer(TEST_IMAGES[imageName].tag);
+    started.push(container);
+    port = await freeHostPort();
+    // busybox nc only listens on '::' in these images; every other image gets a loopback-only server.
+    await startServer(container.id, { port, address: imageName === 'busyboxNc' ? '::' : '127.0.0.1', kind: 'http' });
+  });
+
+  it('is fetched from the host through the forwarder on the same port', async () => {
+    const { run, line } = await runUp(stateDir, ['--container-id', container.name, '--auto-forward']);
+    expect(line, run.stderr).toMatchObject({ outcome: 'success', containerId: container.id });
+    expect(line.forwarder?.pid).toBeGreaterThan(0);
+    const row = await waitFor(async () => (await portsJson(stateDir)).find((r) => r.containerId === container.id), 5_000);
+    expect(row).toMatchObject({ containerPort: port, hostPort: port, allocation: 'same', origin: 'detected' });
+    const response = await httpGet(port, '/hello.txt');
+    expect(response.status).toBe(200);
+    expect(response.body).toBe(HELLO_FILE_TEXT);
+  });
+
+  it('relays an echo byte-exact, with the half-close passed on', async () => {
+    const echoPort = await freeHostPort();
+    await startServer(container.id, { port: echoPort, address: imageName === 'busyboxNc' ? '::' : '127.0.0.1', kind: 'echo' });
+    await waitFor(async () => (await portsJson(stateDir)).some((r) => r.containerPort === echoPort), 5_000);
+    const payload = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256));
+    expect((await exchange(echoPort, payload)).equals(payload)).toBe(true);
+  });
+});
+
+describe('an image with no relay program', () => {
+  it('fails up with an error that names the container and what to install', async () => {
+    const container = await startContainer(TEST_IMAGES.none.tag);
+    started.push(container);
+    const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(run.exitCode).toBe(1);
+    expect(line.outcome).toBe('error');
+    expect(line.message).toContain(container.id.slice(0, 12));
+    expect(`${line.message} ${line.description}`).toMatch(/socat/);
+    expect(await portsJson(stateDir, ['--container-id', container.id])).toEqual([]);
+  });
+});
+
+describe('an IPv6-only listener', () => {
+  it('on the container ::1 is forwarded and reachable', async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag);
+    started.push(container);
+    const port = await freeHostPort();
+    await startServer(container.id, { port, address: '::1', kind: 'http' });
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(line.outcome).toBe('success');
+    await waitFor(async () => (await portsJson(stateDir)).some((r) => r.containerId === container.id), 5_000);
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+    expect((await httpGet(port, '/hello.txt', '::1')).body).toBe(HELLO_FILE_TEXT);
+  });
+});

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeStateDir, portsJson, runCli, runUp } from '../support/cli.js';
+import {
+  freeHostPort,
+  removeThisRunsTestContainers,
+  sha256,
+  startContainer,
+  startServer,
+  waitFor,
+  type ServerAddress,
+  type TestContainer,
+} from '../support/containers.js';
+import { exchange } from '../support/host-client.js';
+import { TEST_IMAGES } from '../support/images.js';
+
+const stateDir = makeStateDir();
+const started: TestContainer[] = [];
+const TRANSFER_BYTES = 50 * 1024 * 1024;
+const CONCURRENT_CONNECTIONS = 50;
+
+afterAll(async () => {
+  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  await removeThisRunsTestContainers();
+});
+
+interface PathCase {
+  name: string;
+  address: ServerAddress;
+  relayPath: 'auto' | 'exec';
+  expectedPath: 'direct' | 'exec';
+}
+
+const CASES: PathCase[] = [
+  { name: 'loopback-bound server (exec relay)', address: '127.0.0.1', relayPath: 'auto', expectedPath: 'exec' },
+  { name: 'wildcard-bound server (direct dial)', address: '0.0.0.0', relayPath: 'auto', expectedPath: 'direct' },
+  { name: 'wildcard-bound server, exec forced', address: '0.0.0.0', relayPath: 'exec', expectedPath: 'exec' },
+];
+
+describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, expectedPath }) => {
+  const ports = { sink: 0, source: 0, echo: 0 };
+  let sourceSha = '';
+
+  beforeAll(async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag);
+    started.push(container);
+    ports.sink = await freeHostPort();
+    ports.source = await freeHostPort();
+    ports.echo = await freeHostPort();
+    await startServer(container.id, { port: ports.sink, address, kind: 'sink-sha256' });
+    const source = await startServer(container.id, { port: ports.source, address, kind: 'source', sourceBytes: TRANSFER_BYTES });
+    sourceSha = source.sourceSha256 ?? '';
+    await startServer(container.id, { port: ports.echo, address, kind: 'echo' });
+    const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward', '--relay-path', relayPath]);
+    expect(line.outcome, run.stderr).toBe('success');
+    const rows = await waitFor(async () => {
+      const current = (await portsJson(stateDir)).filter((r) => r.containerId === container.id);
+      return current.length === 3 ? current : null;
+    }, 5_000);
+    for (const row of rows) expect(row.path).toBe(expectedPath);
+  });
+
+  it('50 MB uploaded arrive unchanged (the server hashes what it got after our half-close)', async () => {
+    const data = randomBytes(TRANSFER_BYTES);
+    const reply = await exchange(ports.sink, data);
+    expect(reply.toString('utf8').trim()).toBe(sha256(data));
+  });
+
+  it('50 MB downloaded arrive unchanged', async () => {
+    const received = await exchange(ports.source);
+    expect(received.length).toBe(TRANSFER_BYTES);
+    expect(sha256(received)).toBe(sourceSha);
+  });
+
+  it('50 concurrent connections all complete byte-exact', async () => {
+    const payloads = Array.from({ length: CONCURRENT_CONNECTIONS }, () => randomBytes(64 * 1024));
+    const replies = await Promise.all(payloads.map((payload) => exchange(ports.echo, payload)));
+    replies.forEach((reply, i) => expect(reply.equals(payloads[i] ?? Buffer.alloc(0))).toBe(true));
+  });
+});
