@@ -1,0 +1,80 @@
+import path from 'node:path';
+import type { ContainerSource, DevContainerConfig } from '../config/types.js';
+import { KEEP_ALIVE_ARGS, KEEP_ALIVE_ENTRYPOINT } from './keep-alive.js';
+
+/** A Compose source, as devcontainer.json gives it. */
+export type ComposeSource = Extract<ContainerSource, { kind: 'compose' }>;
+
+/** The project name when nothing better can be made of the folder name. */
+export const FALLBACK_PROJECT_NAME = 'devcontainer';
+
+/**
+ * The Compose project name, as the Dev Containers CLI chooses it: COMPOSE_PROJECT_NAME when set; else,
+ * when the first Compose file sits in the workspace's `.devcontainer` folder, `<workspace>_devcontainer`;
+ * else the name of the first Compose file's folder. Lowercased, keeping only `a-z 0-9 - _`.
+ */
+export function composeProjectName(
+  config: Pick<DevContainerConfig, 'workspaceFolderHost'>,
+  source: ComposeSource,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  const fromEnv = toProjectName(env.COMPOSE_PROJECT_NAME ?? '');
+  if (fromEnv) return fromEnv;
+  const composeFolder = path.dirname(source.files[0] ?? path.join(config.workspaceFolderHost, 'x'));
+  const name =
+    composeFolder === path.join(config.workspaceFolderHost, '.devcontainer')
+      ? `${path.basename(config.workspaceFolderHost)}_devcontainer`
+      : path.basename(composeFolder);
+  return toProjectName(name) || FALLBACK_PROJECT_NAME;
+}
+
+function toProjectName(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^-_a-z0-9]/g, '')
+    .replace(/^[-_]+/, '');
+}
+
+/** The top-level `version:` of a Compose file's text, or null when it has none. */
+export function composeFileVersion(text: string): string | null {
+  const match = /^version:[ \t]*["']?([^"'\s#]+)/m.exec(text);
+  return match?.[1] ?? null;
+}
+
+/** What the generated override file adds to the dev container's service. */
+export interface ComposeOverrideInput {
+  service: string;
+  labels: Readonly<Record<string, string>>;
+  overrideCommand: boolean;
+  containerEnv: Readonly<Record<string, string>>;
+  containerUser: string | null;
+  /** The first Compose file's `version:`; Compose v1 refuses files whose versions differ. */
+  version: string | null;
+}
+
+/**
+ * The override Compose file that makes the service a dev container, as the Dev Containers CLI writes
+ * one: the workspace labels (so the container is found again), containerEnv, containerUser and, when
+ * overrideCommand is true, the keep-alive entrypoint. It is JSON, which is YAML too. Every `$` is
+ * doubled, because Compose would otherwise read `$!` or `${…}` as a variable to interpolate.
+ */
+export function composeOverride(input: ComposeOverrideInput): Record<string, unknown> {
+  const service: Record<string, unknown> = { labels: escapeRecord(input.labels) };
+  if (input.overrideCommand) {
+    service.entrypoint = [KEEP_ALIVE_ENTRYPOINT, ...KEEP_ALIVE_ARGS].map(escapeDollars);
+  }
+  if (Object.keys(input.containerEnv).length > 0) service.environment = escapeRecord(input.containerEnv);
+  if (input.containerUser) service.user = escapeDollars(input.containerUser);
+  const override: Record<string, unknown> = {};
+  if (input.version !== null) override.version = input.version;
+  override.services = { [input.service]: service };
+  return override;
+}
+
+function escapeDollars(text: string): string {
+  return text.replace(/\$/g, '$$$$');
+}
+
+function escapeRecord(record: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, escapeDollars(value)]));
+}

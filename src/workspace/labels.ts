@@ -1,0 +1,21 @@
+import type { DevContainerConfig } from '../config/types.js';
+import { LOCAL_FOLDER_LABEL } from '../operations/scope.js';
+
+/** The label the Dev Containers CLI and VS Code put on a workspace's container: its config file. */
+export const CONFIG_FILE_LABEL = 'devcontainer.config_file';
+
+/** The label Compose puts on every container of a project. */
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
+
+/** The label Compose puts on a container: the service it runs. */
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+
+/**
+ * The labels that identify a workspace's dev container, as the Dev Containers CLI and VS Code set them,
+ * so that a container made by any of them (or by `docker run` with these labels) is found and reused.
+ */
+export function workspaceLabels(
+  config: Pick<DevContainerConfig, 'workspaceFolderHost' | 'configFile'>,
+): Record<string, string> {
+  return { [LOCAL_FOLDER_LABEL]: config.workspaceFolderHost, [CONFIG_FILE_LABEL]: config.configFile };
+}

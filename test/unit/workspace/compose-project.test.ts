@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { KEEP_ALIVE_SCRIPT } from '../../../src/workspace/keep-alive.js';
+import {
+  FALLBACK_PROJECT_NAME,
+  composeFileVersion,
+  composeOverride,
+  composeProjectName,
+  type ComposeSource,
+} from '../../../src/workspace/compose-project.js';
+
+const WORKSPACE = '/home/dev/My Shop.v2';
+
+function source(files: string[]): ComposeSource {
+  return { kind: 'compose', files, service: 'app', runServices: null };
+}
+
+describe('composeProjectName', () => {
+  it('is <workspace>_devcontainer when the first Compose file is in .devcontainer', () => {
+    const name = composeProjectName(
+      { workspaceFolderHost: WORKSPACE },
+      source([`${WORKSPACE}/.devcontainer/docker-compose.yml`, '/elsewhere/extra.yml']),
+      {},
+    );
+    expect(name).toBe('myshopv2_devcontainer');
+  });
+
+  it("is the first Compose file's folder name otherwise", () => {
+    const name = composeProjectName(
+      { workspaceFolderHost: WORKSPACE },
+      source(['/srv/Stack-1/compose.yml']),
+      {},
+    );
+    expect(name).toBe('stack-1');
+  });
+
+  it('takes COMPOSE_PROJECT_NAME first, cleaned the same way', () => {
+    const env = { COMPOSE_PROJECT_NAME: 'Team_Env!' };
+    expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, source(['/a/b.yml']), env)).toBe(
+      'team_env',
+    );
+  });
+
+  it('falls back to a fixed name when nothing usable is left', () => {
+    expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, source(['/...///x.yml']), {})).toBe(
+      FALLBACK_PROJECT_NAME,
+    );
+  });
+});
+
+describe('composeFileVersion', () => {
+  it('reads a quoted or bare top-level version', () => {
+    expect(composeFileVersion('version: "3.8"\nservices: {}\n')).toBe('3.8');
+    expect(composeFileVersion("# c\nversion: '2.4' # old\n")).toBe('2.4');
+    expect(composeFileVersion('version: 3\n')).toBe('3');
+  });
+
+  it('ignores an indented version (a service property) and a file without one', () => {
+    expect(composeFileVersion('services:\n  app:\n    version: 1\n')).toBeNull();
+    expect(composeFileVersion('services: {}\n')).toBeNull();
+  });
+});
+
+describe('composeOverride', () => {
+  const base = {
+    service: 'app',
+    labels: {
+      'devcontainer.local_folder': '/w',
+      'devcontainer.config_file': '/w/.devcontainer/devcontainer.json',
+    },
+    overrideCommand: false,
+    containerEnv: {},
+    containerUser: null,
+    version: null,
+  };
+
+  it('labels the service so its container is found again, and adds nothing else by default', () => {
+    expect(composeOverride(base)).toEqual({
+      services: {
+        app: {
+          labels: {
+            'devcontainer.local_folder': '/w',
+            'devcontainer.config_file': '/w/.devcontainer/devcontainer.json',
+          },
+        },
+      },
+    });
+  });
+
+  it('replaces the entrypoint with the keep-alive when overrideCommand is true, $ doubled for Compose', () => {
+    const service = (
+      composeOverride({ ...base, overrideCommand: true }).services as Record<string, { entrypoint: string[] }>
+    ).app;
+    expect(service.entrypoint).toEqual(['/bin/sh', '-c', KEEP_ALIVE_SCRIPT.replace(/\$/g, '$$$$'), '-']);
+    expect(service.entrypoint[2]).toContain('wait $$!');
+  });
+
+  it('adds containerEnv and containerUser, and repeats the version', () => {
+    const override = composeOverride({
+      ...base,
+      containerEnv: { PRICE: '$5', HOME_DIR: '${HOME}' },
+      containerUser: 'dev',
+      version: '3.8',
+    });
+    expect(override.version).toBe('3.8');
+    expect(override.services).toMatchObject({
+      app: { environment: { PRICE: '$$5', HOME_DIR: '$${HOME}' }, user: 'dev' },
+    });
+  });
+
+  it('doubles $ in label values too', () => {
+    const override = composeOverride({ ...base, labels: { a: 'x$y' } });
+    expect(override.services).toEqual({ app: { labels: { a: 'x$$y' } } });
+  });
+});
