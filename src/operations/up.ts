@@ -1,14 +1,24 @@
-import { PortpilotError, UsageError } from '../common/errors.js';
+import type { Writable } from 'node:stream';
+import { PortpilotError, RuntimeError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
+import { parseForwardPortSpec } from '../config/port-specs.js';
+import { readDevContainerConfig } from '../config/read-config.js';
+import type { DeclaredPort, DevContainerConfig } from '../config/types.js';
 import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
+import { reapForwarder } from '../daemon/reap-forwarder.js';
 import { ensureForwarder } from '../daemon/spawn-forwarder.js';
+import { serializeAttributes } from '../forwarding/attributes-lookup.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
+import { findServiceContainer, prepareCompose, type ComposeWorkspace } from '../workspace/compose.js';
+import { ensureWorkspaceContainer } from '../workspace/ensure-container.js';
+import { runLifecycleCommands } from '../workspace/lifecycle-runner.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
-import { parseForwardPortSpec } from '../config/port-specs.js';
 
+/** What `up` is asked to do: the flags, typed. */
 export interface UpOptions extends CommonOptions, ForwardingOptions {
   containerId: string | null;
+  /** The workspace folder; null means the current directory. */
   workspaceFolder: string | null;
   config: string | null;
   removeExistingContainer: boolean;
@@ -22,37 +32,168 @@ export interface UpResult {
   forwarder?: { pid: number; logFile: string };
 }
 
+/** What `up` runs things with and reports to. */
 export interface UpDeps {
   runner: ProcessRunner;
   progress: (message: string) => void;
+  /** Where the output of builds, Compose and lifecycle commands streams: stderr, never stdout. */
+  output: Writable;
+  /** What `${localEnv:…}` and COMPOSE_PROJECT_NAME read. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Brings up (or attaches to) the container and, when asked, its forwarder. */
+/**
+ * Brings up the workspace's dev container (or attaches to `--container-id`) and, when asked, its
+ * forwarder. A malformed config or Compose file fails before any container or forwarder is touched.
+ */
 export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   const docker = new Docker(deps.runner, options.dockerPath);
-  if (options.containerId === null) {
-    throw new UsageError('up needs --container-id ID to attach to a running container', {
-      description: 'Name an existing container with --container-id.',
-    });
-  }
-  const container = await attach(docker, options.containerId);
-  const declared: DeclaredForward[] = options.forwardPorts.map((raw) => {
+  if (options.containerId !== null) return upAttached(options, options.containerId, docker, deps);
+
+  const config = await readDevContainerConfig(
+    options.workspaceFolder ?? process.cwd(),
+    options.config ?? undefined,
+    deps.env,
+  );
+  const declared = declaredPorts(config, options.forwardPorts);
+  const compose =
+    config.source.kind === 'compose'
+      ? await prepareCompose(deps.runner, options.dockerPath, config, config.source, deps.env)
+      : null;
+  checkDeclaredServices(declared, compose);
+
+  const { container, created } = await ensureWorkspaceContainer(
+    config,
+    compose,
+    { removeExisting: options.removeExistingContainer },
+    {
+      docker,
+      stateDir: options.stateDir,
+      output: deps.output,
+      progress: deps.progress,
+      beforeRemove: async (containerId) => {
+        const reaped = await reapForwarder(statePaths(options.stateDir), containerId);
+        if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
+      },
+    },
+  );
+  deps.progress(
+    `${created ? 'Created' : 'Using'} container ${container.name} (${container.id.slice(0, 12)}).`,
+  );
+  await runLifecycleCommands(config, {
+    docker,
+    containerId: container.id,
+    output: deps.output,
+    progress: deps.progress,
+  });
+
+  const result: UpResult = {
+    outcome: 'success',
+    containerId: container.id,
+    remoteWorkspaceFolder: config.workspaceFolder,
+  };
+  if (!options.autoForward) return result;
+  const forwards = await resolveForwards(docker, declared, container, compose);
+  result.forwarder = await startForwarding(options, container, forwards, serializeAttributes(config), deps);
+  return result;
+}
+
+async function upAttached(options: UpOptions, ref: string, docker: Docker, deps: UpDeps): Promise<UpResult> {
+  const declared = options.forwardPorts.map((raw) => {
     const spec = parseForwardPortSpec(raw);
     if (spec.service !== null) {
       throw new UsageError(`--forward-port ${raw}: a SERVICE:PORT needs a Compose workspace`, {
         description: 'Use a plain port number when attaching with --container-id.',
       });
     }
-    return { service: null, port: spec.port, containerId: container.id };
+    return spec;
   });
+  const container = await attach(docker, ref);
   const result: UpResult = {
     outcome: 'success',
     containerId: container.id,
     remoteWorkspaceFolder: container.workingDir || '/',
   };
   if (!options.autoForward) return result;
-  result.forwarder = await startForwarding(options, container, declared, null, deps);
+  const forwards = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
+  result.forwarder = await startForwarding(options, container, forwards, null, deps);
   return result;
+}
+
+/** A declared port and where it was declared, for error messages. */
+interface DeclaredSource extends DeclaredPort {
+  /** `forwardPorts[2]` or `--forward-port db:5432`. */
+  origin: string;
+}
+
+/** forwardPorts followed by the --forward-port values, each port once. */
+function declaredPorts(
+  config: Pick<DevContainerConfig, 'forwardPorts'>,
+  flags: readonly string[],
+): DeclaredSource[] {
+  const ports: DeclaredSource[] = config.forwardPorts.map((port, index) => ({
+    ...port,
+    origin: `forwardPorts[${index}]`,
+  }));
+  for (const raw of flags) {
+    const spec = parseForwardPortSpec(raw);
+    if (!ports.some((p) => p.service === spec.service && p.port === spec.port)) {
+      ports.push({ ...spec, origin: `--forward-port ${raw}` });
+    }
+  }
+  return ports;
+}
+
+function checkDeclaredServices(declared: readonly DeclaredSource[], compose: ComposeWorkspace | null): void {
+  for (const { service, port, origin } of declared) {
+    if (service === null) continue;
+    if (!compose) {
+      throw new UsageError(
+        `${origin}: "${service}:${port}" names a Compose service, but this workspace does not use Compose`,
+        {
+          code: 'CONFIG_INVALID',
+          description: `Forward ${port} alone, or use dockerComposeFile with a service named ${service}.`,
+        },
+      );
+    }
+    if (!compose.services.includes(service)) {
+      throw new UsageError(
+        `${origin}: "${service}:${port}" names no service of ${compose.source.files.join(', ')}; ` +
+          `expected one of ${compose.services.join(', ')}`,
+        {
+          code: 'CONFIG_INVALID',
+          description: `Name a service the Compose file(s) define, not "${service}".`,
+        },
+      );
+    }
+  }
+}
+
+/** Each declared port with the container it is dialled in: its Compose service's, or the dev container. */
+async function resolveForwards(
+  docker: Docker,
+  declared: readonly DeclaredSource[],
+  primary: ContainerInfo,
+  compose: ComposeWorkspace | null,
+): Promise<DeclaredForward[]> {
+  const forwards: DeclaredForward[] = [];
+  for (const { service, port, origin } of declared) {
+    if (service === null || !compose || service === compose.source.service) {
+      forwards.push({ service, port, containerId: primary.id });
+      continue;
+    }
+    const container = await findServiceContainer(docker, compose.project, service);
+    if (!container?.running) {
+      throw new RuntimeError(`${origin}: service ${service} has no running container`, {
+        code: 'CONTAINER_NOT_RUNNING',
+        description:
+          `Compose project ${compose.project} ${container ? `has it ${container.status}` : 'did not start it'}: ` +
+          `add "${service}" to runServices (or remove runServices), then run up again.`,
+      });
+    }
+    forwards.push({ service, port, containerId: container.id });
+  }
+  return forwards;
 }
 
 /** Starts (or reuses) the container's forwarder. */
@@ -61,7 +202,7 @@ export async function startForwarding(
   container: ContainerInfo,
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
-  deps: UpDeps,
+  deps: Pick<UpDeps, 'progress'>,
 ): Promise<{ pid: number; logFile: string }> {
   const paths = statePaths(options.stateDir);
   await ensureStateDir(paths.root);
@@ -92,9 +233,13 @@ export async function attach(docker: Docker, ref: string): Promise<ContainerInfo
     });
   }
   if (!container.running) {
-    throw new PortpilotError('CONTAINER_NOT_RUNNING', `container ${container.name} is ${container.status}, not running`, {
-      description: `Start it first: ${docker.dockerPath} start ${container.name}`,
-    });
+    throw new PortpilotError(
+      'CONTAINER_NOT_RUNNING',
+      `container ${container.name} is ${container.status}, not running`,
+      {
+        description: `Start it first: ${docker.dockerPath} start ${container.name}`,
+      },
+    );
   }
   return container;
 }

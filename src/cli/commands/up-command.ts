@@ -17,8 +17,13 @@ interface UpFlags {
 /** `portpilot up`: create or attach to the dev container and start its forwarder. */
 export function upCommand(): Command {
   return new Command('up')
-    .description('Create or attach to a dev container and, with --auto-forward, forward its ports to this host')
-    .option('--workspace-folder <dir>', 'workspace whose devcontainer.json is read (default: current directory)')
+    .description(
+      'Create or attach to a dev container and, with --auto-forward, forward its ports to this host',
+    )
+    .option(
+      '--workspace-folder <dir>',
+      'workspace whose devcontainer.json is read (default: current directory)',
+    )
     .option('--config <file>', 'a devcontainer.json outside the workspace')
     .option('--container-id <id>', 'attach to this running container instead of creating one')
     .option('--auto-forward', 'start (or reuse) the detached forwarder for the container')
@@ -28,10 +33,16 @@ export function upCommand(): Command {
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
-    .option('--remove-existing-container', "replace the workspace's container (its forwarder is reaped first)")
+    .option(
+      '--remove-existing-container',
+      "replace the workspace's container (its forwarder is reaped first)",
+    )
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
     .addOption(
-      new Option('--relay-path <path>', 'how connections reach the container: direct to its IP where possible, or exec')
+      new Option(
+        '--relay-path <path>',
+        'how connections reach the container: direct to its IP where possible, or exec',
+      )
         .choices(['auto', 'direct', 'exec'])
         .default('auto'),
     )
@@ -54,7 +65,7 @@ export function upCommand(): Command {
             relayPath: flags.relayPath === 'auto' ? null : flags.relayPath,
             hostAddress: flags.hostAddress,
           },
-          { runner: localRunner, progress },
+          { runner: localRunner, progress, output: process.stderr, env: process.env },
         );
         printJson(result);
       } catch (error) {
