@@ -1,46 +1,99 @@
 import { statePaths } from '../common/state-dir.js';
-import { reapForwarder } from '../daemon/reap-forwarder.js';
-import { Docker } from '../runtime/docker.js';
+import { reapForwarder, type ReapResult } from '../daemon/reap-forwarder.js';
+import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
+import { COMPOSE_PROJECT_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
 
+/** The containers `down` acts on, and whether it removes them. */
 export interface DownOptions extends CommonOptions {
   containerIds: string[];
   remove: boolean;
 }
 
+/** What `down` did to one container. */
+export type DownAction = 'stopped' | 'removed' | 'absent';
+
+/** The line `down` prints: what it did to each container. */
 export interface DownResult {
   outcome: 'success';
-  containers: Array<{ containerId: string; forwarderPid: number | null; action: 'stopped' | 'removed' | 'absent' }>;
+  containers: Array<{ containerId: string; forwarderPid: number | null; action: DownAction }>;
 }
 
-/** Reaps each container's forwarder (its ports are free on return), then stops or removes the container. */
+/**
+ * Reaps the forwarder of every container given (their ports are free once this returns), then stops
+ * or removes the containers, all at once. When the last container of a Compose project is removed,
+ * the networks Compose made for it go too, as `compose down` would do.
+ */
 export async function down(
   options: DownOptions,
   deps: { runner: ProcessRunner; progress: (message: string) => void },
 ): Promise<DownResult> {
   const docker = new Docker(deps.runner, options.dockerPath);
   const paths = statePaths(options.stateDir);
-  const result: DownResult = { outcome: 'success', containers: [] };
+  // Every forwarder first: one may be dialling another of these containers (a Compose service's port).
+  const reaped = new Map<string, ReapResult>();
   for (const containerId of options.containerIds) {
-    const reaped = await reapForwarder(paths, containerId);
-    if (reaped.pid !== null) {
-      deps.progress(`Stopped forwarder ${reaped.pid}${reaped.killed ? ' (killed after the grace period)' : ''}.`);
+    const result = await reapForwarder(paths, containerId);
+    if (result.pid !== null) {
+      deps.progress(
+        `Stopped forwarder ${result.pid}${result.killed ? ' (killed after the grace period)' : ''}.`,
+      );
     }
-    const container = await docker.inspect(containerId);
-    let action: DownResult['containers'][number]['action'] = 'absent';
-    if (container && options.remove) {
-      deps.progress(`Removing container ${container.name}…`);
-      await docker.remove(container.id);
-      action = 'removed';
-    } else if (container) {
-      if (container.running) {
-        deps.progress(`Stopping container ${container.name}…`);
-        await docker.stop(container.id);
-      }
-      action = 'stopped';
-    }
-    result.containers.push({ containerId, forwarderPid: reaped.pid, action });
+    reaped.set(containerId, result);
   }
-  return result;
+  const containers = await Promise.all(
+    options.containerIds.map(async (containerId) => {
+      const container = await docker.inspect(containerId);
+      const action: DownAction = container
+        ? await stopOrRemove(docker, container, options.remove, deps.progress)
+        : 'absent';
+      return { containerId, forwarderPid: reaped.get(containerId)?.pid ?? null, action, container };
+    }),
+  );
+  if (options.remove) {
+    const projects = new Set(containers.flatMap(({ container }) => container?.composeProject ?? []));
+    for (const project of projects) await removeProjectNetworks(docker, project, deps.progress);
+  }
+  return {
+    outcome: 'success',
+    containers: containers.map(({ containerId, forwarderPid, action }) => ({
+      containerId,
+      forwarderPid,
+      action,
+    })),
+  };
+}
+
+async function stopOrRemove(
+  docker: Docker,
+  container: ContainerInfo,
+  remove: boolean,
+  progress: (message: string) => void,
+): Promise<'stopped' | 'removed'> {
+  if (remove) {
+    progress(`Removing container ${container.name}…`);
+    await docker.remove(container.id);
+    return 'removed';
+  }
+  if (container.running) {
+    progress(`Stopping container ${container.name}…`);
+    await docker.stop(container.id);
+  }
+  return 'stopped';
+}
+
+/** Removes a Compose project's networks once no container of the project is left. */
+async function removeProjectNetworks(
+  docker: Docker,
+  project: string,
+  progress: (message: string) => void,
+): Promise<void> {
+  if ((await docker.listByLabels({ [COMPOSE_PROJECT_LABEL]: project })).length > 0) return;
+  const filter = `label=${COMPOSE_PROJECT_LABEL}=${project}`;
+  const { stdout } = await docker.cli(['network', 'ls', '-q', '--filter', filter]);
+  const networks = stdout.split('\n').filter((line) => line.trim() !== '');
+  if (networks.length === 0) return;
+  progress(`Removing the networks of Compose project ${project}…`);
+  await docker.cli(['network', 'rm', ...networks]);
 }
