@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { downCommand } from './commands/down-command.js';
+import { execCommand } from './commands/exec-command.js';
 import { forwardDaemonCommand } from './commands/forward-daemon-command.js';
 import { portsCommand } from './commands/ports-command.js';
 import { upCommand } from './commands/up-command.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   program.addCommand(upCommand());
   program.addCommand(portsCommand());
   program.addCommand(downCommand());
+  program.addCommand(execCommand());
   program.addCommand(forwardDaemonCommand(), { hidden: true });
   return program;
 }

@@ -1,0 +1,39 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { RuntimeError } from '../common/errors.js';
+
+/** Runs a program on this process's own stdin, stdout and stderr; resolves with its exit code. */
+export type AttachedRunner = (file: string, args: readonly string[]) => Promise<number>;
+
+/** The exit code of a process killed by a signal: 128 plus the signal's number, as shells report it. */
+export const SIGNAL_EXIT_BASE = 128;
+
+// Forwarded to the child. SIGINT is not: a terminal sends it to the child's process group itself.
+const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+
+/** The local AttachedRunner: the child inherits our stdio, so terminals, EOF and binary data pass as they are. */
+export const runAttached: AttachedRunner = (file, args) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const ignoreInterrupt = () => undefined;
+    process.on('SIGINT', ignoreInterrupt);
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    const cleanUp = () => {
+      process.off('SIGINT', ignoreInterrupt);
+      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    };
+    child.once('error', (error) => {
+      cleanUp();
+      reject(
+        new RuntimeError(`cannot run '${file}': ${error.message}`, {
+          cause: error,
+          description: 'Install Docker, or name a docker-compatible CLI with --docker-path.',
+        }),
+      );
+    });
+    child.once('exit', (code, signal) => {
+      cleanUp();
+      resolve(code ?? SIGNAL_EXIT_BASE + (signal ? constants.signals[signal] : 0));
+    });
+  });
