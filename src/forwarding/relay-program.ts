@@ -1,0 +1,307 @@
+import { isIP } from 'node:net';
+import { ForwarderError, RuntimeError } from '../common/errors.js';
+import type { Docker } from '../runtime/docker.js';
+
+/** A program inside the container that can join its stdin/stdout to a TCP connection. */
+export type RelayProgram =
+  | { kind: 'socat' }
+  | { kind: 'nc'; flavor: 'openbsd' | 'busybox' | 'other' }
+  | { kind: 'bash' }
+  | { kind: 'python3' }
+  | { kind: 'perl' };
+
+/** After the host side's input ends, how long a relay waits for the server to send more before closing. */
+export const RELAY_DRAIN_IDLE_S = 300;
+/** socat's transfer buffer: its 8 KiB default makes four times the syscalls through the exec pipes. */
+export const SOCAT_BUFFER_BYTES = 131_072;
+
+const SCRIPT_BUFFER_BYTES = 262_144;
+const PROBE_TIMEOUT_MS = 30_000;
+const NOT_FOUND_EXIT_CODES = new Set([126, 127]);
+const NOT_FOUND_PATTERN = /executable file not found|no such file or directory|not found/i;
+const PROBED_PROGRAMS = ['socat', 'nc', 'bash', 'python3', 'perl', 'cat'] as const;
+
+// One `docker exec` answers every question: which programs are on PATH, and which nc it is.
+const PROBE_SCRIPT = `for p in ${PROBED_PROGRAMS.join(' ')}; do command -v "$p" >/dev/null 2>&1 && echo "has $p"; done
+if command -v nc >/dev/null 2>&1; then nc -h </dev/null 2>&1 | while IFS= read -r line; do echo "nc-help $line"; done; fi
+true`;
+
+// Docker delivers EOF on an exec's stdout only when the process exits, so every relay below exits
+// as soon as the server's side ends (socat excepted: see relayStderrEvent). Data from the host is
+// followed by shutdown(SHUT_WR), and the server may keep answering until it has been quiet for the
+// drain time: a client that half-closes still gets its reply, and a relay whose host side went
+// away does not outlive a server that ignores the EOF by more than that.
+const PYTHON_RELAY = `import os, socket, sys, threading, time
+host, port, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+def fail(error):
+    sys.stderr.write('relay to %s port %d: %s\\n' % (host, port, error))
+    sys.stderr.flush()
+    os._exit(1)
+try:
+    conn = socket.create_connection((host, port))
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+except OSError as error:
+    fail(error)
+last = [time.monotonic()]
+def downstream():
+    try:
+        while True:
+            data = conn.recv(${SCRIPT_BUFFER_BYTES})
+            if not data:
+                os._exit(0)
+            last[0] = time.monotonic()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
+    except OSError as error:
+        fail(error)
+threading.Thread(target=downstream, daemon=True).start()
+try:
+    while True:
+        data = os.read(0, ${SCRIPT_BUFFER_BYTES})
+        if not data:
+            break
+        conn.sendall(data)
+    conn.shutdown(socket.SHUT_WR)
+except OSError:
+    pass
+last[0] = time.monotonic()
+while True:
+    wait = last[0] + idle - time.monotonic()
+    if wait <= 0:
+        os._exit(0)
+    time.sleep(wait)
+`;
+
+// perl-base (always present on Debian and Ubuntu) has no threads: a child copies stdin to the server
+// while the parent, the process docker waits for, copies the server to stdout.
+const PERL_RELAY = `use strict;
+use POSIX ();
+use Socket qw(getaddrinfo SOCK_STREAM SHUT_WR IPPROTO_TCP TCP_NODELAY);
+my ($host, $port, $idle) = @ARGV;
+$SIG{PIPE} = 'IGNORE';
+sub fail { print STDERR "relay to $host port $port: $_[0]\\n"; POSIX::_exit(1) }
+my ($err, @found) = getaddrinfo($host, $port, { socktype => SOCK_STREAM });
+fail($err) if $err;
+my $conn;
+for my $ai (@found) {
+  socket($conn, $ai->{family}, $ai->{socktype}, $ai->{protocol}) or fail($!);
+  last if connect($conn, $ai->{addr});
+  $err = $!;
+  undef $conn;
+}
+fail($err) unless $conn;
+setsockopt($conn, IPPROTO_TCP, TCP_NODELAY, 1);
+binmode STDIN; binmode STDOUT; binmode $conn;
+sub put {
+  my ($fh, $buf) = @_;
+  for (my $done = 0; $done < length $buf;) {
+    my $n = syswrite($fh, $buf, length($buf) - $done, $done);
+    return 0 unless defined $n;
+    $done += $n;
+  }
+  return 1;
+}
+my $child = fork();
+fail("fork: $!") unless defined $child;
+if ($child == 0) {
+  close STDOUT;
+  while (1) {
+    my $got = sysread(STDIN, my $buf, ${SCRIPT_BUFFER_BYTES});
+    last unless $got;
+    POSIX::_exit(0) unless put($conn, $buf);
+  }
+  shutdown($conn, SHUT_WR);
+  POSIX::_exit(0);
+}
+close STDIN;
+my ($upstream_done, $last) = (0, time);
+while (1) {
+  my $watch = '';
+  vec($watch, fileno($conn), 1) = 1;
+  my $n = select(my $ready = $watch, undef, undef, 1);
+  if ($n < 0) { next if $!{EINTR}; fail($!) }
+  if ($n > 0) {
+    my $got = sysread($conn, my $buf, ${SCRIPT_BUFFER_BYTES});
+    fail($!) unless defined $got;
+    last unless $got;
+    fail($!) unless put(\\*STDOUT, $buf);
+    $last = time;
+  }
+  if (!$upstream_done && waitpid($child, POSIX::WNOHANG()) == $child) { ($upstream_done, $last) = (1, time) }
+  last if $upstream_done && time - $last >= $idle;
+}
+kill 'TERM', $child unless $upstream_done;
+POSIX::_exit(0);
+`;
+
+// bash has no shutdown(): when the host's side ends, the server cannot be told, so the connection
+// stays open for the drain time (the server may still answer a request it has read) and then
+// closes both ways. $0 address, $1 port, $2 drain seconds.
+const BASH_RELAY = `exec 3<>"/dev/tcp/$0/$1" || exit 1
+cat <&0 >&3 3>&- &
+writer=$!
+cat <&3 3<&- &
+reader=$!
+exec 3>&-
+wait -n
+if kill -0 "$writer" 2>/dev/null; then
+  kill "$writer" 2>/dev/null
+  exit 0
+fi
+sleep "$2" &
+timer=$!
+wait -n
+kill "$reader" "$timer" 2>/dev/null
+exit 0`;
+
+/** Pure: the argv run inside the container to connect stdin/stdout to address:port. */
+export function relayArgv(program: RelayProgram, address: string, port: number): string[] {
+  if (isIP(address) === 0) {
+    throw new ForwarderError(`relay address '${address}' is not an IP address`);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new ForwarderError(`relay port ${port} is not a TCP port (1-65535)`);
+  }
+  const portText = String(port);
+  const drain = String(RELAY_DRAIN_IDLE_S);
+  switch (program.kind) {
+    case 'socat': {
+      const host = isIP(address) === 6 ? `[${address}]` : address;
+      // -d -d: the "socket 2 … is at EOF" notice tells the host the server is done (relayStderrEvent).
+      // -t: socat's 0.5 s default would cut the reply to a client that half-closed.
+      return [
+        'socat',
+        '-d',
+        '-d',
+        '-b',
+        String(SOCAT_BUFFER_BYTES),
+        '-t',
+        drain,
+        '-',
+        `TCP:${host}:${portText},nodelay`,
+      ];
+    }
+    case 'nc':
+      // OpenBSD nc sends no FIN when stdin ends unless told to (-N); busybox nc always does.
+      return program.flavor === 'openbsd' ? ['nc', '-N', '-n', address, portText] : ['nc', address, portText];
+    case 'bash':
+      return ['bash', '-c', BASH_RELAY, address, portText, drain];
+    case 'python3':
+      return ['python3', '-I', '-S', '-c', PYTHON_RELAY, address, portText, drain];
+    case 'perl':
+      return ['perl', '-e', PERL_RELAY, address, portText, drain];
+  }
+}
+
+/** What a line a relay wrote on stderr means to the host side. */
+export type RelayStderrEvent = 'server-eof' | 'notice' | 'error';
+
+const SOCAT_LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d(?:\.\d+)? socat\[\d+\] ([A-Z]) (.*)$/;
+
+/**
+ * Pure: classifies one stderr line of a relay. socat waits its whole -t after the server's EOF for
+ * stdin to end too, and docker cannot show the host an EOF before the process exits: the notice
+ * "socket 2 (fd N) is at EOF" is the host's cue to end socat's stdin so that it exits at once.
+ */
+export function relayStderrEvent(line: string): RelayStderrEvent {
+  const socat = SOCAT_LOG_LINE.exec(line);
+  if (!socat) return 'error';
+  if (/^socket 2 \(fd \d+\) is at EOF/.test(socat[2] ?? '')) return 'server-eof';
+  return socat[1] === 'N' || socat[1] === 'I' || socat[1] === 'D' ? 'notice' : 'error';
+}
+
+/** Pure: picks the program from the probe's output text. */
+export function parseRelayProbe(output: string): RelayProgram | null {
+  const found = new Set<string>();
+  const ncHelp: string[] = [];
+  for (const line of output.split('\n')) {
+    const has = /^has (\S+)\s*$/.exec(line);
+    if (has?.[1]) found.add(has[1]);
+    else if (line.startsWith('nc-help ')) ncHelp.push(line.slice('nc-help '.length));
+  }
+  const ncFlavor = found.has('nc') ? parseNcFlavor(ncHelp.join('\n')) : null;
+  if (found.has('socat')) return { kind: 'socat' };
+  if (ncFlavor === 'openbsd' || ncFlavor === 'busybox') return { kind: 'nc', flavor: ncFlavor };
+  if (found.has('bash') && found.has('cat')) return { kind: 'bash' };
+  if (found.has('python3')) return { kind: 'python3' };
+  if (found.has('perl')) return { kind: 'perl' };
+  // An nc of unknown lineage may not pass EOFs on at all: the last resort.
+  if (ncFlavor === 'other') return { kind: 'nc', flavor: 'other' };
+  return null;
+}
+
+function parseNcFlavor(help: string): 'openbsd' | 'busybox' | 'other' {
+  if (/OpenBSD netcat/i.test(help)) return 'openbsd';
+  if (/BusyBox/.test(help)) return 'busybox';
+  return 'other';
+}
+
+/** Probes the container once for a relay program; throws ForwarderError NO_RELAY_PROGRAM when it has none. */
+export async function probeRelayProgram(
+  docker: Docker,
+  containerId: string,
+  containerName: string,
+): Promise<RelayProgram> {
+  const where = `container ${containerId.slice(0, 12)} (${containerName})`;
+  const result = await docker.exec(containerId, ['sh', '-c', PROBE_SCRIPT], { timeoutMs: PROBE_TIMEOUT_MS });
+  let output: string;
+  if (result.exitCode === 0) {
+    output = result.stdout;
+  } else if (isNotFound(result.exitCode, result.stderr)) {
+    output = await probeWithoutShell(docker, containerId, where);
+  } else {
+    throw probeFailure(where, result.stderr, result.exitCode);
+  }
+  const program = parseRelayProbe(output);
+  if (program) return program;
+  throw new ForwarderError(
+    `no relay program in ${where}: install socat, nc, bash, python3 or perl in the image`,
+    {
+      code: 'NO_RELAY_PROGRAM',
+      description:
+        `Connections to servers that listen on the container's loopback are relayed by a program run ` +
+        `with 'docker exec' inside the container, and ${where} has none of socat, nc, bash (with cat), ` +
+        `python3 or perl on its PATH. Add one to the image (socat is best), e.g. 'apt-get install -y socat' ` +
+        `or 'apk add socat', or make the servers listen on 0.0.0.0 so that they can be reached directly.`,
+    },
+  );
+}
+
+// Without /bin/sh each candidate is run on its own; the answers are rewritten in the probe
+// script's format so that parseRelayProbe decides in one place.
+async function probeWithoutShell(docker: Docker, containerId: string, where: string): Promise<string> {
+  const attempts: { name: string; argv: string[] }[] = [
+    { name: 'socat', argv: ['socat', '-V'] },
+    { name: 'nc', argv: ['nc', '-h'] },
+    { name: 'bash', argv: ['bash', '-c', 'command -v cat >/dev/null && echo "has cat"'] },
+    { name: 'python3', argv: ['python3', '-c', 'pass'] },
+    { name: 'perl', argv: ['perl', '-e', '1'] },
+  ];
+  const lines: string[] = [];
+  for (const { name, argv } of attempts) {
+    const result = await docker.exec(containerId, argv, { timeoutMs: PROBE_TIMEOUT_MS, input: '' });
+    if (isNotFound(result.exitCode, result.stderr)) continue;
+    if (/is not running|no such container/i.test(result.stderr)) {
+      throw probeFailure(where, result.stderr, result.exitCode);
+    }
+    lines.push(`has ${name}`);
+    if (name === 'nc') {
+      for (const line of `${result.stdout}\n${result.stderr}`.split('\n')) lines.push(`nc-help ${line}`);
+    }
+    if (name === 'bash') lines.push(...result.stdout.split('\n'));
+  }
+  return lines.join('\n');
+}
+
+function isNotFound(exitCode: number, stderr: string): boolean {
+  return NOT_FOUND_EXIT_CODES.has(exitCode) && NOT_FOUND_PATTERN.test(stderr);
+}
+
+function probeFailure(where: string, stderr: string, exitCode: number): RuntimeError {
+  const detail = stderr.trim().split('\n')[0] || `exit code ${exitCode}`;
+  return new RuntimeError(`cannot look for a relay program in ${where}: ${detail}`, {
+    code: /is not running/i.test(stderr) ? 'CONTAINER_NOT_RUNNING' : 'RUNTIME_FAILED',
+    description: stderr.trim() || undefined,
+  });
+}
