@@ -9,6 +9,7 @@ import { attributesLookup } from '../forwarding/attributes-lookup.js';
 import { ContainerGoneSignal, createListenerSource, type ListenerSource } from '../forwarding/listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeRelayProgram } from '../forwarding/relay-program.js';
+import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
@@ -79,6 +80,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     primary,
     others,
     attributes: attributesLookup(spec.attributes),
+    owners: await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
     relayPath: spec.relayPath,
     hostAddress: spec.hostAddress,
     forwarder: { pid: process.pid, startTime },

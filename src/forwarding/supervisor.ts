@@ -9,6 +9,7 @@ import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
+import type { SocketOwnerFinder } from './socket-owners.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn. */
 export const WITHDRAW_AFTER_MISSED_READS = 2;
@@ -35,6 +36,8 @@ export interface SupervisorOptions {
   /** Extra containers (Compose services) that declared ports are dialled in, by id. */
   others: ReadonlyMap<string, TargetContainer>;
   attributes: PortAttributesLookup;
+  /** Finds the command line owning a socket, for the `process` field and regex attribute keys. */
+  owners: SocketOwnerFinder | null;
   relayPath: RelayPath | null;
   hostAddress: string;
   forwarder: { pid: number; startTime: number };
@@ -60,6 +63,9 @@ export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
   private readonly relays = new Set<Promise<void>>();
   private capReported = false;
+  /** Socket inodes whose owner was already looked up: only new sockets cost a lookup. */
+  private knownInodes = new Set<number>();
+  private readonly ownerByInode = new Map<number, string>();
   private stopped = false;
 
   constructor(private readonly options: SupervisorOptions) {}
@@ -90,14 +96,15 @@ export class Supervisor {
   }
 
   /** Brings the forwards in line with one read of the primary container's listeners. */
-  async reconcile(listeners: readonly PortListener[], processes: ReadonlyMap<number, string> = new Map()): Promise<void> {
+  async reconcile(listeners: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
     const seen = new Set<number>();
+    await this.lookUpOwners(listeners);
     for (const listener of listeners) {
       seen.add(listener.port);
       const key = keyOf(primary.id, listener.port);
       const existing = this.forwards.get(key);
-      const processLine = processes.get(listener.port) ?? null;
+      const processLine = this.ownerOf(listener);
       if (existing) {
         existing.missedReads = 0;
         await this.refreshDial(existing, listener, processLine);
@@ -148,6 +155,23 @@ export class Supervisor {
       this.options.log('could not release registry entries', { error: errorMessage(error) }),
     );
     await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
+  }
+
+  private async lookUpOwners(listeners: readonly PortListener[]): Promise<void> {
+    const current = new Set(listeners.flatMap((l) => l.sockets.map((socket) => socket.inode)));
+    const fresh = new Set([...current].filter((inode) => !this.knownInodes.has(inode)));
+    for (const inode of this.ownerByInode.keys()) if (!current.has(inode)) this.ownerByInode.delete(inode);
+    this.knownInodes = current;
+    if (fresh.size === 0 || !this.options.owners) return;
+    for (const [inode, commandLine] of await this.options.owners.find(fresh)) this.ownerByInode.set(inode, commandLine);
+  }
+
+  private ownerOf(listener: PortListener): string | null {
+    for (const socket of listener.sockets) {
+      const owner = this.ownerByInode.get(socket.inode);
+      if (owner !== undefined) return owner;
+    }
+    return null;
   }
 
   private detectedCount(): number {

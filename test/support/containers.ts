@@ -94,13 +94,13 @@ export async function waitFor<T>(
   probe: () => T | Promise<T>,
   timeoutMs: number,
   description = 'a condition',
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await probe();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
     } catch (error) {
       lastError = error;
     }
