@@ -188,7 +188,8 @@ async function readEntries(
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(path, aside);
     warn(`the registry ${path} was not a valid registry; moved it to ${aside} and started empty`);
-    return { entries: [], dropped: false };
+    // Reported as damage so the caller writes a fresh, valid file in its place.
+    return { entries: [], dropped: true };
   }
   const entries = data.entries.filter(isPortEntry);
   const dropped = data.entries.length - entries.length;

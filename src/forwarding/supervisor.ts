@@ -6,7 +6,7 @@ import { bindHostListener, type HostListener } from './host-listener.js';
 import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from './port-entry.js';
 import type { BindScope, PortListener } from './proc-net-tcp.js';
-import { allocatePort, releasePorts, updateEntries } from './registry.js';
+import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
@@ -68,7 +68,11 @@ export class Supervisor {
   private readonly ownerByInode = new Map<number, string>();
   private stopped = false;
 
-  constructor(private readonly options: SupervisorOptions) {}
+  private readonly registryOptions: RegistryOptions;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.registryOptions = { onWarning: (message) => options.log(message) };
+  }
 
   /** The forwards with a host port, as registry entries. */
   entries(): PortEntry[] {
@@ -151,7 +155,7 @@ export class Supervisor {
     this.forwards.clear();
     await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
     const { pid } = this.options.forwarder;
-    await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid).catch((error: unknown) =>
+    await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid, this.registryOptions).catch((error: unknown) =>
       this.options.log('could not release registry entries', { error: errorMessage(error) }),
     );
     await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
@@ -202,6 +206,7 @@ export class Supervisor {
     entry.process = processLine;
     await updateEntries(this.options.paths, (entries) =>
       entries.map((e) => (e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e)),
+      this.registryOptions,
     ).catch((error: unknown) => this.options.log('could not update registry entry', { error: errorMessage(error) }));
   }
 
@@ -218,6 +223,7 @@ export class Supervisor {
           bound = await bindHostListener(hostPort, (socket) => this.accept(forward, socket), this.options.hostAddress);
           return bound !== null;
         },
+        this.registryOptions,
       );
       if (this.stopped) {
         await (bound as HostListener | null)?.close();
@@ -248,6 +254,7 @@ export class Supervisor {
       await releasePorts(
         this.options.paths,
         (e) => e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort,
+        this.registryOptions,
       ).catch((error: unknown) => this.options.log('could not release a registry entry', { error: errorMessage(error) }));
     }
     this.options.emit(this.event(type, entry, reason));

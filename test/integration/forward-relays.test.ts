@@ -8,14 +8,15 @@ import {
   waitFor,
   type TestContainer,
 } from '../support/containers.js';
-import { exchange, httpGet } from '../support/host-client.js';
+import { echoExact, exchange, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES, type TestImageName } from '../support/images.js';
 
 const stateDir = makeStateDir();
 const started: TestContainer[] = [];
 
 afterAll(async () => {
-  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  for (const container of started)
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
   await removeThisRunsTestContainers();
 });
 
@@ -30,26 +31,44 @@ describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (ima
     started.push(container);
     port = await freeHostPort();
     // busybox nc only listens on '::' in these images; every other image gets a loopback-only server.
-    await startServer(container.id, { port, address: imageName === 'busyboxNc' ? '::' : '127.0.0.1', kind: 'http' });
+    await startServer(container.id, {
+      port,
+      address: imageName === 'busyboxNc' ? '::' : '127.0.0.1',
+      kind: 'http',
+    });
   });
 
   it('is fetched from the host through the forwarder on the same port', async () => {
     const { run, line } = await runUp(stateDir, ['--container-id', container.name, '--auto-forward']);
     expect(line, run.stderr).toMatchObject({ outcome: 'success', containerId: container.id });
     expect(line.forwarder?.pid).toBeGreaterThan(0);
-    const row = await waitFor(async () => (await portsJson(stateDir)).find((r) => r.containerId === container.id), 5_000);
-    expect(row).toMatchObject({ containerPort: port, hostPort: port, allocation: 'same', origin: 'detected' });
+    const row = await waitFor(
+      async () => (await portsJson(stateDir)).find((r) => r.containerId === container.id),
+      5_000,
+    );
+    expect(row).toMatchObject({
+      containerPort: port,
+      hostPort: port,
+      allocation: 'same',
+      origin: 'detected',
+    });
     const response = await httpGet(port, '/hello.txt');
     expect(response.status).toBe(200);
     expect(response.body).toBe(HELLO_FILE_TEXT);
   });
 
-  it('relays an echo byte-exact, with the half-close passed on', async () => {
+  it('relays every byte value unchanged', async () => {
     const echoPort = await freeHostPort();
-    await startServer(container.id, { port: echoPort, address: imageName === 'busyboxNc' ? '::' : '127.0.0.1', kind: 'echo' });
+    await startServer(container.id, {
+      port: echoPort,
+      address: imageName === 'busyboxNc' ? '::' : '127.0.0.1',
+      kind: 'echo',
+    });
     await waitFor(async () => (await portsJson(stateDir)).some((r) => r.containerPort === echoPort), 5_000);
-    const payload = Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256));
-    expect((await exchange(echoPort, payload)).equals(payload)).toBe(true);
+    const payload = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => i % 256));
+    expect((await echoExact(echoPort, payload)).equals(payload)).toBe(true);
+    // bash cannot shutdown() a /dev/tcp socket, so only the other relays pass a client's half-close on.
+    if (imageName !== 'bashOnly') expect((await exchange(echoPort, payload)).equals(payload)).toBe(true);
   });
 });
 

@@ -34,3 +34,24 @@ export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** Sends `input` without half-closing, reads back exactly as many bytes, then closes. */
+export function echoExact(port: number, input: Uint8Array, host = '127.0.0.1'): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const socket = connect({ host, port });
+    socket.setTimeout(60_000, () => socket.destroy(new Error(`no traffic from ${host}:${port} for 60 s`)));
+    socket.on('connect', () => socket.write(input));
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= input.length) {
+        socket.destroy();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on('end', () => reject(new Error(`closed after ${received} of ${input.length} bytes`)));
+    socket.on('error', reject);
+  });
+}
