@@ -123,6 +123,8 @@ describe('faults', () => {
     const port = await freeHostPort();
     await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
     await waitFor(() => accepts(port), 5_000);
+    // ports reads under the registry lock, after the forwarder's write of the fresh file.
+    expect(await rowsOf(container.id)).toMatchObject([{ containerPort: port, hostPort: port }]);
     expect(() => JSON.parse(readFileSync(registry, 'utf8')) as unknown).not.toThrow();
   });
 });
