@@ -1,0 +1,94 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeStateDir, runCli, runUp } from '../support/cli.js';
+import { TEST_CONTAINER_LABEL, TEST_RUN_ID, TEST_RUN_LABEL_KEY } from '../support/containers.js';
+import { DEBIAN_IMAGE } from '../support/images.js';
+
+const stateDir = makeStateDir();
+const folder = mkdtempSync(path.join(tmpdir(), 'portpilot-ws-exec-'));
+let containerId = '';
+
+beforeAll(async () => {
+  mkdirSync(path.join(folder, '.devcontainer'));
+  const config = {
+    image: DEBIAN_IMAGE,
+    runArgs: ['--label', TEST_CONTAINER_LABEL, '--label', `${TEST_RUN_LABEL_KEY}=${TEST_RUN_ID}`],
+    containerEnv: { EXEC_TEST: 'from containerEnv' },
+  };
+  writeFileSync(path.join(folder, '.devcontainer', 'devcontainer.json'), JSON.stringify(config));
+  const { run, line } = await runUp(stateDir, ['--workspace-folder', folder]);
+  if (line.outcome !== 'success' || !line.containerId)
+    throw new Error(`up failed: ${run.stdout}\n${run.stderr}`);
+  containerId = line.containerId;
+});
+
+afterAll(async () => {
+  await runCli(stateDir, ['down', '--workspace-folder', folder, '--remove']);
+  rmSync(folder, { recursive: true, force: true });
+});
+
+describe('exec', () => {
+  it("passes the command's exit code through", async () => {
+    const run = await runCli(stateDir, ['exec', '--workspace-folder', folder, '--', 'sh', '-c', 'exit 42']);
+    expect(run.exitCode).toBe(42);
+    expect(run.stdout).toBe('');
+  });
+
+  it('passes stdin to the command and its stdout and stderr back, unchanged', async () => {
+    // No final newline: runCli drops one from stdout, and this must come back byte for byte.
+    const input = 'line one\n\nline three with  spaces\t\u00e9\u00e8 unicode';
+    const run = await runCli(
+      stateDir,
+      ['exec', '--workspace-folder', folder, '--', 'sh', '-c', 'cat; echo to-stderr >&2'],
+      input,
+    );
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(input);
+    expect(run.stderr).toContain('to-stderr');
+  });
+
+  it('runs in workspaceFolder with containerEnv for a workspace', async () => {
+    const run = await runCli(stateDir, [
+      'exec',
+      '--workspace-folder',
+      folder,
+      '--',
+      'sh',
+      '-c',
+      'pwd; echo "$EXEC_TEST"',
+    ]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(`/workspaces/${path.basename(folder)}\nfrom containerEnv`);
+  });
+
+  it('runs in a container named by --container-id, arguments kept as they are', async () => {
+    const run = await runCli(stateDir, [
+      'exec',
+      '--container-id',
+      containerId,
+      '--',
+      'printf',
+      '%s|',
+      '-w',
+      'two words',
+      '$HOME',
+    ]);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe('-w|two words|$HOME|');
+  });
+
+  it('fails with exit code 1 and a message on stderr for an unknown container', async () => {
+    const run = await runCli(stateDir, [
+      'exec',
+      '--container-id',
+      'portpilot-no-such-container',
+      '--',
+      'true',
+    ]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain("no container 'portpilot-no-such-container'");
+  });
+});

@@ -1,0 +1,289 @@
+import { rmSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { imageTagFor } from '../../src/workspace/build-image.js';
+import { configPath, copyWorkspace } from '../fixtures/workspaces/workspace-fixture.js';
+import { makeStateDir, portsJson, processAlive, runCli, runUp, type UpLine } from '../support/cli.js';
+import { DOCKER_COMMAND, freeHostPort, startContainer, startServer, waitFor } from '../support/containers.js';
+import { accepts, exchange, httpGet } from '../support/host-client.js';
+import { DEBIAN_IMAGE, HELLO_FILE_TEXT } from '../support/images.js';
+
+const stateDir = makeStateDir();
+const workspaces: string[] = [];
+const builtImages: string[] = [];
+const FORWARD_DEADLINE_MS = 10_000;
+
+afterAll(async () => {
+  for (const folder of workspaces) {
+    await runCli(stateDir, ['down', '--workspace-folder', folder, '--remove']);
+    rmSync(folder, { recursive: true, force: true });
+  }
+  for (const image of builtImages)
+    await execa(DOCKER_COMMAND, ['image', 'rm', '-f', image], { reject: false });
+});
+
+function workspace(name: string, tokens: Record<string, string> = {}): string {
+  const folder = copyWorkspace(name, tokens);
+  workspaces.push(folder);
+  return folder;
+}
+
+async function upWorkspace(
+  folder: string,
+  ...extra: string[]
+): Promise<Required<Pick<UpLine, 'containerId'>> & UpLine> {
+  const { run, line } = await runUp(stateDir, ['--workspace-folder', folder, '--auto-forward', ...extra]);
+  expect(line.outcome, `${line.message ?? ''}\n${run.stderr}`).toBe('success');
+  expect(run.exitCode).toBe(0);
+  expect(line.containerId).toMatch(/^[0-9a-f]{64}$/);
+  return line as Required<Pick<UpLine, 'containerId'>> & UpLine;
+}
+
+/** Polls `probe` until it gives a value (not null or undefined), for up to FORWARD_DEADLINE_MS. */
+async function eventually<T>(probe: () => Promise<T | null | undefined>, description: string): Promise<T> {
+  const value = await waitFor(probe, FORWARD_DEADLINE_MS, description);
+  if (value === null || value === undefined) throw new Error(`no value for ${description}`);
+  return value;
+}
+
+/** The host port of a container port the forwarder started by `up` (its line) forwards. */
+async function hostPortOf(line: UpLine, port: number, service: string | null = null): Promise<number> {
+  const row = await eventually(
+    async () =>
+      (await portsJson(stateDir)).find(
+        (r) => r.forwarderPid === line.forwarder?.pid && r.containerPort === port && r.service === service,
+      ),
+    `port ${port}${service ? ` of ${service}` : ''} in ports --json`,
+  );
+  return row.hostPort;
+}
+
+async function inspect(
+  containerId: string,
+): Promise<{ running: boolean; labels: Record<string, string> } | null> {
+  const result = await execa(DOCKER_COMMAND, ['container', 'inspect', containerId], { reject: false });
+  if (result.exitCode !== 0) return null;
+  const [info] = JSON.parse(result.stdout) as Array<{
+    State: { Running: boolean };
+    Config: { Labels: Record<string, string> };
+  }>;
+  return info ? { running: info.State.Running, labels: info.Config.Labels } : null;
+}
+
+async function execOutput(folder: string, ...command: string[]): Promise<string> {
+  const run = await runCli(stateDir, ['exec', '--workspace-folder', folder, '--', ...command]);
+  expect(run.exitCode, run.stderr).toBe(0);
+  return run.stdout;
+}
+
+describe('an image workspace', () => {
+  let folder = '';
+  let port = 0;
+  let first: UpLine & { containerId: string };
+
+  it('comes up with its postStartCommand server reachable on the host, labelled as declared', async () => {
+    port = await freeHostPort();
+    folder = workspace('image', { PORT: String(port) });
+    first = await upWorkspace(folder);
+    expect(first.remoteWorkspaceFolder).toBe(`/workspaces/${path.basename(folder)}`);
+    expect(first.forwarder?.pid).toBeGreaterThan(0);
+
+    const hostPort = await hostPortOf(first, port);
+    const response = await eventually(async () => {
+      const reply = await httpGet(hostPort, '/hello.txt');
+      return reply.status === 200 ? reply : null;
+    }, `the workspace's server on host port ${hostPort}`);
+    expect(response.body).toBe('hello from the image workspace\n');
+
+    const rows = (await portsJson(stateDir)).filter((row) => row.containerId === first.containerId);
+    expect(rows).toContainEqual(
+      expect.objectContaining({
+        containerPort: port,
+        origin: 'declared',
+        label: 'web',
+        hostAddress: '127.0.0.1',
+      }),
+    );
+
+    const labels = (await inspect(first.containerId))?.labels ?? {};
+    expect(labels['devcontainer.local_folder']).toBe(folder);
+    expect(labels['devcontainer.config_file']).toBe(configPath(folder));
+  });
+
+  it('ran its lifecycle commands in workspaceFolder with containerEnv, and not again on a second up', async () => {
+    const expected = [
+      `onCreate in /workspaces/${path.basename(folder)}`,
+      'postCreate hello from containerEnv',
+      'postStart',
+    ].join('\n'); // runCli drops the final newline
+    expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe(expected);
+
+    const again = await upWorkspace(folder);
+    expect(again.containerId).toBe(first.containerId);
+    expect(again.forwarder?.pid).toBe(first.forwarder?.pid);
+    expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe(expected);
+  });
+
+  it('leaves the running container and forwarder alone when the config is malformed', async () => {
+    const file = configPath(folder);
+    const good = readFileSync(file, 'utf8');
+    const hostPort = await hostPortOf(first, port);
+    const malformed: Array<[string, string]> = [
+      ['{ "image": 5 }', 'image'],
+      [good.replace(`"forwardPorts": ["${port}"]`, '"forwardPorts": ["not-a-port"]'), 'forwardPorts[0]'],
+      [good.replace(`"forwardPorts": ["${port}"]`, '"forwardPorts": ["db:5432"]'), 'forwardPorts[0]'],
+      [good.replace('"label": "web"', '"protocol": "ftp"'), 'protocol'],
+      [
+        good.replace('"log": "echo postStart >> /tmp/lifecycle.log"', '"log": { "nested": true }'),
+        'postStartCommand.log',
+      ],
+      [good.replace(/"runArgs": \[[^\]]*\]/, '"runArgs": "--privileged"'), 'runArgs'],
+      [good.replace(/\}\s*$/, ''), 'devcontainer.json'],
+    ];
+    try {
+      for (const [text, property] of malformed) {
+        expect(text).not.toBe(good);
+        writeFileSync(file, text);
+        const { run, line } = await runUp(stateDir, [
+          '--workspace-folder',
+          folder,
+          '--auto-forward',
+          '--remove-existing-container',
+        ]);
+        expect(run.exitCode, text).toBe(1);
+        expect(line.outcome, text).toBe('error');
+        expect(line.message, text).toContain(property);
+      }
+    } finally {
+      writeFileSync(file, good);
+    }
+    expect((await inspect(first.containerId))?.running).toBe(true);
+    expect(processAlive(first.forwarder?.pid ?? 0)).toBe(true);
+    expect((await httpGet(hostPort, '/hello.txt')).status).toBe(200);
+  });
+
+  it('is replaced by --remove-existing-container: new container, old forwarder gone', async () => {
+    const oldPid = first.forwarder?.pid ?? 0;
+    const replaced = await upWorkspace(folder, '--remove-existing-container');
+    expect(replaced.containerId).not.toBe(first.containerId);
+    expect(replaced.forwarder?.pid).not.toBe(oldPid);
+    expect(processAlive(oldPid)).toBe(false);
+    expect(await inspect(first.containerId)).toBeNull();
+
+    const hostPort = await hostPortOf(replaced, port);
+    const reply = await eventually(
+      async () => ((await httpGet(hostPort, '/hello.txt')).status === 200 ? true : null),
+      'the new container to serve',
+    );
+    expect(reply).toBe(true);
+  });
+});
+
+describe('a Dockerfile workspace', () => {
+  it('is built, tagged per workspace, and comes up with its server reachable on the host', async () => {
+    const port = await freeHostPort();
+    const folder = workspace('dockerfile', { PORT: String(port) });
+    const tag = imageTagFor({ workspaceFolderHost: folder, configFile: configPath(folder) });
+    builtImages.push(tag);
+    const line = await upWorkspace(folder);
+
+    const image = await execa(DOCKER_COMMAND, [
+      'container',
+      'inspect',
+      '--format',
+      '{{.Config.Image}}',
+      line.containerId,
+    ]);
+    expect(image.stdout.trim()).toBe(tag);
+    const hostPort = await hostPortOf(line, port);
+    const reply = await eventually(async () => {
+      const response = await httpGet(hostPort, '/built.txt');
+      return response.status === 200 ? response : null;
+    }, `the built image's server on host port ${hostPort}`);
+    expect(reply.body).toBe('built from the Dockerfile\n');
+  });
+});
+
+describe('a Compose workspace', () => {
+  let folder = '';
+  let line: UpLine & { containerId: string };
+
+  it('reaches the db service\'s loopback-only port from the host through forwardPorts "db:5432"', async () => {
+    folder = workspace('compose');
+    line = await upWorkspace(folder);
+    expect(line.remoteWorkspaceFolder).toBe('/workspace');
+
+    const hostPort = await hostPortOf(line, 5432, 'db');
+    const reply = await eventually(
+      async () => (await exchange(hostPort)).toString('utf8') || null,
+      `db through host port ${hostPort}`,
+    );
+    expect(reply).toBe('db-ok\n');
+    expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe('postCreate in /workspace');
+  });
+
+  it('is brought down by down --workspace-folder: forwarder reaped, every container stopped', async () => {
+    const project = (await inspect(line.containerId))?.labels['com.docker.compose.project'] ?? '';
+    expect(project).not.toBe('');
+    const ids = (
+      await execa(DOCKER_COMMAND, [
+        'ps',
+        '-aq',
+        '--no-trunc',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+      ])
+    ).stdout
+      .split('\n')
+      .filter(Boolean);
+    expect(ids).toHaveLength(2);
+    const hostPort = await hostPortOf(line, 5432, 'db');
+
+    const down = await runCli(stateDir, ['down', '--workspace-folder', folder]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(processAlive(line.forwarder?.pid ?? 0)).toBe(false);
+    for (const id of ids) expect((await inspect(id))?.running).toBe(false);
+    expect(await accepts(hostPort)).toBe(false);
+  });
+});
+
+describe('a container made by plain docker run with the devcontainer labels', () => {
+  it('is found by up --workspace-folder and gets a forwarder', async () => {
+    const port = await freeHostPort();
+    const folder = workspace('labelled', { PORT: String(port) });
+    const container = await startContainer(DEBIAN_IMAGE, {
+      labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
+    });
+    const line = await upWorkspace(folder);
+    expect(line.containerId).toBe(container.id);
+    expect(processAlive(line.forwarder?.pid ?? 0)).toBe(true);
+
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    const hostPort = await hostPortOf(line, port);
+    const reply = await eventually(async () => {
+      const response = await httpGet(hostPort, '/hello.txt');
+      return response.status === 200 ? response : null;
+    }, `the server of the docker-run container on host port ${hostPort}`);
+    expect(reply.body).toBe(HELLO_FILE_TEXT);
+    const row = (await portsJson(stateDir)).find((r) => r.containerId === container.id);
+    expect(row).toMatchObject({ origin: 'declared', label: 'made by docker run' });
+  });
+});
+
+describe('a failing lifecycle command', () => {
+  it('fails up with the command and its exit code', async () => {
+    const folder = workspace('labelled', { PORT: String(await freeHostPort()) });
+    const file = configPath(folder);
+    const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    config.runArgs = ['--label', 'portpilot.test=1'];
+    config.postCreateCommand = 'echo about to fail >&2; exit 3';
+    writeFileSync(file, JSON.stringify(config));
+    const { run, line } = await runUp(stateDir, ['--workspace-folder', folder, '--auto-forward']);
+    expect(run.exitCode).toBe(1);
+    expect(line.outcome).toBe('error');
+    expect(line.message).toContain('postCreateCommand');
+    expect(line.message).toContain('exit code 3');
+    expect(run.stderr).toContain('about to fail');
+  });
+});
