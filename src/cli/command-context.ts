@@ -15,9 +15,19 @@ export function progress(message: string): void {
 }
 
 /** The `{"outcome":"error"}` result line for any thrown value. */
-export function errorResult(error: unknown): { outcome: 'error'; message: string; description: string; code?: string } {
+export function errorResult(error: unknown): {
+  outcome: 'error';
+  message: string;
+  description: string;
+  code?: string;
+} {
   if (error instanceof PortpilotError) {
-    return { outcome: 'error', message: error.message, description: error.description ?? '', code: error.code };
+    return {
+      outcome: 'error',
+      message: error.message,
+      description: error.description ?? '',
+      code: error.code,
+    };
   }
   return { outcome: 'error', message: errorMessage(error), description: '' };
 }
@@ -25,7 +35,9 @@ export function errorResult(error: unknown): { outcome: 'error'; message: string
 /** Prints a failure for humans on stderr and sets exit code 1. */
 export function reportFailure(error: unknown): void {
   const result = errorResult(error);
-  process.stderr.write(`portpilot: ${result.message}\n${result.description ? `${result.description}\n` : ''}`);
+  process.stderr.write(
+    `portpilot: ${result.message}\n${result.description ? `${result.description}\n` : ''}`,
+  );
   process.exitCode = 1;
 }
 

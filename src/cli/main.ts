@@ -17,7 +17,10 @@ export function buildProgram(): Command {
       'Forward every port a dev container listens on to 127.0.0.1 on this host, with a detached per-container forwarder.',
     )
     .version(VERSION)
-    .option('--state-dir <dir>', 'where state and logs live (env PORTPILOT_STATE_DIR; default $XDG_STATE_HOME/portpilot)')
+    .option(
+      '--state-dir <dir>',
+      'where state and logs live (env PORTPILOT_STATE_DIR; default $XDG_STATE_HOME/portpilot)',
+    )
     .showHelpAfterError()
     .addHelpText(
       'after',

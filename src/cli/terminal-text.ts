@@ -8,7 +8,9 @@ export function terminalSafe(text: string): string {
 /** Lays out rows as left-aligned columns under a header. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const safeRows = rows.map((row) => row.map(terminalSafe));
-  const widths = header.map((title, i) => Math.max(title.length, ...safeRows.map((row) => (row[i] ?? '').length)));
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...safeRows.map((row) => (row[i] ?? '').length)),
+  );
   const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))

@@ -37,10 +37,7 @@ export class UsageError extends PortpilotError {
 /** The container runtime (docker) refused or failed. */
 export class RuntimeError extends PortpilotError {
   override name = 'RuntimeError';
-  constructor(
-    message: string,
-    options: { cause?: unknown; description?: string; code?: ErrorCode } = {},
-  ) {
+  constructor(message: string, options: { cause?: unknown; description?: string; code?: ErrorCode } = {}) {
     super(options.code ?? 'RUNTIME_FAILED', message, options);
   }
 }
@@ -48,10 +45,7 @@ export class RuntimeError extends PortpilotError {
 /** The forwarder could not start or do its job. */
 export class ForwarderError extends PortpilotError {
   override name = 'ForwarderError';
-  constructor(
-    message: string,
-    options: { cause?: unknown; description?: string; code?: ErrorCode } = {},
-  ) {
+  constructor(message: string, options: { cause?: unknown; description?: string; code?: ErrorCode } = {}) {
     super(options.code ?? 'FORWARDER_FAILED', message, options);
   }
 }
@@ -59,10 +53,7 @@ export class ForwarderError extends PortpilotError {
 /** State on disk (state dir, registry, markers) is unusable. */
 export class StateError extends PortpilotError {
   override name = 'StateError';
-  constructor(
-    message: string,
-    options: { cause?: unknown; description?: string; code?: ErrorCode } = {},
-  ) {
+  constructor(message: string, options: { cause?: unknown; description?: string; code?: ErrorCode } = {}) {
     super(options.code ?? 'STATE_DIR_UNUSABLE', message, options);
   }
 }

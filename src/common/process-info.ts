@@ -18,7 +18,12 @@ export function parseProcStatStartTime(statText: string): number | null {
 export function parseProcStatState(statText: string): string | null {
   const close = statText.lastIndexOf(')');
   if (close < 0) return null;
-  return statText.slice(close + 1).trim().charAt(0) || null;
+  return (
+    statText
+      .slice(close + 1)
+      .trim()
+      .charAt(0) || null
+  );
 }
 
 /**

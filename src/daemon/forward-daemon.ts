@@ -6,7 +6,11 @@ import { ForwarderError, PortpilotError, errorMessage } from '../common/errors.j
 import { readProcessStartTime } from '../common/process-info.js';
 import { ensureStateDir, statePaths, type StatePaths } from '../common/state-dir.js';
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
-import { ContainerGoneSignal, createListenerSource, type ListenerSource } from '../forwarding/listener-source.js';
+import {
+  ContainerGoneSignal,
+  createListenerSource,
+  type ListenerSource,
+} from '../forwarding/listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeRelayProgram } from '../forwarding/relay-program.js';
 import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
@@ -72,7 +76,10 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     }
     others.set(other.id, { ...(await targetOf(docker, other, source)), service: declared.service });
   }
-  log.info({ containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind }, 'forwarder starting');
+  log.info(
+    { containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind },
+    'forwarder starting',
+  );
 
   const supervisor = new Supervisor({
     paths,
@@ -103,7 +110,11 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   return { supervisor, source };
 }
 
-async function targetOf(docker: Docker, container: ContainerInfo, source: ListenerSource): Promise<TargetContainer> {
+async function targetOf(
+  docker: Docker,
+  container: ContainerInfo,
+  source: ListenerSource,
+): Promise<TargetContainer> {
   return {
     id: container.id,
     name: container.name,

@@ -16,7 +16,8 @@ export const READY_FD = 3;
 const SPAWN_LOCK_STALE_MS = 90_000;
 
 /** What the readiness handshake carries: one JSON line on READY_FD. */
-export type ReadyMessage = { ok: true; pid: number } | { ok: false; message: string; description?: string; code?: ErrorCode };
+export type ReadyMessage =
+  { ok: true; pid: number } | { ok: false; message: string; description?: string; code?: ErrorCode };
 
 export interface ForwarderHandle {
   pid: number;
@@ -97,11 +98,16 @@ async function spawnAndAwaitReady(logFile: string, specFile: string, containerId
   if (message === null) {
     child.kill('SIGKILL');
     const tail = await readLogTail(logFile);
-    throw new ForwarderError(`the forwarder for container ${containerId.slice(0, 12)} exited before it was ready`, {
-      description: tail ? `Last lines of ${logFile}:\n${tail}` : `See ${logFile}.`,
-    });
+    throw new ForwarderError(
+      `the forwarder for container ${containerId.slice(0, 12)} exited before it was ready`,
+      {
+        description: tail ? `Last lines of ${logFile}:\n${tail}` : `See ${logFile}.`,
+      },
+    );
   }
-  throw new ForwarderError(message.message, { description: message.description, code: message.code ?? 'FORWARDER_FAILED',
+  throw new ForwarderError(message.message, {
+    description: message.description,
+    code: message.code ?? 'FORWARDER_FAILED',
   });
 }
 

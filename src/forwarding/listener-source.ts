@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { readProcessStartTime } from '../common/process-info.js';
 import type { Docker } from '../runtime/docker.js';
-import { groupListenersByPort, parseProcNetTcp, type PortListener, type SocketListener } from './proc-net-tcp.js';
+import {
+  groupListenersByPort,
+  parseProcNetTcp,
+  type PortListener,
+  type SocketListener,
+} from './proc-net-tcp.js';
 
 /** Where a container's listening sockets are read from. */
 export type ListenerSourceKind = 'host-proc' | 'exec';

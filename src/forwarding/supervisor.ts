@@ -81,7 +81,8 @@ export class Supervisor {
 
   /** Forwards one declared port (eagerly: before anything listens on it). */
   async declare(containerId: string, port: number): Promise<void> {
-    const target = containerId === this.options.primary.id ? this.options.primary : this.options.others.get(containerId);
+    const target =
+      containerId === this.options.primary.id ? this.options.primary : this.options.others.get(containerId);
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
     const forward: Forward = {
       target,
@@ -155,8 +156,9 @@ export class Supervisor {
     this.forwards.clear();
     await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
     const { pid } = this.options.forwarder;
-    await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid, this.registryOptions).catch((error: unknown) =>
-      this.options.log('could not release registry entries', { error: errorMessage(error) }),
+    await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid, this.registryOptions).catch(
+      (error: unknown) =>
+        this.options.log('could not release registry entries', { error: errorMessage(error) }),
     );
     await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
   }
@@ -167,7 +169,8 @@ export class Supervisor {
     for (const inode of this.ownerByInode.keys()) if (!current.has(inode)) this.ownerByInode.delete(inode);
     this.knownInodes = current;
     if (fresh.size === 0 || !this.options.owners) return;
-    for (const [inode, commandLine] of await this.options.owners.find(fresh)) this.ownerByInode.set(inode, commandLine);
+    for (const [inode, commandLine] of await this.options.owners.find(fresh))
+      this.ownerByInode.set(inode, commandLine);
   }
 
   private ownerOf(listener: PortListener): string | null {
@@ -191,8 +194,16 @@ export class Supervisor {
     this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
   }
 
-  private async refreshDial(forward: Forward, listener: PortListener, processLine: string | null): Promise<void> {
-    if (forward.scope === listener.scope && forward.dialAddress === listener.dialAddress && forward.process === processLine) {
+  private async refreshDial(
+    forward: Forward,
+    listener: PortListener,
+    processLine: string | null,
+  ): Promise<void> {
+    if (
+      forward.scope === listener.scope &&
+      forward.dialAddress === listener.dialAddress &&
+      forward.process === processLine
+    ) {
       return;
     }
     forward.scope = listener.scope;
@@ -204,23 +215,42 @@ export class Supervisor {
     if (entry.path === path && entry.process === processLine) return;
     entry.path = path;
     entry.process = processLine;
-    await updateEntries(this.options.paths, (entries) =>
-      entries.map((e) => (e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e)),
+    await updateEntries(
+      this.options.paths,
+      (entries) =>
+        entries.map((e) =>
+          e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e,
+        ),
       this.registryOptions,
-    ).catch((error: unknown) => this.options.log('could not update registry entry', { error: errorMessage(error) }));
+    ).catch((error: unknown) =>
+      this.options.log('could not update registry entry', { error: errorMessage(error) }),
+    );
   }
 
   private async open(forward: Forward, quietFailure = false): Promise<void> {
     forward.lastAttemptAt = Date.now();
     const attributes = this.options.attributes(forward.port, forward.process, forward.target.service);
-    const base = this.placeholder(forward.target, forward.port, forward.origin, attributes.label ?? null, forward.process);
+    const base = this.placeholder(
+      forward.target,
+      forward.port,
+      forward.origin,
+      attributes.label ?? null,
+      forward.process,
+    );
     let bound: HostListener | null = null;
     try {
       const result = await allocatePort(
         this.options.paths,
-        { entry: { ...base, path: this.pathFor(forward) }, requireLocalPort: attributes.requireLocalPort === true },
+        {
+          entry: { ...base, path: this.pathFor(forward) },
+          requireLocalPort: attributes.requireLocalPort === true,
+        },
         async (hostPort) => {
-          bound = await bindHostListener(hostPort, (socket) => this.accept(forward, socket), this.options.hostAddress);
+          bound = await bindHostListener(
+            hostPort,
+            (socket) => this.accept(forward, socket),
+            this.options.hostAddress,
+          );
           return bound !== null;
         },
         this.registryOptions,
@@ -255,7 +285,9 @@ export class Supervisor {
         this.options.paths,
         (e) => e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort,
         this.registryOptions,
-      ).catch((error: unknown) => this.options.log('could not release a registry entry', { error: errorMessage(error) }));
+      ).catch((error: unknown) =>
+        this.options.log('could not release a registry entry', { error: errorMessage(error) }),
+      );
     }
     this.options.emit(this.event(type, entry, reason));
   }
@@ -264,8 +296,13 @@ export class Supervisor {
     const relay = relayConnection(socket, this.targetFor(forward), {
       docker: this.options.docker,
       onError: (message, error) =>
-        this.options.log(message, { port: forward.port, error: error === undefined ? undefined : errorMessage(error) }),
-    }).catch((error: unknown) => this.options.log('relay failed', { port: forward.port, error: errorMessage(error) }));
+        this.options.log(message, {
+          port: forward.port,
+          error: error === undefined ? undefined : errorMessage(error),
+        }),
+    }).catch((error: unknown) =>
+      this.options.log('relay failed', { port: forward.port, error: errorMessage(error) }),
+    );
     this.relays.add(relay);
     void relay.finally(() => this.relays.delete(relay));
   }
@@ -322,7 +359,8 @@ export class Supervisor {
 
   private event(
     type: PortEventType,
-    entry: Omit<PortEntry, 'hostPort' | 'allocation' | 'path'> & Partial<Pick<PortEntry, 'hostPort' | 'allocation' | 'path'>>,
+    entry: Omit<PortEntry, 'hostPort' | 'allocation' | 'path'> &
+      Partial<Pick<PortEntry, 'hostPort' | 'allocation' | 'path'>>,
     reason?: string,
   ): PortEvent {
     const { forwarderStartTime: _ignored, ...rest } = entry;

@@ -21,7 +21,10 @@ export async function resolveScope(
   }
   const docker = new Docker(localRunner, common.dockerPath);
   if (flags.containerId) {
-    return { kind: 'containers', containerIds: new Set([await resolveContainerId(docker, common, flags.containerId)]) };
+    return {
+      kind: 'containers',
+      containerIds: new Set([await resolveContainerId(docker, common, flags.containerId)]),
+    };
   }
   if (flags.workspaceFolder) {
     const folder = resolve(flags.workspaceFolder);
@@ -53,11 +56,17 @@ export async function workspaceContainerIds(docker: Docker, folder: string): Pro
  * A full container id for a reference. A container that no longer exists can still be named by the
  * id its forwarder was started for (or a unique prefix of it), so that its leftovers can be cleaned up.
  */
-export async function resolveContainerId(docker: Docker, common: CommonOptions, ref: string): Promise<string> {
+export async function resolveContainerId(
+  docker: Docker,
+  common: CommonOptions,
+  ref: string,
+): Promise<string> {
   const info = await docker.inspect(ref);
   if (info) return info.id;
   if (/^[0-9a-f]{4,64}$/.test(ref)) {
-    const marked = (await listMarkedContainers(statePaths(common.stateDir))).filter((id) => id.startsWith(ref));
+    const marked = (await listMarkedContainers(statePaths(common.stateDir))).filter((id) =>
+      id.startsWith(ref),
+    );
     if (marked.length === 1 && marked[0]) return marked[0];
   }
   throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {

@@ -18,14 +18,16 @@ const hostServers: Server[] = [];
 
 afterAll(async () => {
   for (const server of hostServers) server.close();
-  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  for (const container of started)
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
   await removeThisRunsTestContainers();
 });
 
 async function forwardedContainer(serverPorts: number[]): Promise<TestContainer> {
   const container = await startContainer(TEST_IMAGES.debian.tag);
   started.push(container);
-  for (const port of serverPorts) await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+  for (const port of serverPorts)
+    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
   const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
   expect(line.outcome, run.stderr).toBe('success');
   return container;
@@ -33,7 +35,10 @@ async function forwardedContainer(serverPorts: number[]): Promise<TestContainer>
 
 async function rowFor(containerId: string, containerPort: number) {
   return waitFor(
-    async () => (await portsJson(stateDir)).find((r) => r.containerId === containerId && r.containerPort === containerPort),
+    async () =>
+      (await portsJson(stateDir)).find(
+        (r) => r.containerId === containerId && r.containerPort === containerPort,
+      ),
     5_000,
     `port ${containerPort} forwarded`,
   );

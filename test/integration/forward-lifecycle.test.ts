@@ -18,7 +18,8 @@ const stateDir = makeStateDir();
 const started: TestContainer[] = [];
 
 afterAll(async () => {
-  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  for (const container of started)
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
   await removeThisRunsTestContainers();
 });
 
@@ -55,9 +56,17 @@ describe('detection', () => {
     const container = await startContainer(TEST_IMAGES.debian.tag);
     started.push(container);
     const port = await freeHostPort();
-    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward', '--forward-port', String(port)]);
+    const { line } = await runUp(stateDir, [
+      '--container-id',
+      container.id,
+      '--auto-forward',
+      '--forward-port',
+      String(port),
+    ]);
     expect(line.outcome).toBe('success');
-    expect(await rowsOf(container.id)).toMatchObject([{ containerPort: port, hostPort: port, origin: 'declared' }]);
+    expect(await rowsOf(container.id)).toMatchObject([
+      { containerPort: port, hostPort: port, origin: 'declared' },
+    ]);
     await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
   });
@@ -78,7 +87,9 @@ describe('one forwarder per container', () => {
     );
     const pids = new Set(runs.map(({ line }) => line.forwarder?.pid));
     expect(pids.size).toBe(1);
-    const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], { reject: false });
+    const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], {
+      reject: false,
+    });
     expect(forwarders.stdout.trim().split('\n').filter(Boolean)).toHaveLength(1);
   });
 });

@@ -20,7 +20,8 @@ const TRANSFER_BYTES = 50 * 1024 * 1024;
 const CONCURRENT_CONNECTIONS = 50;
 
 afterAll(async () => {
-  for (const container of started) await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  for (const container of started)
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
   await removeThisRunsTestContainers();
 });
 
@@ -32,8 +33,18 @@ interface PathCase {
 }
 
 const CASES: PathCase[] = [
-  { name: 'loopback-bound server (exec relay)', address: '127.0.0.1', relayPath: 'auto', expectedPath: 'exec' },
-  { name: 'wildcard-bound server (direct dial)', address: '0.0.0.0', relayPath: 'auto', expectedPath: 'direct' },
+  {
+    name: 'loopback-bound server (exec relay)',
+    address: '127.0.0.1',
+    relayPath: 'auto',
+    expectedPath: 'exec',
+  },
+  {
+    name: 'wildcard-bound server (direct dial)',
+    address: '0.0.0.0',
+    relayPath: 'auto',
+    expectedPath: 'direct',
+  },
   { name: 'wildcard-bound server, exec forced', address: '0.0.0.0', relayPath: 'exec', expectedPath: 'exec' },
 ];
 
@@ -48,10 +59,21 @@ describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, ex
     ports.source = await freeHostPort();
     ports.echo = await freeHostPort();
     await startServer(container.id, { port: ports.sink, address, kind: 'sink-sha256' });
-    const source = await startServer(container.id, { port: ports.source, address, kind: 'source', sourceBytes: TRANSFER_BYTES });
+    const source = await startServer(container.id, {
+      port: ports.source,
+      address,
+      kind: 'source',
+      sourceBytes: TRANSFER_BYTES,
+    });
     sourceSha = source.sourceSha256 ?? '';
     await startServer(container.id, { port: ports.echo, address, kind: 'echo' });
-    const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward', '--relay-path', relayPath]);
+    const { run, line } = await runUp(stateDir, [
+      '--container-id',
+      container.id,
+      '--auto-forward',
+      '--relay-path',
+      relayPath,
+    ]);
     expect(line.outcome, run.stderr).toBe('success');
     const rows = await waitFor(async () => {
       const current = (await portsJson(stateDir)).filter((r) => r.containerId === container.id);

@@ -1,7 +1,11 @@
 import { connect } from 'node:net';
 
 /** Connects to host:port, sends `input`, half-closes, and resolves with every byte received until the peer closed. */
-export function exchange(port: number, input: Uint8Array = new Uint8Array(), host = '127.0.0.1'): Promise<Buffer> {
+export function exchange(
+  port: number,
+  input: Uint8Array = new Uint8Array(),
+  host = '127.0.0.1',
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect({ host, port, allowHalfOpen: true });
@@ -14,10 +18,14 @@ export function exchange(port: number, input: Uint8Array = new Uint8Array(), hos
 }
 
 /** A minimal HTTP/1.0 GET over a raw socket; resolves with the status code and body. */
-export async function httpGet(port: number, path = '/', host = '127.0.0.1'): Promise<{ status: number; body: string }> {
-  const response = (await exchange(port, Buffer.from(`GET ${path} HTTP/1.0\r\nHost: localhost\r\n\r\n`), host)).toString(
-    'utf8',
-  );
+export async function httpGet(
+  port: number,
+  path = '/',
+  host = '127.0.0.1',
+): Promise<{ status: number; body: string }> {
+  const response = (
+    await exchange(port, Buffer.from(`GET ${path} HTTP/1.0\r\nHost: localhost\r\n\r\n`), host)
+  ).toString('utf8');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(response)?.[1] ?? NaN);
   const body = response.slice(response.indexOf('\r\n\r\n') + 4);
   return { status, body };

@@ -14,7 +14,9 @@ interface DownFlags {
 /** `portpilot down`: reap the forwarder, free its ports, stop (or remove) the container. */
 export function downCommand(): Command {
   return new Command('down')
-    .description("Stop a dev container's forwarder (its host ports are free on return), then stop the container")
+    .description(
+      "Stop a dev container's forwarder (its host ports are free on return), then stop the container",
+    )
     .option('--container-id <id>', 'the container')
     .option('--workspace-folder <dir>', "the workspace's container(s)")
     .option('--remove', 'remove the container(s) instead of only stopping them')
@@ -23,7 +25,8 @@ export function downCommand(): Command {
       try {
         const common = commonOptions(command);
         const scope = await resolveScope(common, flags, { required: true });
-        if (scope.kind !== 'containers') throw new UsageError('down needs --container-id or --workspace-folder');
+        if (scope.kind !== 'containers')
+          throw new UsageError('down needs --container-id or --workspace-folder');
         if (scope.containerIds.size === 0) {
           progress(`No container belongs to ${flags.workspaceFolder ?? 'that scope'}; nothing to do.`);
         }

@@ -45,7 +45,12 @@ async function watch(stateDir: string, scope: Scope, json: boolean): Promise<voi
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   process.stdout.on('error', onSignal); // the reader went away (a closed pipe)
-  await watchPortEvents(stateDir, scope, (event) => (json ? printJson(event) : printEvent(event)), stop.signal);
+  await watchPortEvents(
+    stateDir,
+    scope,
+    (event) => (json ? printJson(event) : printEvent(event)),
+    stop.signal,
+  );
 }
 
 function hostOf(entry: Pick<PortEntry, 'hostAddress' | 'urlScheme'> & { hostPort: number | null }): string {
@@ -73,6 +78,8 @@ function table(entries: PortEntry[]): string {
 function printEvent(event: PortEvent): void {
   const what = `${event.containerName}:${event.containerPort}`;
   const detail =
-    event.type === 'failed' ? `: ${event.reason ?? ''}` : ` -> ${hostOf(event)}${event.label ? ` (${event.label})` : ''}`;
+    event.type === 'failed'
+      ? `: ${event.reason ?? ''}`
+      : ` -> ${hostOf(event)}${event.label ? ` (${event.label})` : ''}`;
   process.stdout.write(terminalSafe(`${event.at} ${event.type} ${what}${detail}`) + '\n');
 }
