@@ -13,6 +13,7 @@ import type { ProcessRunner } from '../runtime/process-runner.js';
 import { findServiceContainer, prepareCompose, type ComposeWorkspace } from '../workspace/compose.js';
 import { ensureWorkspaceContainer } from '../workspace/ensure-container.js';
 import { runLifecycleCommands } from '../workspace/lifecycle-runner.js';
+import { withWorkspaceLock } from '../workspace/workspace-state.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
 
 /** What `up` is asked to do: the flags, typed. */
@@ -62,29 +63,27 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
       : null;
   checkDeclaredServices(declared, compose);
 
-  const { container, created } = await ensureWorkspaceContainer(
-    config,
-    compose,
-    { removeExisting: options.removeExistingContainer },
-    {
-      docker,
-      stateDir: options.stateDir,
-      output: deps.output,
-      progress: deps.progress,
-      beforeRemove: async (containerId) => {
-        const reaped = await reapForwarder(statePaths(options.stateDir), containerId);
-        if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
+  const container = await withWorkspaceLock(options.stateDir, config, async () => {
+    const ensured = await ensureWorkspaceContainer(
+      config,
+      compose,
+      { removeExisting: options.removeExistingContainer },
+      {
+        docker,
+        stateDir: options.stateDir,
+        output: deps.output,
+        progress: deps.progress,
+        beforeRemove: async (containerId) => {
+          const reaped = await reapForwarder(statePaths(options.stateDir), containerId);
+          if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
+        },
       },
-    },
-  );
-  deps.progress(
-    `${created ? 'Created' : 'Using'} container ${container.name} (${container.id.slice(0, 12)}).`,
-  );
-  await runLifecycleCommands(config, {
-    docker,
-    containerId: container.id,
-    output: deps.output,
-    progress: deps.progress,
+    );
+    const { name, id } = ensured.container;
+    deps.progress(`${ensured.created ? 'Created' : 'Using'} container ${name} (${id.slice(0, 12)}).`);
+    const target = { docker, containerId: id, output: deps.output, progress: deps.progress };
+    await runLifecycleCommands(config, target);
+    return ensured.container;
   });
 
   const result: UpResult = {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
+import { StateError, errorMessage } from '../common/errors.js';
 import { ensureStateDir, STATE_DIR_MODE } from '../common/state-dir.js';
 import type { DevContainerConfig } from '../config/types.js';
 
@@ -17,16 +19,59 @@ export function workspaceStateFolder(
   return join(stateDir, 'workspaces', key);
 }
 
+async function ensureWorkspaceStateFolder(
+  stateDir: string,
+  config: Pick<DevContainerConfig, 'configFile'>,
+): Promise<string> {
+  await ensureStateDir(stateDir);
+  const folder = workspaceStateFolder(stateDir, config);
+  await mkdir(folder, { recursive: true, mode: STATE_DIR_MODE });
+  return folder;
+}
+
 /** Writes the workspace's generated Compose override file (mode 0600); resolves to its path. */
 export async function writeComposeOverrideFile(
   stateDir: string,
   config: Pick<DevContainerConfig, 'configFile'>,
   content: Record<string, unknown>,
 ): Promise<string> {
-  await ensureStateDir(stateDir);
-  const folder = workspaceStateFolder(stateDir, config);
-  await mkdir(folder, { recursive: true, mode: STATE_DIR_MODE });
-  const file = join(folder, 'docker-compose.devcontainer.json');
+  const file = join(await ensureWorkspaceStateFolder(stateDir, config), 'docker-compose.devcontainer.json');
   await writeFileAtomic(file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
   return file;
+}
+
+/** A workspace lock older than this (its holder stopped refreshing it: it died) is broken. */
+export const WORKSPACE_LOCK_STALE_MS = 90_000;
+/** How long `up` waits for another `up` of the same workspace, in attempts of at most 500 ms. */
+const WORKSPACE_LOCK_RETRIES = 1_200;
+
+/**
+ * Runs `task` holding the workspace's lock, so that two `up` runs at once for one workspace create
+ * one container (the second finds the first's) and do not run its lifecycle commands twice.
+ */
+export async function withWorkspaceLock<T>(
+  stateDir: string,
+  config: Pick<DevContainerConfig, 'configFile'>,
+  task: () => Promise<T>,
+): Promise<T> {
+  const lockFile = join(await ensureWorkspaceStateFolder(stateDir, config), 'up.lock');
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(lockFile, {
+      realpath: false,
+      stale: WORKSPACE_LOCK_STALE_MS,
+      update: WORKSPACE_LOCK_STALE_MS / 9,
+      retries: { retries: WORKSPACE_LOCK_RETRIES, minTimeout: 50, maxTimeout: 500, factor: 1.2 },
+    });
+  } catch (error) {
+    throw new StateError(`cannot lock ${lockFile}: ${errorMessage(error)}`, {
+      cause: error,
+      description: 'Another portpilot up for this workspace may still be running; wait for it, or try again.',
+    });
+  }
+  try {
+    return await task();
+  } finally {
+    await release().catch(() => undefined);
+  }
 }

@@ -180,6 +180,19 @@ describe('an image workspace', () => {
   });
 });
 
+describe('two up runs at once for a new workspace', () => {
+  it('end with one container, one forwarder, and the create commands run once', async () => {
+    const port = await freeHostPort();
+    const folder = workspace('image', { PORT: String(port) });
+    const runs = await Promise.all([1, 2].map(() => upWorkspace(folder)));
+    expect(runs[1]?.containerId).toBe(runs[0]?.containerId);
+    expect(runs[1]?.forwarder?.pid).toBe(runs[0]?.forwarder?.pid);
+    const log = await execOutput(folder, 'cat', '/tmp/lifecycle.log');
+    expect(log.split('\n').filter((line) => line.startsWith('onCreate'))).toHaveLength(1);
+    expect(log.split('\n').filter((line) => line === 'postStart')).toHaveLength(1);
+  });
+});
+
 describe('a Dockerfile workspace', () => {
   it('is built, tagged per workspace, and comes up with its server reachable on the host', async () => {
     const port = await freeHostPort();
