@@ -53,8 +53,9 @@ export async function workspaceContainerIds(docker: Docker, folder: string): Pro
 }
 
 /**
- * A full container id for a reference. A container that no longer exists can still be named by the
- * id its forwarder was started for (or a unique prefix of it), so that its leftovers can be cleaned up.
+ * A full container id for a reference. A container that no longer exists can still be named by its
+ * full id, or by a unique prefix of the id its forwarder was started for, so that its leftovers can be
+ * listed and cleaned up.
  */
 export async function resolveContainerId(
   docker: Docker,
@@ -63,7 +64,8 @@ export async function resolveContainerId(
 ): Promise<string> {
   const info = await docker.inspect(ref);
   if (info) return info.id;
-  if (/^[0-9a-f]{4,64}$/.test(ref)) {
+  if (/^[0-9a-f]{64}$/.test(ref)) return ref;
+  if (/^[0-9a-f]{4,63}$/.test(ref)) {
     const marked = (await listMarkedContainers(statePaths(common.stateDir))).filter((id) =>
       id.startsWith(ref),
     );
