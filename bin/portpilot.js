@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js';
+// The forwarder (started by `up`) takes a short path that loads none of the CLI: it runs for days.
+const daemon = process.argv[2] === '__forward-daemon';
+const run = daemon
+  ? (await import('../dist/daemon/daemon-main.js')).daemonMain(process.argv.slice(3))
+  : (await import('../dist/cli/main.js')).main(process.argv);
 
-main(process.argv).catch((error) => {
+run.catch((error) => {
   process.stderr.write(`portpilot: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { downCommand } from './commands/down-command.js';
 import { execCommand } from './commands/exec-command.js';
-import { forwardDaemonCommand } from './commands/forward-daemon-command.js';
 import { portsCommand } from './commands/ports-command.js';
 import { upCommand } from './commands/up-command.js';
 
@@ -30,7 +29,6 @@ export function buildProgram(): Command {
   program.addCommand(portsCommand());
   program.addCommand(downCommand());
   program.addCommand(execCommand());
-  program.addCommand(forwardDaemonCommand(), { hidden: true });
   return program;
 }
 

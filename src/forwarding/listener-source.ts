@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { readProcessStartTime } from '../common/process-info.js';
 import type { Docker } from '../runtime/docker.js';
 import {
@@ -15,6 +15,11 @@ export type ListenerSourceKind = 'host-proc' | 'exec';
 export interface ListenerSource {
   readonly kind: ListenerSourceKind;
   read(): Promise<PortListener[]>;
+  /**
+   * A cheap check, made often: true when the listeners may have changed since the last call (or when
+   * it cannot tell). Reading the tables costs milliseconds; this costs microseconds.
+   */
+  mayHaveChanged(): Promise<boolean>;
 }
 
 /** The container's init process has exited: the container stopped (or restarted under a new pid). */
@@ -46,15 +51,29 @@ export async function createListenerSource(
 }
 
 function hostProcSource(pid: number, startTime: number): ListenerSource {
+  let lastCounts = '';
   return {
     kind: 'host-proc',
+    // The kernel walks every socket of every namespace to print /proc/net/tcp, so a read costs ~3 ms
+    // however few sockets the container has. sockstat{,6} print per-namespace counters of TCP sockets
+    // in use, in constant time; a listen() or close() in the container moves them.
+    // Read synchronously: these files are a few bytes and take microseconds, while an async read
+    // costs several thread-pool round trips, which dominated the idle forwarder's CPU time.
+    mayHaveChanged() {
+      const v4 = readSmall(`/proc/${pid}/net/sockstat`);
+      const v6 = readSmall(`/proc/${pid}/net/sockstat6`);
+      const counts = `${tcpInUse(v4, 'TCP')}/${tcpInUse(v6, 'TCP6')}`;
+      const changed = counts !== lastCounts || v4 === '';
+      lastCounts = counts;
+      return Promise.resolve(changed);
+    },
     async read() {
-      const [v4, v6] = await Promise.all([
-        readFile(`/proc/${pid}/net/tcp`, 'utf8').catch(() => null),
-        readFile(`/proc/${pid}/net/tcp6`, 'utf8').catch(() => ''),
-      ]);
+      // Synchronous for the same reason as the change check: the cost is the kernel's, and the
+      // thread-pool hops of an async read only add to it.
+      const v4 = readSmall(`/proc/${pid}/net/tcp`);
+      const v6 = readSmall(`/proc/${pid}/net/tcp6`);
       // Checked after the read, so a table read from a pid the kernel already reused is never trusted.
-      if (v4 === null || (await readProcessStartTime(pid)) !== startTime) {
+      if (v4 === '' || (await readProcessStartTime(pid)) !== startTime) {
         throw new ContainerGoneSignal(`container init process ${pid} is gone`);
       }
       return groupListenersByPort([...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)]);
@@ -65,6 +84,8 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
 function execSource(docker: Docker, containerId: string): ListenerSource {
   return {
     kind: 'exec',
+    // Nothing cheap to watch from outside: every check would be an exec, so only the regular scan runs.
+    mayHaveChanged: () => Promise.resolve(false),
     async read() {
       const result = await docker.exec(containerId, ['cat', '/proc/net/tcp', '/proc/net/tcp6']);
       if (result.exitCode !== 0 && result.stdout.trim() === '') {
@@ -83,4 +104,17 @@ export function splitTables(text: string): SocketListener[] {
   const v4 = lines.slice(0, secondHeader).join('\n');
   const v6 = lines.slice(secondHeader).join('\n');
   return [...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)];
+}
+
+/** The `inuse` count on a sockstat line (`TCP: inuse 3 orphan 0 …`), or '' when absent. */
+export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6'): string {
+  return new RegExp(`^${protocol}: inuse (\\d+)`, 'm').exec(sockstat)?.[1] ?? '';
+}
+
+function readSmall(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

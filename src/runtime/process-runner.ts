@@ -1,6 +1,5 @@
 import { spawn as spawnChild } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { execa } from 'execa';
 
 /** The outcome of a command run to completion. */
 export interface RunResult {
@@ -41,9 +40,29 @@ export interface ProcessRunner {
 
 const SIGNAL_EXIT_BASE = 128;
 
-/** The plain, local implementation. */
+/** Starts a child with piped stdio: the streaming half every runner shares. */
+function spawnPiped(file: string, args: readonly string[]): RunningProcess {
+  const child = spawnChild(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => resolve(SIGNAL_EXIT_BASE - 1));
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? SIGNAL_EXIT_BASE + 1 : 1)));
+  });
+  return {
+    pid: child.pid,
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    terminate(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+/** The CLI's runner, on execa (loaded on first use, so that commands that never run one do not pay). */
 export const localRunner: ProcessRunner = {
   async run(file, args, options = {}) {
+    const { execa } = await import('execa');
     const result = await execa(file, args, {
       reject: false,
       input: options.input,
@@ -61,22 +80,37 @@ export const localRunner: ProcessRunner = {
       result.exitCode ?? (result.signal ? SIGNAL_EXIT_BASE + 15 : result.timedOut ? SIGNAL_EXIT_BASE + 9 : 1);
     return { exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
   },
+  spawn: spawnPiped,
+};
 
-  spawn(file, args) {
-    const child = spawnChild(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const exited = new Promise<number>((resolve) => {
-      child.once('error', () => resolve(SIGNAL_EXIT_BASE - 1));
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? SIGNAL_EXIT_BASE + 1 : 1)));
+/**
+ * The forwarder's runner, on node:child_process alone. The forwarder lives for days and its memory
+ * budget is tight; execa's loaded code alone would be about a quarter of it. It runs only short
+ * `docker inspect` / `docker exec` commands with small outputs.
+ */
+export const daemonRunner: ProcessRunner = {
+  run(file, args, options = {}) {
+    return new Promise((resolve, reject) => {
+      const child = spawnChild(file, [...args], {
+        stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        env: options.env ?? process.env,
+        cwd: options.cwd,
+        timeout: options.timeoutMs,
+      });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.once('error', reject);
+      child.once('close', (code, signal) =>
+        resolve({
+          exitCode: code ?? (signal ? SIGNAL_EXIT_BASE + 9 : 1),
+          stdout: Buffer.concat(stdout).toString('utf8'),
+          stderr: Buffer.concat(stderr).toString('utf8'),
+        }),
+      );
+      if (options.input !== undefined) child.stdin?.end(options.input);
     });
-    return {
-      pid: child.pid,
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      exited,
-      terminate(signal: NodeJS.Signals = 'SIGTERM') {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      },
-    };
   },
+  spawn: spawnPiped,
 };
