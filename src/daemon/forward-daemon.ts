@@ -1,5 +1,5 @@
 import { closeSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { ForwarderError, PortpilotError, errorMessage } from '../common/errors.js';
@@ -179,6 +179,7 @@ async function superviseUntilDone(
   log.info({ reason: stopping }, 'forwarder stopping');
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
+  await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);
   log.info('forwarder stopped');
   process.exit(0);
 }

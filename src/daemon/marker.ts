@@ -95,3 +95,11 @@ export async function listMarkedContainers(paths: StatePaths): Promise<string[]>
     return [];
   }
 }
+
+/** Deletes what a container's forwarder left on disk (log, rotated log, spec): for a removed container. */
+export async function forgetForwarder(paths: StatePaths, containerId: string): Promise<void> {
+  const files = forwarderFiles(paths, containerId);
+  await Promise.all(
+    [files.log, `${files.log}.1`, files.spec, files.marker].map((file) => rm(file, { force: true })),
+  );
+}

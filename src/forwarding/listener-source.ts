@@ -76,7 +76,9 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
       if (v4 === '' || (await readProcessStartTime(pid)) !== startTime) {
         throw new ContainerGoneSignal(`container init process ${pid} is gone`);
       }
-      return groupListenersByPort([...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)]);
+      return groupListenersByPort(
+        withoutRuntimeSockets([...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)]),
+      );
     },
   };
 }
@@ -91,7 +93,7 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
       if (result.exitCode !== 0 && result.stdout.trim() === '') {
         throw new ContainerGoneSignal(`cannot read listeners: ${result.stderr.trim()}`);
       }
-      return groupListenersByPort(splitTables(result.stdout));
+      return groupListenersByPort(withoutRuntimeSockets(splitTables(result.stdout)));
     },
   };
 }
@@ -117,4 +119,15 @@ function readSmall(path: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Docker's embedded DNS server for user-defined networks (Compose's among them) listens inside the
+ * container's namespace at 127.0.0.11 on a random port; it belongs to the engine, not to the user.
+ */
+export const DOCKER_DNS_ADDRESS = '127.0.0.11';
+
+/** Drops the sockets the container runtime itself holds in the container's namespace. */
+export function withoutRuntimeSockets(sockets: readonly SocketListener[]): SocketListener[] {
+  return sockets.filter((socket) => socket.address !== DOCKER_DNS_ADDRESS);
 }

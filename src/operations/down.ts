@@ -1,4 +1,5 @@
 import { statePaths } from '../common/state-dir.js';
+import { forgetForwarder } from '../daemon/marker.js';
 import { reapForwarder, type ReapResult } from '../daemon/reap-forwarder.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
@@ -35,6 +36,7 @@ export async function down(
   const reaped = new Map<string, ReapResult>();
   for (const containerId of options.containerIds) {
     const result = await reapForwarder(paths, containerId);
+    if (options.remove) await forgetForwarder(paths, containerId);
     if (result.pid !== null) {
       deps.progress(
         `Stopped forwarder ${result.pid}${result.killed ? ' (killed after the grace period)' : ''}.`,

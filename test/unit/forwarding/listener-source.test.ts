@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitTables, tcpInUse } from '../../../src/forwarding/listener-source.js';
+import { splitTables, tcpInUse, withoutRuntimeSockets } from '../../../src/forwarding/listener-source.js';
 
 const HEADER =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
@@ -34,5 +34,15 @@ describe('splitTables', () => {
 
   it('reads a lone IPv4 table when tcp6 is missing', () => {
     expect(splitTables([HEADER, V4_LISTEN].join('\n'))).toHaveLength(1);
+  });
+});
+
+describe('withoutRuntimeSockets', () => {
+  it("drops Docker's embedded DNS listener and keeps the user's", () => {
+    const sockets = [
+      { family: 4 as const, address: '127.0.0.11', port: 45537, inode: 1 },
+      { family: 4 as const, address: '127.0.0.1', port: 3000, inode: 2 },
+    ];
+    expect(withoutRuntimeSockets(sockets)).toEqual([sockets[1]]);
   });
 });
