@@ -44,4 +44,6 @@ export type PortEvent = Omit<PortEntry, 'hostPort' | 'allocation' | 'forwarderSt
   reason?: string;
   /** False when onAutoForward is `silent`: the event is logged but not announced. */
   notify?: boolean;
+  /** portsAttributes.onAutoForward for the port, when set (`ports --watch` acts on openBrowser). */
+  onAutoForward?: string;
 };

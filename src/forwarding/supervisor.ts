@@ -267,7 +267,16 @@ export class Supervisor {
       forward.entry = entry;
       forward.listener = bound;
       const notify = attributes.onAutoForward !== 'silent';
-      this.options.emit({ ...this.event('forwarded', entry), notify });
+      // portpilot never elevates; the port is still forwarded, and the event says where.
+      const note =
+        attributes.elevateIfNeeded && entry.allocation === 'remapped-privileged'
+          ? `elevateIfNeeded is set, but portpilot does not elevate: port ${entry.containerPort} is on host port ${entry.hostPort}`
+          : undefined;
+      this.options.emit({
+        ...this.event('forwarded', entry, note),
+        notify,
+        ...(attributes.onAutoForward ? { onAutoForward: attributes.onAutoForward } : {}),
+      });
     } catch (error) {
       await (bound as HostListener | null)?.close();
       if (!quietFailure) this.options.emit(this.event('failed', base, errorMessage(error)));

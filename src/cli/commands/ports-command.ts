@@ -4,6 +4,7 @@ import { listForwardedPorts, type Scope } from '../../operations/ports.js';
 import { watchPortEvents } from '../../operations/watch-ports.js';
 import { commonOptions, printJson, reportFailure } from '../command-context.js';
 import { resolveScope } from '../../operations/scope.js';
+import { findBrowserOpener, openInBrowser } from '../browser-opener.js';
 import { formatTable, terminalSafe } from '../terminal-text.js';
 
 interface PortsFlags {
@@ -45,10 +46,23 @@ async function watch(stateDir: string, scope: Scope, json: boolean): Promise<voi
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   process.stdout.on('error', onSignal); // the reader went away (a closed pipe)
+  // onAutoForward openBrowser(Once) opens the URL only for a person watching at a terminal.
+  const opener = !json && process.stdout.isTTY ? findBrowserOpener() : null;
+  const opened = new Set<string>();
   await watchPortEvents(
     stateDir,
     scope,
-    (event) => (json ? printJson(event) : printEvent(event)),
+    (event) => {
+      if (json) return printJson(event);
+      if (event.notify === false) return; // onAutoForward: silent
+      printEvent(event);
+      const wantsBrowser = event.onAutoForward === 'openBrowser' || event.onAutoForward === 'openBrowserOnce';
+      const key = `${event.containerId}:${event.containerPort}`;
+      if (event.type !== 'forwarded' || !wantsBrowser || !opener || event.hostPort === null) return;
+      if (event.onAutoForward === 'openBrowserOnce' && opened.has(key)) return;
+      opened.add(key);
+      openInBrowser(opener, `${event.urlScheme ?? 'http'}://127.0.0.1:${event.hostPort}/`);
+    },
     stop.signal,
   );
 }
