@@ -8,6 +8,7 @@ import { ForwarderError, StateError, errorMessage, type ErrorCode } from '../com
 import type { StatePaths } from '../common/state-dir.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
+import { reapForwarder } from './reap-forwarder.js';
 
 /** How long `up` waits for a new forwarder to say it is ready. */
 export const READY_TIMEOUT_MS = 60_000;
@@ -48,9 +49,14 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
   try {
     const marker = await readMarker(paths, spec.containerId);
     if (marker && (await isMarkerLive(marker))) {
-      return { pid: marker.pid, logFile: marker.logFile, reused: true };
+      // Same request: reuse. A changed one (ports declared, attributes) replaces the forwarder, so
+      // that what `up` was asked for is what runs.
+      if ((await readFile(files.spec, 'utf8').catch(() => '')) === specText(spec)) {
+        return { pid: marker.pid, logFile: marker.logFile, reused: true };
+      }
+      await reapForwarder(paths, spec.containerId);
     }
-    await writeFileAtomic(files.spec, JSON.stringify(spec) + '\n', { mode: 0o600 });
+    await writeFileAtomic(files.spec, specText(spec), { mode: 0o600 });
     const pid = await spawnAndAwaitReady(files.log, files.spec, spec.containerId);
     return { pid, logFile: files.log, reused: false };
   } finally {
@@ -109,6 +115,10 @@ async function spawnAndAwaitReady(logFile: string, specFile: string, containerId
     description: message.description,
     code: message.code ?? 'FORWARDER_FAILED',
   });
+}
+
+function specText(spec: DaemonSpec): string {
+  return JSON.stringify(spec) + '\n';
 }
 
 function parseReady(line: string): ReadyMessage | null {

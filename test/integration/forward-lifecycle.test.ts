@@ -79,6 +79,21 @@ describe('one forwarder per container', () => {
     expect(line.forwarder?.pid).toBe(pid);
   });
 
+  it('up with a changed request (a new --forward-port) replaces the forwarder, which forwards it', async () => {
+    const { container, pid } = await containerWithForwarder();
+    const port = await freeHostPort();
+    const { line } = await runUp(stateDir, [
+      '--container-id',
+      container.id,
+      '--auto-forward',
+      '--forward-port',
+      String(port),
+    ]);
+    expect(line.forwarder?.pid).not.toBe(pid);
+    expect(processAlive(pid)).toBe(false);
+    expect(await rowsOf(container.id)).toMatchObject([{ containerPort: port, origin: 'declared' }]);
+  });
+
   it('four up runs at once end with exactly one forwarder', async () => {
     const container = await startContainer(TEST_IMAGES.debian.tag);
     started.push(container);
