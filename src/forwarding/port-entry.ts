@@ -4,8 +4,8 @@ export type PortOrigin = 'declared' | 'detected';
 /** How its host port was chosen (see host-port.ts). */
 export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 
-/** How connections reach the container: straight to its IP, or through the runtime's exec. */
-export type RelayPath = 'direct' | 'exec';
+/** How connections reach the container: straight to its IP, through its relay agent, or by exec. */
+export type RelayPath = 'direct' | 'exec' | 'agent';
 
 /** One forwarded port: a registry entry and a row of `ports --json`. */
 export interface PortEntry {

@@ -246,7 +246,7 @@ const ENTRY_FIELD_CHECKS: Record<keyof PortEntry, (value: unknown) => boolean> =
   forwarderPid: (v) => isCount(v) && v !== 0,
   forwarderStartTime: isCount,
   since: isString,
-  path: oneOf('direct', 'exec'),
+  path: oneOf('direct', 'exec', 'agent'),
   urlScheme: oneOf(undefined, null, 'http', 'https'),
 };
 
