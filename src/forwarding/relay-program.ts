@@ -12,6 +12,12 @@ export type RelayProgram =
 
 /** After the host side's input ends, how long a relay waits for the server to send more before closing. */
 export const RELAY_DRAIN_IDLE_S = 300;
+/**
+ * bash's drain time. It cannot half-close, so after the host's EOF the server never learns that the
+ * client is done, and a client that closed outright looks the same: holding on longer would only
+ * keep the relay (and its docker exec client) alive for nothing, all the more for keep-alive servers.
+ */
+export const BASH_DRAIN_S = 5;
 /** socat's transfer buffer: its 8 KiB default makes four times the syscalls through the exec pipes. */
 export const SOCAT_BUFFER_BYTES = 131_072;
 
@@ -136,8 +142,8 @@ POSIX::_exit(0);
 `;
 
 // bash has no shutdown(): when the host's side ends, the server cannot be told, so the connection
-// stays open for the drain time (the server may still answer a request it has read) and then
-// closes both ways. $0 address, $1 port, $2 drain seconds.
+// stays open for BASH_DRAIN_S (the server may still answer a request it has read) and then closes
+// both ways. $0 address, $1 port, $2 drain seconds.
 const BASH_RELAY = `exec 3<>"/dev/tcp/$0/$1" || exit 1
 cat <&0 >&3 3>&- &
 writer=$!
@@ -186,7 +192,7 @@ export function relayArgv(program: RelayProgram, address: string, port: number):
       // OpenBSD nc sends no FIN when stdin ends unless told to (-N); busybox nc always does.
       return program.flavor === 'openbsd' ? ['nc', '-N', '-n', address, portText] : ['nc', address, portText];
     case 'bash':
-      return ['bash', '-c', BASH_RELAY, address, portText, drain];
+      return ['bash', '-c', BASH_RELAY, address, portText, String(BASH_DRAIN_S)];
     case 'python3':
       return ['python3', '-I', '-S', '-c', PYTHON_RELAY, address, portText, drain];
     case 'perl':

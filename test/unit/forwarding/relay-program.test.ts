@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ForwarderError } from '../../../src/common/errors.js';
 import {
+  BASH_DRAIN_S,
   parseRelayProbe,
   RELAY_DRAIN_IDLE_S,
   relayArgv,
@@ -118,15 +119,15 @@ describe('relayArgv', () => {
   });
 
   it('passes address, port and drain time to the scripts as arguments, never inside the code', () => {
-    const cases: [RelayProgram, string[]][] = [
-      [{ kind: 'bash' }, ['bash', '-c']],
-      [{ kind: 'python3' }, ['python3', '-I', '-S', '-c']],
-      [{ kind: 'perl' }, ['perl', '-e']],
+    const cases: [RelayProgram, string[], string][] = [
+      [{ kind: 'bash' }, ['bash', '-c'], String(BASH_DRAIN_S)],
+      [{ kind: 'python3' }, ['python3', '-I', '-S', '-c'], drain],
+      [{ kind: 'perl' }, ['perl', '-e'], drain],
     ];
-    for (const [program, prefix] of cases) {
+    for (const [program, prefix, drainArg] of cases) {
       const argv = relayArgv(program, '::1', 4000);
       expect(argv.slice(0, prefix.length)).toEqual(prefix);
-      expect(argv.slice(prefix.length + 1)).toEqual(['::1', '4000', drain]);
+      expect(argv.slice(prefix.length + 1)).toEqual(['::1', '4000', drainArg]);
       const script = argv[prefix.length] ?? '';
       expect(script).not.toContain('4000');
       expect(script).not.toContain('::1');
