@@ -11,8 +11,15 @@ import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
-/** A detected listener absent from this many consecutive reads is withdrawn. */
+/** A detected listener absent from this many consecutive reads is withdrawn… */
 export const WITHDRAW_AFTER_MISSED_READS = 2;
+/**
+ * …and only once it has been absent this long. A dev server that restarts (a watcher reloading it)
+ * is gone for a moment; when reads come fast (many connections move the socket counters), two
+ * misses alone would withdraw and re-forward it, flapping events and maybe losing its host port.
+ * With full reads every 2 s, a listener gone for good is still withdrawn within 5 s.
+ */
+export const WITHDRAW_GRACE_MS = 2_000;
 /** At most this many detected ports are auto-forwarded; declared ports do not count. */
 export const AUTO_FORWARD_CAP = 20;
 /** A port whose host port could not be had is tried again this often, quietly. */
@@ -55,6 +62,8 @@ interface Forward {
   entry: PortEntry | null;
   listener: HostListener | null;
   missedReads: number;
+  /** When the first of the current run of missed reads happened. */
+  missingSince: number;
   lastAttemptAt: number;
 }
 
@@ -94,6 +103,7 @@ export class Supervisor {
       entry: null,
       listener: null,
       missedReads: 0,
+      missingSince: 0,
       lastAttemptAt: 0,
     };
     this.forwards.set(keyOf(target.id, port), forward);
@@ -134,6 +144,7 @@ export class Supervisor {
         entry: null,
         listener: null,
         missedReads: 0,
+        missingSince: 0,
         lastAttemptAt: 0,
       };
       this.forwards.set(key, forward);
@@ -142,7 +153,11 @@ export class Supervisor {
     for (const [key, forward] of this.forwards) {
       if (forward.origin !== 'detected' || forward.target !== primary || seen.has(forward.port)) continue;
       forward.missedReads += 1;
-      if (forward.missedReads >= WITHDRAW_AFTER_MISSED_READS) {
+      if (forward.missedReads === 1) forward.missingSince = Date.now();
+      if (
+        forward.missedReads >= WITHDRAW_AFTER_MISSED_READS &&
+        Date.now() - forward.missingSince >= WITHDRAW_GRACE_MS
+      ) {
         this.forwards.delete(key);
         await this.close(forward, 'withdrawn', 'the server in the container stopped listening');
       }
