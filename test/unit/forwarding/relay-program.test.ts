@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ForwarderError } from '../../../src/common/errors.js';
+import { ForwarderError, RuntimeError } from '../../../src/common/errors.js';
 import {
   BASH_DRAIN_S,
   parseRelayProbe,
+  probeRelayProgram,
   RELAY_DRAIN_IDLE_S,
   relayArgv,
   relayStderrEvent,
   SOCAT_BUFFER_BYTES,
   type RelayProgram,
 } from '../../../src/forwarding/relay-program.js';
+import { Docker } from '../../../src/runtime/docker.js';
+import type { ProcessRunner, RunResult } from '../../../src/runtime/process-runner.js';
 
 const OPENBSD_HELP = [
   'nc-help OpenBSD netcat (Debian patchlevel 1.219-1)',
@@ -166,5 +169,72 @@ describe('relayStderrEvent', () => {
   it('treats any other line as a possible error', () => {
     expect(relayStderrEvent('relay to 127.0.0.1 port 1: [Errno 111] Connection refused')).toBe('error');
     expect(relayStderrEvent('bash: connect: Connection refused')).toBe('error');
+  });
+});
+
+/** A docker CLI stand-in: answers `docker exec … ARGV` from a table keyed by ARGV[0]. */
+function fakeDocker(answers: Record<string, RunResult>): { docker: Docker; asked: string[][] } {
+  const asked: string[][] = [];
+  const runner: ProcessRunner = {
+    run(_file, args) {
+      const argv = args.slice(args.indexOf('cid-0123456789ab') + 1);
+      asked.push(argv);
+      return Promise.resolve(answers[argv[0] ?? ''] ?? NOT_FOUND);
+    },
+    spawn() {
+      throw new Error('not used');
+    },
+  };
+  return { docker: new Docker(runner), asked };
+}
+
+const NOT_FOUND: RunResult = {
+  exitCode: 126,
+  stdout: '',
+  stderr:
+    'OCI runtime exec failed: exec failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown',
+};
+const ok = (stdout = '', stderr = ''): RunResult => ({ exitCode: 0, stdout, stderr });
+
+describe('probeRelayProgram', () => {
+  it('asks once through sh when the container has it', async () => {
+    const { docker, asked } = fakeDocker({ sh: ok(probe('has perl', 'has python3', 'has cat')) });
+    expect(await probeRelayProgram(docker, 'cid-0123456789ab', 'web')).toEqual({ kind: 'python3' });
+    expect(asked).toHaveLength(1);
+  });
+
+  it('tries each program on its own when the container has no sh', async () => {
+    const { docker, asked } = fakeDocker({
+      nc: {
+        exitCode: 1,
+        stdout: '',
+        stderr: 'OpenBSD netcat (Debian patchlevel 1.219-1)\nusage: nc [-46CDdFhklNnrStUuvZz]',
+      },
+      perl: ok(),
+    });
+    expect(await probeRelayProgram(docker, 'cid-0123456789ab', 'web')).toEqual({
+      kind: 'nc',
+      flavor: 'openbsd',
+    });
+    expect(asked.map((argv) => argv[0])).toEqual(['sh', 'socat', 'nc', 'bash', 'python3', 'perl']);
+  });
+
+  it('throws NO_RELAY_PROGRAM with the short id, the name and what to install', async () => {
+    const { docker } = fakeDocker({ sh: ok('has cat\n') });
+    const error = await probeRelayProgram(docker, 'cid-0123456789abcdef', 'web').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ForwarderError);
+    expect((error as ForwarderError).code).toBe('NO_RELAY_PROGRAM');
+    expect((error as ForwarderError).message).toBe(
+      'no relay program in container cid-01234567 (web): install socat, nc, bash, python3 or perl in the image',
+    );
+  });
+
+  it('reports a container that is not running as such, not as a missing program', async () => {
+    const { docker } = fakeDocker({
+      sh: { exitCode: 1, stdout: '', stderr: 'Error response from daemon: Container cid is not running' },
+    });
+    const error = await probeRelayProgram(docker, 'cid-0123456789ab', 'web').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RuntimeError);
+    expect((error as RuntimeError).code).toBe('CONTAINER_NOT_RUNNING');
   });
 });
