@@ -32,11 +32,12 @@ const PROBE_SCRIPT = `for p in ${PROBED_PROGRAMS.join(' ')}; do command -v "$p" 
 if command -v nc >/dev/null 2>&1; then nc -h </dev/null 2>&1 | while IFS= read -r line; do echo "nc-help $line"; done; fi
 true`;
 
-// Docker delivers EOF on an exec's stdout only when the process exits, so every relay below exits
-// as soon as the server's side ends (socat excepted: see relayStderrEvent). Data from the host is
-// followed by shutdown(SHUT_WR), and the server may keep answering until it has been quiet for the
-// drain time: a client that half-closes still gets its reply, and a relay whose host side went
-// away does not outlive a server that ignores the EOF by more than that.
+// Docker delivers EOF on an exec's stdout only when the process exits, so the scripts below exit as
+// soon as the server's side ends (socat, which would wait its -t for stdin, is ended by the host:
+// see relayStderrEvent). Data from the host is followed by shutdown(SHUT_WR), and the server may
+// keep answering until it has been quiet for the drain time: a client that half-closes still gets
+// its reply, and a relay whose host side went away does not outlive a server that ignores the EOF
+// by more than that.
 const PYTHON_RELAY = `import os, socket, sys, threading, time
 host, port, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 def fail(error):
@@ -228,10 +229,14 @@ export function parseRelayProbe(output: string): RelayProgram | null {
   }
   const ncFlavor = found.has('nc') ? parseNcFlavor(ncHelp.join('\n')) : null;
   if (found.has('socat')) return { kind: 'socat' };
-  if (ncFlavor === 'openbsd' || ncFlavor === 'busybox') return { kind: 'nc', flavor: ncFlavor };
+  if (ncFlavor === 'busybox') return { kind: 'nc', flavor: 'busybox' };
   if (found.has('bash') && found.has('cat')) return { kind: 'bash' };
   if (found.has('python3')) return { kind: 'python3' };
   if (found.has('perl')) return { kind: 'perl' };
+  // OpenBSD nc does not exit when the server closes while its stdin is open, so a client waiting for
+  // that EOF (a body delimited by the close, a banner-and-close service) would wait for ever: it
+  // comes after everything that passes the EOF on (Debian and Ubuntu images always have perl).
+  if (ncFlavor === 'openbsd') return { kind: 'nc', flavor: 'openbsd' };
   // An nc of unknown lineage may not pass EOFs on at all: the last resort.
   if (ncFlavor === 'other') return { kind: 'nc', flavor: 'other' };
   return null;

@@ -45,19 +45,21 @@ describe('parseRelayProbe', () => {
     expect(parseRelayProbe(output)).toEqual({ kind: 'socat' });
   });
 
-  it('takes OpenBSD nc next, telling it by its help text', () => {
-    const output = probe('has nc', 'has bash', 'has python3', 'has perl', 'has cat', OPENBSD_HELP);
-    expect(parseRelayProbe(output)).toEqual({ kind: 'nc', flavor: 'openbsd' });
+  it('takes busybox nc next, telling it by its help text', () => {
+    const output = probe('has nc', 'has bash', 'has python3', 'has perl', 'has cat', BUSYBOX_HELP);
+    expect(parseRelayProbe(output)).toEqual({ kind: 'nc', flavor: 'busybox' });
   });
 
-  it('recognises busybox nc', () => {
-    expect(parseRelayProbe(probe('has nc', 'has cat', BUSYBOX_HELP))).toEqual({
+  it("puts OpenBSD nc after bash, python3 and perl, which pass the server's EOF on", () => {
+    expect(parseRelayProbe(probe('has nc', 'has bash', 'has cat', OPENBSD_HELP))).toEqual({ kind: 'bash' });
+    expect(parseRelayProbe(probe('has nc', 'has perl', OPENBSD_HELP))).toEqual({ kind: 'perl' });
+    expect(parseRelayProbe(probe('has nc', 'has cat', OPENBSD_HELP))).toEqual({
       kind: 'nc',
-      flavor: 'busybox',
+      flavor: 'openbsd',
     });
   });
 
-  it('takes bash when there is no socat or known nc, but only with cat beside it', () => {
+  it('takes bash when there is no socat or busybox nc, but only with cat beside it', () => {
     expect(parseRelayProbe(probe('has bash', 'has python3', 'has perl', 'has cat'))).toEqual({
       kind: 'bash',
     });
@@ -208,13 +210,13 @@ describe('probeRelayProgram', () => {
       nc: {
         exitCode: 1,
         stdout: '',
-        stderr: 'OpenBSD netcat (Debian patchlevel 1.219-1)\nusage: nc [-46CDdFhklNnrStUuvZz]',
+        stderr: 'BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.\n\nUsage: nc [-iN] [-wN]',
       },
       perl: ok(),
     });
     expect(await probeRelayProgram(docker, 'cid-0123456789ab', 'web')).toEqual({
       kind: 'nc',
-      flavor: 'openbsd',
+      flavor: 'busybox',
     });
     expect(asked.map((argv) => argv[0])).toEqual(['sh', 'socat', 'nc', 'bash', 'python3', 'perl']);
   });
