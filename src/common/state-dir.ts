@@ -27,16 +27,58 @@ export function statePaths(root: string): StatePaths {
   return { root, registry: join(root, 'registry.json'), forwarders: join(root, 'forwarders') };
 }
 
+// Why a write in the state dir failed, by errno, and what the user can do about it.
+const WRITE_FAILURES: Record<string, { why: string; fix: string }> = {
+  EROFS: { why: 'is on a read-only file system', fix: 'Remount it read-write' },
+  ENOSPC: {
+    why: 'is on a full disk (no space left on device)',
+    fix: 'Free some space on the file system that holds it',
+  },
+  EDQUOT: { why: 'is over its disk quota', fix: 'Free some space within the quota' },
+  EACCES: { why: 'is not writable (permission denied)', fix: 'Make it writable by you (mode 0700)' },
+  EPERM: {
+    why: 'is not writable (operation not permitted)',
+    fix: 'Make it writable by you (an immutable attribute? see lsattr)',
+  },
+};
+
+/**
+ * A failure to create or write something in the state dir, as an error that names the dir, says
+ * why in words (read-only, full, not writable) and how to fix it.
+ */
+export function stateWriteError(root: string, action: string, error: unknown): StateError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const detail = error instanceof Error ? error.message : String(error);
+  const known = WRITE_FAILURES[code];
+  const why = known?.why ?? `cannot be written (${detail})`;
+  const fix = known?.fix ?? 'Check the directory';
+  return new StateError(`the state dir ${root} ${why}: cannot ${action}`, {
+    cause: error,
+    description: `${fix}, or choose another dir with --state-dir or PORTPILOT_STATE_DIR. (${detail})`,
+  });
+}
+
+/** Creates a directory of the state dir (0700, parents too); a failure says why, naming `root`. */
+export async function makeStateSubdir(root: string, dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
+  } catch (error) {
+    // A recursive mkdir reports ENOENT where the parent exists but refuses (EROFS, say): a plain
+    // mkdir of the last step tells the real reason.
+    const real =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? await mkdir(dir, { mode: STATE_DIR_MODE }).then(
+            () => null,
+            (again: unknown) => again,
+          )
+        : error;
+    if (real !== null) throw stateWriteError(root, `create ${dir}`, real);
+  }
+}
+
 /** Creates the state dir (0700) if needed, tightens a looser mode, and refuses one that is unsafe. */
 export async function ensureStateDir(root: string): Promise<void> {
-  try {
-    await mkdir(root, { recursive: true, mode: STATE_DIR_MODE });
-  } catch (error) {
-    throw new StateError(`cannot create the state dir ${root}: ${(error as Error).message}`, {
-      cause: error,
-      description: 'Make its parent writable, or choose another dir with --state-dir or PORTPILOT_STATE_DIR.',
-    });
-  }
+  await makeStateSubdir(root, root);
   // lstat, not stat: a symlink could point the registry and its lock at a place another user controls.
   const stats = await lstat(root);
   if (stats.isSymbolicLink()) {
@@ -55,5 +97,9 @@ export async function ensureStateDir(root: string): Promise<void> {
       description: `Run portpilot as its owner, or choose a dir of your own with --state-dir or PORTPILOT_STATE_DIR.`,
     });
   }
-  if ((stats.mode & 0o777) !== STATE_DIR_MODE) await chmod(root, STATE_DIR_MODE);
+  if ((stats.mode & 0o777) !== STATE_DIR_MODE) {
+    await chmod(root, STATE_DIR_MODE).catch((error: unknown) => {
+      throw stateWriteError(root, 'make it private (mode 0700)', error);
+    });
+  }
 }

@@ -2,7 +2,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { isSameProcessAlive, readProcessArgv } from '../common/process-info.js';
-import type { StatePaths } from '../common/state-dir.js';
+import { stateWriteError, type StatePaths } from '../common/state-dir.js';
 
 /** The word in a forwarder's argv that identifies it as one (the hidden subcommand). */
 export const DAEMON_SUBCOMMAND = '__forward-daemon';
@@ -63,8 +63,9 @@ export function parseMarker(raw: string): ForwarderMarker | null {
 
 /** Writes this process's marker atomically, mode 0600. */
 export async function writeMarker(paths: StatePaths, marker: ForwarderMarker): Promise<void> {
-  await writeFileAtomic(forwarderFiles(paths, marker.containerId).marker, JSON.stringify(marker) + '\n', {
-    mode: 0o600,
+  const file = forwarderFiles(paths, marker.containerId).marker;
+  await writeFileAtomic(file, JSON.stringify(marker) + '\n', { mode: 0o600 }).catch((error: unknown) => {
+    throw stateWriteError(paths.root, `write the forwarder marker ${file}`, error);
   });
 }
 

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
-import { ForwarderError, StateError, errorMessage, type ErrorCode } from '../common/errors.js';
-import type { StatePaths } from '../common/state-dir.js';
+import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
+import { makeStateSubdir, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
 import { reapForwarder } from './reap-forwarder.js';
@@ -15,6 +16,9 @@ export const READY_TIMEOUT_MS = 60_000;
 /** The file descriptor on which a starting forwarder reports readiness to `up`. */
 export const READY_FD = 3;
 const SPAWN_LOCK_STALE_MS = 90_000;
+/** How long `up` waits for another `up` that is starting the same container's forwarder. */
+const SPAWN_LOCK_WAIT_MS = 150_000;
+const SPAWN_LOCK_RETRY_MS = 100;
 
 /** What the readiness handshake carries: one JSON line on READY_FD. */
 export type ReadyMessage =
@@ -34,18 +38,8 @@ const CLI_ENTRY = fileURLToPath(new URL('../../bin/portpilot.js', import.meta.ur
  */
 export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Promise<ForwarderHandle> {
   const files = forwarderFiles(paths, spec.containerId);
-  await mkdir(paths.forwarders, { recursive: true, mode: 0o700 });
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(files.spawnLock, {
-      realpath: false,
-      stale: SPAWN_LOCK_STALE_MS,
-      update: 10_000,
-      retries: { retries: 600, minTimeout: 50, maxTimeout: 250, factor: 1.2 },
-    });
-  } catch (error) {
-    throw new StateError(`cannot lock ${files.spawnLock}: ${errorMessage(error)}`, { cause: error });
-  }
+  await makeStateSubdir(paths.root, paths.forwarders);
+  const release = await lockSpawn(paths, files.spawnLock);
   try {
     const marker = await readMarker(paths, spec.containerId);
     if (marker && (await isMarkerLive(marker))) {
@@ -56,17 +50,50 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
       }
       await reapForwarder(paths, spec.containerId);
     }
-    await writeFileAtomic(files.spec, specText(spec), { mode: 0o600 });
-    const pid = await spawnAndAwaitReady(files.log, files.spec, spec.containerId);
+    await writeFileAtomic(files.spec, specText(spec), { mode: 0o600 }).catch((error: unknown) => {
+      throw stateWriteError(paths.root, `write ${files.spec}`, error);
+    });
+    const pid = await spawnAndAwaitReady(paths, files.log, files.spec, spec.containerId);
     return { pid, logFile: files.log, reused: false };
   } finally {
     await release().catch(() => undefined);
   }
 }
 
+/** Takes the container's spawn lock, waiting for another `up` that holds it (not for a broken dir). */
+async function lockSpawn(paths: StatePaths, lockPath: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + SPAWN_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      return await lockfile.lock(lockPath, {
+        realpath: false,
+        stale: SPAWN_LOCK_STALE_MS,
+        update: 10_000,
+        retries: 0,
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
+        throw stateWriteError(paths.root, `lock ${lockPath}`, error);
+      }
+      if (Date.now() >= deadline) {
+        throw new StateError(`cannot lock ${lockPath}: another portpilot up holds it`, {
+          cause: error,
+          description: `Wait for the other up to finish. If none is running, remove ${lockPath}.lock.`,
+        });
+      }
+      await sleep(SPAWN_LOCK_RETRY_MS);
+    }
+  }
+}
+
 /** Spawns the detached daemon and resolves with its pid once it reports ready. */
-async function spawnAndAwaitReady(logFile: string, specFile: string, containerId: string): Promise<number> {
-  const logFd = openSync(logFile, 'a', 0o600);
+async function spawnAndAwaitReady(
+  paths: StatePaths,
+  logFile: string,
+  specFile: string,
+  containerId: string,
+): Promise<number> {
+  const logFd = openLog(paths, logFile);
   let child;
   try {
     child = spawn(
@@ -115,6 +142,15 @@ async function spawnAndAwaitReady(logFile: string, specFile: string, containerId
     description: message.description,
     code: message.code ?? 'FORWARDER_FAILED',
   });
+}
+
+/** Opens the log for appending, 0600. */
+function openLog(paths: StatePaths, logFile: string): number {
+  try {
+    return openSync(logFile, 'a', 0o600);
+  } catch (error) {
+    throw stateWriteError(paths.root, `open ${logFile}`, error);
+  }
 }
 
 function specText(spec: DaemonSpec): string {

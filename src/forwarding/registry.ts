@@ -1,9 +1,10 @@
 import { lstat, readFile, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { errorMessage, StateError } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
-import { ensureStateDir, type StatePaths } from '../common/state-dir.js';
+import { ensureStateDir, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import { describeNoHostPort, hostPortCandidates, isValidPort } from './host-port.js';
 import type { PortEntry } from './port-entry.js';
 
@@ -103,7 +104,7 @@ async function withRegistry<T>(
 ): Promise<T> {
   const warn = options.onWarning ?? ((message) => process.stderr.write(`portpilot: warning: ${message}\n`));
   await ensureStateDir(paths.root);
-  const lock = await acquireLock(paths.registry);
+  const lock = await acquireLock(paths.registry, paths.root);
   try {
     const { entries: loaded, dropped } = await readEntries(paths.registry, warn);
     const live = await pruneDead(loaded);
@@ -118,7 +119,9 @@ async function withRegistry<T>(
         });
       }
       const text = `${JSON.stringify({ version: REGISTRY_VERSION, entries }, null, 2)}\n`;
-      await writeFileAtomic(paths.registry, text, { mode: REGISTRY_FILE_MODE });
+      await writeFileAtomic(paths.registry, text, { mode: REGISTRY_FILE_MODE }).catch((error: unknown) => {
+        throw stateWriteError(paths.root, `write the registry ${paths.registry}`, error);
+      });
     }
     return result;
   } finally {
@@ -132,6 +135,7 @@ async function withRegistry<T>(
 
 async function acquireLock(
   path: string,
+  root: string,
 ): Promise<{ release: () => Promise<void>; compromised: () => Error | null }> {
   let compromised: Error | null = null;
   const deadline = Date.now() + LOCK_WAIT_MS;
@@ -150,7 +154,11 @@ async function acquireLock(
       });
       return { release, compromised: () => compromised };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
+        // The lock is a directory made beside the registry: the state dir cannot be written.
+        throw stateWriteError(root, `lock the registry ${path}`, error);
+      }
+      if (Date.now() >= deadline) {
         throw new StateError(`could not lock the registry ${path}: ${errorMessage(error)}`, {
           code: 'REGISTRY_FAILED',
           cause: error,
@@ -182,11 +190,12 @@ async function readEntries(
       },
     );
   }
-  const text = await readFile(path, 'utf8');
-  const data = parseJson(text);
+  const data = parseJson(await readFile(path, 'utf8'));
   if (!isRegistryShape(data)) {
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(path, aside);
+    await rename(path, aside).catch((error: unknown) => {
+      throw stateWriteError(dirname(path), `set the damaged registry ${path} aside`, error);
+    });
     warn(`the registry ${path} was not a valid registry; moved it to ${aside} and started empty`);
     // Reported as damage so the caller writes a fresh, valid file in its place.
     return { entries: [], dropped: true };
