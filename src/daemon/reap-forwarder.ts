@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isSameProcessAlive } from '../common/process-info.js';
 import type { StatePaths } from '../common/state-dir.js';
 import { releasePorts } from '../forwarding/registry.js';
+import { findForwarderProcesses } from './find-forwarder.js';
 import { isMarkerLive, readMarker, removeMarker } from './marker.js';
 
 /** How long a forwarder gets to exit after SIGTERM before it is killed. */
@@ -17,19 +18,24 @@ export interface ReapResult {
 
 /**
  * Stops the container's forwarder, if one runs: SIGTERM, a bounded wait, then SIGKILL. Only a process
- * whose pid, start time and command line all match the marker is signalled. On return the process is
- * gone and its registry entries are released.
+ * whose pid, start time and command line all match the marker is signalled; with no usable marker
+ * (deleted with the state dir, damaged), the forwarder is found by its exact command line, which
+ * names this state dir. On return the process is gone and its registry entries are released.
  */
 export async function reapForwarder(paths: StatePaths, containerId: string): Promise<ReapResult> {
   const marker = await readMarker(paths, containerId);
-  let result: ReapResult = { pid: null, killed: false };
-  if (marker && (await isMarkerLive(marker))) {
-    result = { pid: marker.pid, killed: false };
-    signal(marker.pid, 'SIGTERM');
-    if (!(await waitForExit(marker.pid, marker.startTime, REAP_GRACE_MS))) {
-      signal(marker.pid, 'SIGKILL');
+  const targets =
+    marker && (await isMarkerLive(marker))
+      ? [{ pid: marker.pid, startTime: marker.startTime }]
+      : await findForwarderProcesses(paths, containerId);
+  const result: ReapResult = { pid: targets[0]?.pid ?? null, killed: false };
+  for (const target of targets) {
+    if (!(await isSameProcessAlive(target.pid, target.startTime))) continue;
+    signal(target.pid, 'SIGTERM');
+    if (!(await waitForExit(target.pid, target.startTime, REAP_GRACE_MS))) {
+      signal(target.pid, 'SIGKILL');
       result.killed = true;
-      await waitForExit(marker.pid, marker.startTime, REAP_GRACE_MS);
+      await waitForExit(target.pid, target.startTime, REAP_GRACE_MS);
     }
   }
   if (marker) await removeMarker(paths, containerId, marker.pid);

@@ -8,6 +8,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
 import { makeStateSubdir, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import type { DaemonSpec } from './daemon-spec.js';
+import { findForwarderProcesses } from './find-forwarder.js';
 import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
 import { reapForwarder } from './reap-forwarder.js';
 
@@ -42,11 +43,20 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
   const release = await lockSpawn(paths, files.spawnLock);
   try {
     const marker = await readMarker(paths, spec.containerId);
-    if (marker && (await isMarkerLive(marker))) {
+    // A live forwarder whose marker is gone or damaged is found by its command line: starting a
+    // second one would leave two forwarders fighting over the container's ports.
+    const live =
+      marker && (await isMarkerLive(marker))
+        ? { pid: marker.pid, logFile: marker.logFile }
+        : (await findForwarderProcesses(paths, spec.containerId)).map(({ pid }) => ({
+            pid,
+            logFile: files.log,
+          }))[0];
+    if (live) {
       // Same request: reuse. A changed one (ports declared, attributes) replaces the forwarder, so
       // that what `up` was asked for is what runs.
       if ((await readFile(files.spec, 'utf8').catch(() => '')) === specText(spec)) {
-        return { pid: marker.pid, logFile: marker.logFile, reused: true };
+        return { ...live, reused: true };
       }
       await reapForwarder(paths, spec.containerId);
     }
