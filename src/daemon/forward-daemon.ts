@@ -17,6 +17,7 @@ import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
+import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
@@ -36,7 +37,8 @@ type Logger = pino.Logger;
 
 /** The forwarder's main: runs until signalled or until its container is gone. Never returns normally. */
 export async function runForwardDaemon(specFile: string): Promise<never> {
-  const log = pino({ base: { pid: process.pid } }, pino.destination({ fd: 1, sync: true }));
+  const sink = createDaemonLogSink();
+  const log = pino({ base: { pid: process.pid } }, sink);
   process.chdir('/');
   let spec: DaemonSpec;
   let paths: StatePaths;
@@ -45,6 +47,7 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   try {
     spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
     paths = statePaths(spec.stateDir);
+    sink.rotate(forwarderFiles(paths, spec.containerId).log);
     await ensureStateDir(paths.root);
     ({ supervisor, source } = await start(spec, paths, log));
   } catch (error) {

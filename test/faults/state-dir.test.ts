@@ -11,7 +11,7 @@ import {
   waitFor,
   type TestContainer,
 } from '../support/containers.js';
-import { accepts, httpGet } from '../support/host-client.js';
+import { accepts, exchange, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import { forwardContainer, rowsOf, runCliWith, sh, upWith, waitForRows } from './support/faults.js';
 
@@ -140,14 +140,16 @@ describe('a full disk under the state dir', () => {
     const container = await debianContainer();
     const first = await freeHostPort();
     const second = await freeHostPort();
+    // Declared, and nothing listens on it: every connection is a relay failure the forwarder logs.
+    const unserved = await freeHostPort();
     await startServer(container.id, { port: first, address: '127.0.0.1', kind: 'http' });
-    const pid = await forwardContainer(dir, container.id);
-    await waitForRows(dir, container.id, [first]);
+    const pid = await forwardContainer(dir, container.id, ['--forward-port', String(unserved)]);
+    await waitForRows(dir, container.id, [first, unserved]);
 
     await sh(`dd if=/dev/zero of='${dir}/filler' bs=1k 2>/dev/null || true`);
     await startServer(container.id, { port: second, address: '127.0.0.1', kind: 'http' });
-    // Events and relay trouble make the forwarder write to its log and registry: all of it fails.
-    for (let i = 0; i < 20; i++) await accepts(second);
+    // Events and relay failures make the forwarder write to its log and registry: all of it fails.
+    for (let i = 0; i < 30; i++) await exchange(unserved, Buffer.from('hello')).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     expect(processAlive(pid)).toBe(true);
     expect((await httpGet(first, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
@@ -155,7 +157,7 @@ describe('a full disk under the state dir', () => {
     expect(ports.exitCode === 0 || ports.stderr.includes(dir), ports.stderr).toBe(true);
 
     rmSync(join(dir, 'filler'));
-    await waitForRows(dir, container.id, [first, second], 15_000);
+    await waitForRows(dir, container.id, [first, second, unserved], 15_000);
     expect((await httpGet(second, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     expect(processAlive(pid)).toBe(true);
   });
