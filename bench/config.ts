@@ -1,0 +1,70 @@
+/** The paths compared side by side, in table order. */
+export const PATH_NAMES = [
+  'direct',
+  'published',
+  'exec-per-connection',
+  'portpilot-wildcard',
+  'portpilot-loopback',
+  'portpilot-loopback-exec',
+] as const;
+export type PathName = (typeof PATH_NAMES)[number];
+
+/** The portpilot cases, whose `ports --json` path is reported. */
+export const PORTPILOT_PATHS: readonly PathName[] = [
+  'portpilot-wildcard',
+  'portpilot-loopback',
+  'portpilot-loopback-exec',
+];
+
+/** Sequential connections per path for connection setup. */
+export const SETUP_CONNECTIONS = 200;
+/** Bytes the source server sends per throughput run (1 GiB). */
+export const THROUGHPUT_BYTES = 1024 ** 3;
+/** A throughput run that takes longer than this is abandoned (and reported unmeasured). */
+export const THROUGHPUT_TIMEOUT_MS = 120_000;
+/** wrk: run length, open connections and per-request timeout. */
+export const WRK_DURATION_S = 5;
+export const WRK_CONNECTIONS = 8;
+export const WRK_TIMEOUT_S = 10;
+/** Detection: trials (half wildcard-, half loopback-bound), how often the host tries to connect, and when to give up. */
+export const DETECTION_TRIALS = 20;
+export const DETECTION_POLL_MS = 5;
+export const DETECTION_TIMEOUT_MS = 5_000;
+/** How long each detection server lives after listen() before it exits on its own. */
+export const DETECTION_SERVER_LIFETIME_S = 2;
+/** Idle cost: ports forwarded (half wildcard-, half loopback-bound), settling time, window. */
+export const IDLE_PORTS = 10;
+export const IDLE_SETTLE_MS = 5_000;
+export const IDLE_WINDOW_MS = 60_000;
+/** Memory per connection: idle connections held open at once, and the settle time before reading RSS. */
+export const MEMORY_CONNECTIONS = 100;
+export const MEMORY_SETTLE_MS = 1_500;
+/** Scale: concurrent echo connections through one forward, bytes each, and the time allowed. */
+export const SCALE_CONNECTIONS = 200;
+export const SCALE_BYTES = 256 * 1024;
+export const SCALE_TIMEOUT_MS = 120_000;
+/** One connection attempt for setup or memory gives up after this long. */
+export const CONNECT_TIMEOUT_MS = 30_000;
+/** The whole run is abandoned (with clean-up) after this long. */
+export const RUN_DEADLINE_MS = 14 * 60_000;
+
+/** Container ports of the servers: wildcard-bound, loopback-bound, idle and detection ones. */
+export const SERVER_KINDS = ['greeting', 'source', 'http', 'echo'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
+export const WILDCARD_PORTS: Record<ServerKind, number> = {
+  greeting: 46001,
+  source: 46002,
+  http: 46003,
+  echo: 46004,
+};
+export const LOOPBACK_PORTS: Record<ServerKind, number> = {
+  greeting: 46011,
+  source: 46012,
+  http: 46013,
+  echo: 46014,
+};
+export const IDLE_FIRST_PORT = 46101;
+export const DETECTION_FIRST_PORT = 46201;
+
+/** The greeting every `greeting` server sends first (connection setup ends at its first byte). */
+export const GREETING = 'hello from the portpilot bench\n';

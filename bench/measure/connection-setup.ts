@@ -1,0 +1,46 @@
+import { CONNECT_TIMEOUT_MS, SETUP_CONNECTIONS } from '../config.js';
+import type { BenchPath } from '../setup/topology.js';
+import { percentile } from '../stats.js';
+import { connectToFirstByte } from './client.js';
+
+/** Connect-to-first-greeting-byte times over sequential connections. */
+export interface SetupResult {
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Connections timed (failed ones excluded). */
+  connections: number;
+  /** Connections that failed or timed out, and the first one's error. */
+  failures: number;
+  firstError: string | null;
+}
+
+const WARM_UP_CONNECTIONS = 5;
+// More failures than this share means the path did not work: nothing worth a percentile.
+const MAX_FAILURE_SHARE = 0.1;
+
+/** Times SETUP_CONNECTIONS sequential connections to the path's greeting server (after a short warm-up). */
+export async function measureConnectionSetup(path: BenchPath): Promise<SetupResult> {
+  const samples: number[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < WARM_UP_CONNECTIONS + SETUP_CONNECTIONS; i++) {
+    try {
+      const { socket, firstByteMs } = await connectToFirstByte(path.endpoints.greeting, CONNECT_TIMEOUT_MS);
+      socket.destroy();
+      if (i >= WARM_UP_CONNECTIONS) samples.push(firstByteMs);
+    } catch (error) {
+      errors.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  if (errors.length > MAX_FAILURE_SHARE * SETUP_CONNECTIONS) {
+    throw new Error(`${errors.length} connections failed, the first: ${errors[0]}`);
+  }
+  return {
+    p50Ms: percentile(samples, 0.5),
+    p99Ms: percentile(samples, 0.99),
+    meanMs: samples.reduce((a, b) => a + b, 0) / samples.length,
+    connections: samples.length,
+    failures: errors.length,
+    firstError: errors[0] ?? null,
+  };
+}

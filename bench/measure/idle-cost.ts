@@ -1,0 +1,85 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IDLE_FIRST_PORT, IDLE_PORTS, IDLE_SETTLE_MS, IDLE_WINDOW_MS } from '../config.js';
+import { progress } from '../log.js';
+import { startContainer, startIdleListeners } from '../setup/containers.js';
+import type { Portpilot } from '../setup/portpilot.js';
+import { containerCgroup, rssBytes, treeCpuSeconds, treeRss } from './proc.js';
+
+/** What an idle forwarder costs. */
+export interface IdleResult {
+  ports: number;
+  /** `ports --json` paths of the forwarded ports, e.g. { direct: 5, exec: 5 }. */
+  paths: Record<string, number>;
+  windowS: number;
+  /** CPU seconds per minute: the daemon and its descendants on the host. */
+  hostCpuSPerMin: number;
+  /** CPU seconds per minute of everything in the container that the bench did not start (its relays). */
+  containerCpuSPerMin: number;
+  totalCpuSPerMin: number;
+  /** RSS of the daemon and the children it keeps, host side. */
+  hostRssMB: number;
+  hostProcesses: number;
+  /** RSS of the processes it keeps in the container (none for a forwarder that keeps none). */
+  containerRssMB: number;
+  containerProcesses: number;
+}
+
+/**
+ * Forwards IDLE_PORTS listeners (half bound to 0.0.0.0, half to 127.0.0.1) of a container of its own
+ * that does nothing else, lets it settle, then reads CPU over IDLE_WINDOW_MS with no traffic: host
+ * side from /proc (utime+stime, reaped children included) of the daemon and its descendants;
+ * container side from the container's cgroup, whose only other processes (`sleep infinity`, a
+ * listener that never accepts) use none.
+ */
+export async function measureIdleCost(image: string, portpilot: Portpilot): Promise<IdleResult> {
+  const container = await startContainer(image, 'idle');
+  try {
+    const half = IDLE_PORTS / 2;
+    const addresses = Array.from({ length: IDLE_PORTS }, (_, i) => ({
+      host: i < half ? '0.0.0.0' : '127.0.0.1',
+      port: IDLE_FIRST_PORT + i,
+    }));
+    await startIdleListeners(container, addresses);
+    const cgroup = await containerCgroup(container.initPid);
+    const benchPids = new Set(await cgroup.pids());
+    const pid = await portpilot.up(container.id, 'auto');
+    const rows = await portpilot.waitForwarded(
+      container.id,
+      addresses.map((address) => address.port),
+    );
+    const paths: Record<string, number> = {};
+    for (const row of rows.values()) paths[row.path] = (paths[row.path] ?? 0) + 1;
+    await sleep(IDLE_SETTLE_MS);
+
+    progress(
+      `idle cost: ${IDLE_PORTS} ports forwarded, reading CPU for ${IDLE_WINDOW_MS / 1000} s meanwhile`,
+    );
+    const host0 = await treeCpuSeconds(pid);
+    const container0 = await cgroup.cpuSeconds();
+    const started = Date.now();
+    await sleep(IDLE_WINDOW_MS);
+    const host1 = await treeCpuSeconds(pid);
+    const container1 = await cgroup.cpuSeconds();
+    const minutes = (Date.now() - started) / 60_000;
+
+    const hostRss = await treeRss(pid);
+    const kept = (await cgroup.pids()).filter((p) => !benchPids.has(p));
+    const keptRss = (await Promise.all(kept.map(rssBytes))).reduce((a, b) => a + b, 0);
+    const hostCpuSPerMin = (host1 - host0) / minutes;
+    const containerCpuSPerMin = (container1 - container0) / minutes;
+    return {
+      ports: rows.size,
+      paths,
+      windowS: minutes * 60,
+      hostCpuSPerMin,
+      containerCpuSPerMin,
+      totalCpuSPerMin: hostCpuSPerMin + containerCpuSPerMin,
+      hostRssMB: hostRss.bytes / 1e6,
+      hostProcesses: hostRss.processes,
+      containerRssMB: keptRss / 1e6,
+      containerProcesses: kept.length,
+    };
+  } finally {
+    await portpilot.down(container.id);
+  }
+}

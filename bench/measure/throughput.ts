@@ -1,0 +1,41 @@
+import { connect } from 'node:net';
+import { THROUGHPUT_BYTES, THROUGHPUT_TIMEOUT_MS } from '../config.js';
+import type { BenchPath } from '../setup/topology.js';
+import { nsToMs } from '../stats.js';
+
+/** One-way bulk transfer, server to host. */
+export interface ThroughputResult {
+  /** 10^6 bytes per second, from connect() to the server's EOF. */
+  mbPerS: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** Reads THROUGHPUT_BYTES from the path's source server and times it; any other byte count is an error. */
+export function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
+  const { host, port } = path.endpoints.source;
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    let bytes = 0;
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`only ${bytes} of ${THROUGHPUT_BYTES} bytes after ${THROUGHPUT_TIMEOUT_MS} ms`));
+    }, THROUGHPUT_TIMEOUT_MS);
+    socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`the transfer failed after ${bytes} bytes: ${error.message}`));
+    });
+    socket.once('end', () => {
+      const seconds = nsToMs(process.hrtime.bigint() - started) / 1000;
+      clearTimeout(timer);
+      socket.destroy();
+      if (bytes !== THROUGHPUT_BYTES) {
+        reject(new Error(`received ${bytes} bytes, expected ${THROUGHPUT_BYTES}`));
+      } else {
+        resolve({ mbPerS: bytes / 1e6 / seconds, bytes, seconds });
+      }
+    });
+  });
+}

@@ -1,0 +1,13 @@
+import { fileURLToPath } from 'node:url';
+
+// This module compiles to bench/results/build/paths.js: the bench's sources sit two levels up.
+/** The bench's source folder (bench/). */
+export const BENCH_DIR = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository root. */
+export const REPO_DIR = fileURLToPath(new URL('../../../', import.meta.url));
+/** Where each run's JSON goes (git-ignored). */
+export const RESULTS_DIR = fileURLToPath(new URL('../', import.meta.url));
+/** The built CLI, run as users run it. */
+export const CLI_PATH = fileURLToPath(new URL('../../../bin/portpilot.js', import.meta.url));
+/** The server program copied into every bench container. */
+export const SERVER_SCRIPT_PATH = fileURLToPath(new URL('../../setup/bench-server.py', import.meta.url));

@@ -1,0 +1,80 @@
+import type { MachineInfo } from '../setup/environment.js';
+import type { RunResults } from './results.js';
+import { idleTable, pathsTable, targetsTable } from './table.js';
+
+/** Pure: one line naming the machine. */
+export function machineLine(machine: MachineInfo): string {
+  return (
+    `${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, kernel ${machine.kernel}, ` +
+    `Docker ${machine.dockerServer} (client ${machine.dockerClient}), Node ${machine.node}`
+  );
+}
+
+/** Pure: the machine's load during the run (other work on it moves every figure). */
+export function loadLine(machine: MachineInfo): string {
+  return `1-minute load average ${machine.loadAtStart} at the start, ${machine.loadAtEnd ?? '?'} at the end`;
+}
+
+const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a server bound to 0.0.0.0: the machine's limit.
+- **published**: \`docker run -p 127.0.0.1:HOSTPORT:PORT\` to the same server (docker-proxy).
+- **exec-per-connection**: the baseline, as existing forwarders relay: a host socat that runs a fresh
+  \`docker exec -i CID socat - TCP:127.0.0.1:PORT\` for every connection (\`-t 30\` on both socats so a half-close is not cut short).
+- **portpilot-wildcard**: portpilot (\`--relay-path auto\`) forwarding the server bound to 0.0.0.0.
+- **portpilot-loopback**: portpilot (\`--relay-path auto\`) forwarding the same server bound to the container's 127.0.0.1.
+- **portpilot-loopback-exec**: the same, in a second container whose forwarder runs with \`--relay-path exec\`.
+- *ports path*: the \`path\` field of \`portpilot ports --json\` for the case's forwards.`;
+
+const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greeting; 200 sequential connections after 5 warm-up ones.
+- Throughput: the host reads 1 GiB of zeros the server writes, connect() to EOF; MB = 10^6 bytes.
+- req/s: \`wrk -t1 -c8 -d5s -H 'Connection: close'\` against a small asyncio HTTP server in the container (a 13-byte 200,
+  then close), so every request is a new connection through the path.
+- Detection: 20 servers (10 bound to 0.0.0.0, 10 to 127.0.0.1, in turn), each on a new port, started with \`docker exec -d\`
+  in a container of its own behind an auto forwarder; measured from the CLOCK_MONOTONIC timestamp each server takes right
+  after listen() (the host shares the clock) to its host port accepting, the host trying to connect every 5 ms. The rows
+  show each bind's trials, the target all 20; the same from the exec's start is in the JSON.
+- Idle: a forwarder of 10 ports (5 bound to 0.0.0.0, 5 to 127.0.0.1) of a container nothing else touches, no traffic,
+  60 s after a 5 s settle (it idles while the other containers are set up). Host: utime+stime (reaped children included)
+  of the daemon and its descendants, from /proc; container: the container's cgroup CPU (its other processes,
+  \`sleep infinity\` and a listener that never accepts, use none). RSS: daemon + descendants, plus any processes it keeps
+  in the container.
+- Memory per connection: host RSS (median of 5 readings) of the forwarder and its descendants added by 100 idle
+  connections, each held open once its greeting arrived, divided by 100; "+ ctr" is the RSS of the processes that
+  appeared in the container for them. A garbage-collected daemon's RSS moves by itself, so small values are noise.
+- Echo: 200 connections at once to an echo server, each sending 256 KiB of its own random bytes and half-closing;
+  ok = exactly its bytes back (the baseline is left out: it adds a minute and has no target).
+- Every path reaches the same servers (python3 in the Debian test image) from the same host client, in the same run;
+  the machine may be shared, so absolute figures move from run to run more than the ratios do.`;
+
+/** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
+export function renderMarkdown(results: RunResults): string {
+  const minutes = (results.durationS / 60).toFixed(1);
+  return `# portpilot bench
+
+${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${minutes} min).
+
+Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
+
+## Paths, side by side
+
+${pathsTable(results)}
+
+Ratios in parentheses are to **direct**: for times, how many times longer; for rates, the fraction of direct's rate.
+
+${PATHS_LEGEND}
+
+## Idle forwarder
+
+${idleTable(results.idle)}
+
+## Targets
+
+${targetsTable(results)}
+${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
+## How each figure is taken
+
+${METHOD_NOTES}
+
+The chart of the ratios is [latest.svg](latest.svg). Each run writes its raw figures to \`bench/results/<date>.json\` and
+its forwarders' logs to \`bench/results/<date>-forwarder-logs/\` (both git-ignored).
+`;
+}

@@ -1,0 +1,89 @@
+import type { IdleResult } from '../measure/idle-cost.js';
+import type { ScaleResult } from '../measure/scale.js';
+import { formatNumber, withRatio } from './format.js';
+import type { RunResults } from './results.js';
+
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function scaleCell(scale: ScaleResult | null): string {
+  if (!scale) return '—';
+  const broken = [
+    scale.failed ? `${scale.failed} failed` : '',
+    scale.altered ? `${scale.altered} altered` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${scale.ok}/${scale.connections} ok${broken ? `, ${broken}` : ''} (${formatNumber(scale.seconds)} s)`;
+}
+
+/** Pure: the per-path table (figures, and ratios to direct in parentheses). */
+export function pathsTable(results: RunResults): string {
+  const header = [
+    'path',
+    'ports path',
+    'setup p50 ms',
+    'setup p99 ms',
+    '1 GiB MB/s',
+    'req/s (close)',
+    'detect p50 / p95 ms',
+    'kB / idle conn (host + ctr)',
+    '200 × 256 KiB echo',
+  ];
+  const rows = results.paths.map((path) => [
+    `**${path.name}**`,
+    path.portsPath ?? '—',
+    withRatio(path.setup?.p50Ms, path.ratios.setupP50) +
+      (path.setup?.failures ? ` [${path.setup.failures} failed]` : ''),
+    withRatio(path.setup?.p99Ms, path.ratios.setupP99),
+    withRatio(path.throughput?.mbPerS, path.ratios.throughput),
+    withRatio(path.requests?.rps, path.ratios.requests) +
+      (path.requests?.errors ? ` [${path.requests.errors} errors]` : ''),
+    path.detection ? `${formatNumber(path.detection.p50Ms)} / ${formatNumber(path.detection.p95Ms)}` : '—',
+    path.memory
+      ? `${formatNumber(path.memory.perConnectionKB)} + ${formatNumber(path.memory.containerPerConnectionKB)}`
+      : '—',
+    scaleCell(path.scale),
+  ]);
+  return markdownTable(header, rows);
+}
+
+/** Pure: the idle forwarder's cost. */
+export function idleTable(idle: IdleResult | null): string {
+  const header = [
+    'forwarded ports',
+    'CPU s/min host',
+    'CPU s/min container',
+    'CPU s/min total',
+    'RSS MB host',
+    'RSS MB container',
+  ];
+  if (!idle) return markdownTable(header, [['not measured', '', '', '', '', '']]);
+  const paths = Object.entries(idle.paths)
+    .map(([path, count]) => `${count} ${path}`)
+    .join(', ');
+  return markdownTable(header, [
+    [
+      `${idle.ports} (${paths})`,
+      formatNumber(idle.hostCpuSPerMin),
+      formatNumber(idle.containerCpuSPerMin),
+      formatNumber(idle.totalCpuSPerMin),
+      `${formatNumber(idle.hostRssMB)} (${idle.hostProcesses} proc)`,
+      `${formatNumber(idle.containerRssMB)} (${idle.containerProcesses} proc)`,
+    ],
+  ]);
+}
+
+/** Pure: the targets with PASS / FAIL. */
+export function targetsTable(results: RunResults): string {
+  return markdownTable(
+    ['target', 'measured', ''],
+    results.targets.map((t) => [
+      t.target,
+      t.measured,
+      t.pass === null ? 'NOT MEASURED' : t.pass ? 'PASS' : 'FAIL',
+    ]),
+  );
+}

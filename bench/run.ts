@@ -1,0 +1,171 @@
+// `npm run bench`: sets up its own containers, servers and forwarders on the local engine, measures
+// every path side by side in one run, prints the table and writes bench/latest.{md,svg} and
+// bench/results/<date>.json. Exits non-zero only when something could not be measured.
+import { join } from 'node:path';
+import { cleanUp, guardRun } from './cleanup.js';
+import {
+  DETECTION_TRIALS,
+  IDLE_PORTS,
+  IDLE_WINDOW_MS,
+  MEMORY_CONNECTIONS,
+  PORTPILOT_PATHS,
+  RUN_DEADLINE_MS,
+  SCALE_BYTES,
+  SCALE_CONNECTIONS,
+  SETUP_CONNECTIONS,
+  THROUGHPUT_BYTES,
+  WRK_CONNECTIONS,
+  WRK_DURATION_S,
+} from './config.js';
+import { progress } from './log.js';
+import { RESULTS_DIR } from './paths.js';
+import { measureConnectionMemory } from './measure/connection-memory.js';
+import { measureConnectionSetup } from './measure/connection-setup.js';
+import { measureDetection } from './measure/detection.js';
+import { measureIdleCost } from './measure/idle-cost.js';
+import { restingChildren, waitQuiet } from './measure/quiesce.js';
+import { measureRequests } from './measure/requests.js';
+import { measureScale } from './measure/scale.js';
+import { measureThroughput } from './measure/throughput.js';
+import { ratiosToDirect, type PathResult, type RunResults } from './report/results.js';
+import { idleTable, pathsTable, targetsTable } from './report/table.js';
+import { evaluateTargets } from './report/targets.js';
+import { writeResults } from './report/write.js';
+import { removeStaleContainers } from './setup/containers.js';
+import { debianImage, loadAverage, machineInfo, prepareEngine } from './setup/environment.js';
+import { Portpilot } from './setup/portpilot.js';
+import { reportedPath, setUpPaths, type BenchPath } from './setup/topology.js';
+
+type PerPathMeasure = 'setup' | 'throughput' | 'requests' | 'memory' | 'scale';
+
+function emptyResult(path: BenchPath): PathResult {
+  const nothing = {
+    setup: null,
+    throughput: null,
+    requests: null,
+    detection: null,
+    memory: null,
+    scale: null,
+  };
+  return { name: path.name, portsPath: null, ...nothing };
+}
+
+async function run(): Promise<number> {
+  const startedAt = new Date();
+  progress('making the Docker engine and the test images ready (scripts/test-env.sh)');
+  await prepareEngine();
+  const [machine, image] = await Promise.all([machineInfo(), debianImage()]);
+  await removeStaleContainers();
+  const stamp = startedAt.toISOString().replace(/:/g, '-');
+  const portpilot = await Portpilot.create(join(RESULTS_DIR, `${stamp}-forwarder-logs`));
+
+  const errors: string[] = [];
+  const attempt = async <T>(label: string, measure: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await measure();
+    } catch (error) {
+      const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+      progress(`could not measure ${message}`);
+      errors.push(message);
+      return null;
+    }
+  };
+
+  // The idle forwarder watches a container of its own, which nothing else touches: its minute of
+  // idling runs alongside detection (another container) and the paths' set-up, not after them.
+  progress('idle cost of a forwarder: starting');
+  const idling = attempt('idle cost', () => measureIdleCost(image, portpilot));
+  progress(`detection latency (${DETECTION_TRIALS} trials)`);
+  const detection = await attempt('detection', () => measureDetection(image, portpilot));
+  const topology = await setUpPaths(image, portpilot);
+  const idle = await idling;
+  const resting = await restingChildren(topology.relayPids);
+  const results = topology.paths.map(emptyResult);
+  const pathsAtStart = await Promise.all(topology.paths.map((path) => reportedPath(portpilot, path)));
+
+  const perPath = async <K extends PerPathMeasure>(
+    key: K,
+    label: string,
+    measure: (path: BenchPath) => Promise<PathResult[K]>,
+    applies: (path: BenchPath) => boolean = () => true,
+  ) => {
+    for (const [index, path] of topology.paths.entries()) {
+      const result = results[index];
+      if (!result || !applies(path)) continue;
+      await waitQuiet(resting);
+      progress(`${label}: ${path.name}`);
+      result[key] = (await attempt(`${label} over ${path.name}`, () => measure(path))) as PathResult[K];
+    }
+  };
+  await perPath('setup', `connection setup (${SETUP_CONNECTIONS} sequential)`, measureConnectionSetup);
+  await perPath('throughput', `throughput (${THROUGHPUT_BYTES / 1024 ** 3} GiB)`, measureThroughput);
+  await perPath('requests', `requests/s (wrk, ${WRK_DURATION_S} s, Connection: close)`, measureRequests);
+  await perPath(
+    'memory',
+    `memory per connection (${MEMORY_CONNECTIONS} idle)`,
+    measureConnectionMemory,
+    (path) => path.forwarded !== null,
+  );
+  // The baseline is left out here: two hundred `docker exec`s at once add a minute and no target.
+  await perPath(
+    'scale',
+    `${SCALE_CONNECTIONS} concurrent echoes`,
+    measureScale,
+    (path) => path.name !== 'exec-per-connection',
+  );
+
+  const pathsAtEnd = await Promise.all(topology.paths.map((path) => reportedPath(portpilot, path)));
+  for (const [index, result] of results.entries()) {
+    const [before, after] = [pathsAtStart[index], pathsAtEnd[index]];
+    result.portsPath = before === after ? before : `${before ?? '?'} → ${after ?? '?'}`;
+    if (result.name === 'portpilot-wildcard') result.detection = detection?.wildcard ?? null;
+    if (result.name === 'portpilot-loopback') result.detection = detection?.loopback ?? null;
+  }
+
+  const direct = results.find((result) => result.name === 'direct');
+  const finishedAt = new Date();
+  machine.loadAtEnd = loadAverage();
+  const runResults: RunResults = {
+    date: startedAt.toISOString(),
+    durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+    machine,
+    settings: {
+      setupConnections: SETUP_CONNECTIONS,
+      throughputBytes: THROUGHPUT_BYTES,
+      wrk: `-t1 -c${WRK_CONNECTIONS} -d${WRK_DURATION_S}s -H 'Connection: close'`,
+      detectionTrialsPerBind: DETECTION_TRIALS,
+      idlePorts: IDLE_PORTS,
+      idleWindowS: IDLE_WINDOW_MS / 1000,
+      memoryConnections: MEMORY_CONNECTIONS,
+      scaleConnections: SCALE_CONNECTIONS,
+      scaleBytes: SCALE_BYTES,
+      portpilotPaths: PORTPILOT_PATHS.join(', '),
+    },
+    paths: results.map((result) => ({ ...result, ratios: ratiosToDirect(result, direct) })),
+    idle,
+    detection,
+    targets: evaluateTargets(results, idle, detection?.all ?? null),
+    errors,
+  };
+  const files = await writeResults(runResults);
+  process.stdout.write(
+    `\n${pathsTable(runResults)}\n\nIdle forwarder:\n\n${idleTable(idle)}\n\nTargets:\n\n${targetsTable(runResults)}\n\n`,
+  );
+  progress(
+    `wrote ${files.json}, ${files.markdown} and ${files.chart} in ${runResults.durationS.toFixed(0)} s`,
+  );
+  if (errors.length > 0) progress(`${errors.length} measure(s) could not be made: see above`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+guardRun(RUN_DEADLINE_MS);
+let exitCode = 1;
+try {
+  exitCode = await run();
+} catch (error) {
+  progress(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+} finally {
+  progress('cleaning up the containers, forwarders and relays it started');
+  await cleanUp();
+}
+process.exit(exitCode);
