@@ -1,7 +1,9 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../common/state-dir.js';
+import { ROTATED_LOG_SUFFIX } from '../daemon/daemon-log.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { inScope, type Scope } from './ports.js';
 
@@ -9,9 +11,22 @@ import { inScope, type Scope } from './ports.js';
 export const WATCH_POLL_MS = 200;
 const MAX_READ_BYTES = 1 << 20;
 
+/** How far into one forwarder log the watch has read. */
+interface Cursor {
+  /** The inode read: a different one at the same path means the log was rotated. */
+  ino: number;
+  offset: number;
+  /** The start of a line whose end is not written yet. */
+  partial: string;
+  /** Keeps a UTF-8 character split between two reads whole. */
+  decoder: StringDecoder;
+}
+
 /**
  * Streams port events as forwarders write them to their logs, until `signal` aborts. Only events
- * written after the watch starts are reported; forwarders that start later are picked up.
+ * written after the watch starts are reported; forwarders that start later are picked up. A log
+ * that a forwarder rotates (renames to `<log>.1` and starts afresh) is followed without losing the
+ * events written between two polls: the rest of the renamed file is read first.
  */
 export async function watchPortEvents(
   stateDir: string,
@@ -20,25 +35,51 @@ export async function watchPortEvents(
   signal: AbortSignal,
 ): Promise<void> {
   const dir = statePaths(stateDir).forwarders;
-  const offsets = new Map<string, number>();
-  for (const file of await logFiles(dir)) offsets.set(file, await sizeOf(file));
-  const partial = new Map<string, string>();
+  const cursors = new Map<string, Cursor>();
+  for (const file of await logFiles(dir)) {
+    const info = await statOf(file);
+    if (info) cursors.set(file, newCursor(info.ino, info.size));
+  }
+  const emit = (line: string) => {
+    const event = eventOf(line);
+    if (event && inScope(scope, event.containerId)) onEvent(event);
+  };
   while (!signal.aborted) {
     for (const file of await logFiles(dir)) {
-      const size = await sizeOf(file);
-      let offset = offsets.get(file) ?? 0;
-      if (size < offset) offset = 0; // rotated or truncated: start over
-      if (size === offset) continue;
-      const { text, end } = await readRange(file, offset, Math.min(size, offset + MAX_READ_BYTES));
-      offsets.set(file, end);
-      const lines = ((partial.get(file) ?? '') + text).split('\n');
-      partial.set(file, lines.pop() ?? '');
-      for (const line of lines) {
-        const event = eventOf(line);
-        if (event && inScope(scope, event.containerId)) onEvent(event);
+      const info = await statOf(file);
+      if (!info) continue;
+      let cursor = cursors.get(file);
+      if (cursor && cursor.ino !== info.ino) {
+        const rotated = `${file}${ROTATED_LOG_SUFFIX}`;
+        const old = await statOf(rotated);
+        if (old?.ino === cursor.ino) await readOn(rotated, cursor, old.size, emit);
+        cursor = undefined;
+      } else if (cursor && info.size < cursor.offset) {
+        cursor = undefined; // truncated: start over
       }
+      if (!cursor) {
+        cursor = newCursor(info.ino, 0);
+        cursors.set(file, cursor);
+      }
+      await readOn(file, cursor, info.size, emit);
     }
     await sleep(WATCH_POLL_MS, undefined, { signal }).catch(() => undefined);
+  }
+}
+
+/** Reads a log from the cursor up to `size`, handing each complete line on. */
+async function readOn(file: string, cursor: Cursor, size: number, emit: (line: string) => void) {
+  while (cursor.offset < size) {
+    // The log may be gone meanwhile (its container removed): nothing more to read there.
+    const read = await readRange(file, cursor.offset, Math.min(size, cursor.offset + MAX_READ_BYTES)).catch(
+      () => null,
+    );
+    if (!read || read.end === cursor.offset) return;
+    const { bytes, end } = read;
+    cursor.offset = end;
+    const lines = (cursor.partial + cursor.decoder.write(bytes)).split('\n');
+    cursor.partial = lines.pop() ?? '';
+    for (const line of lines) emit(line);
   }
 }
 
@@ -62,20 +103,25 @@ async function logFiles(dir: string): Promise<string[]> {
   }
 }
 
-async function sizeOf(file: string): Promise<number> {
+async function statOf(file: string): Promise<{ ino: number; size: number } | null> {
   try {
-    return (await stat(file)).size;
+    const { ino, size } = await stat(file);
+    return { ino, size };
   } catch {
-    return 0;
+    return null;
   }
 }
 
-async function readRange(file: string, start: number, end: number): Promise<{ text: string; end: number }> {
+function newCursor(ino: number, offset: number): Cursor {
+  return { ino, offset, partial: '', decoder: new StringDecoder('utf8') };
+}
+
+async function readRange(file: string, start: number, end: number): Promise<{ bytes: Buffer; end: number }> {
   const handle = await open(file, 'r');
   try {
     const buffer = Buffer.alloc(end - start);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
-    return { text: buffer.subarray(0, bytesRead).toString('utf8'), end: start + bytesRead };
+    return { bytes: buffer.subarray(0, bytesRead), end: start + bytesRead };
   } finally {
     await handle.close();
   }
