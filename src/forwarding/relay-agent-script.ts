@@ -208,8 +208,8 @@ $SIG{PIPE} = 'IGNORE';
 my $line = '';
 while ($line !~ /\n/) { sysread(STDIN, $line, 256, length $line) or POSIX::_exit(0) }
 my $token = pack('H*', $line =~ /^([0-9a-f]+)/ ? $1 : '');
-# Each socket is an end: { fh, fd, out (bytes for it), peer, eof (its input ended), shut (FIN sent
-# to it), header (while it is read), connecting, deadline }.
+# Each socket is an end: { fh, fd, out (bytes for it), sent (of out), peer, eof (its input ended),
+# shut (FIN sent to it), header (while it is read), connecting, deadline }.
 my %ends;
 
 sub sockaddr_of {
@@ -225,7 +225,7 @@ sub same_bytes {
 sub add {
   my ($fh, %fields) = @_;
   fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
-  my $end = { fh => $fh, fd => fileno($fh), out => '', %fields };
+  my $end = { fh => $fh, fd => fileno($fh), out => '', sent => 0, %fields };
   $ends{$end->{fd}} = $end;
 }
 sub live { my ($end) = @_; $end && ($ends{$end->{fd}} || 0) == $end }
@@ -272,10 +272,11 @@ sub pull_header {
 sub push_out {
   my ($end) = @_;
   if (length $end->{out}) {
-    my $put = syswrite($end->{fh}, $end->{out});
+    my $put = syswrite($end->{fh}, $end->{out}, length($end->{out}) - $end->{sent}, $end->{sent});
     return if !defined $put && $!{EAGAIN};
     return abort($end) unless defined $put;
-    substr($end->{out}, 0, $put) = '';
+    # An offset, not a chop from the front: the buffer is not moved for every partial write.
+    @$end{qw(out sent)} = ('', 0) if ($end->{sent} += $put) == length $end->{out};
   }
   if ($end->{peer}{eof} && !length $end->{out} && !$end->{shut}) { shutdown($end->{fh}, SHUT_WR); $end->{shut} = 1 }
   drop($end, $end->{peer}) if $end->{shut} && $end->{peer}{shut};
