@@ -8,6 +8,7 @@ import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from 
 import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
+import type { RelayAgent } from './relay-agent.js';
 import { relayConnection, type RelayTarget } from './relay.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
@@ -34,6 +35,8 @@ export interface TargetContainer {
   /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
   directAddresses: string[];
   relayProgram: RelayProgram;
+  /** The in-container relay agent for loopback-bound servers, when one runs (see relay-agent.ts). */
+  agent: RelayAgent | null;
 }
 
 export interface SupervisorOptions {
@@ -116,6 +119,7 @@ export class Supervisor {
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {
+      if (isAgentSocket(primary.agent, listener)) continue;
       seen.add(listener.port);
       const key = keyOf(primary.id, listener.port);
       const existing = this.forwards.get(key);
@@ -176,6 +180,8 @@ export class Supervisor {
         this.options.log('could not release registry entries', { error: errorMessage(error) }),
     );
     await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
+    const targets = [this.options.primary, ...this.options.others.values()];
+    await Promise.all(targets.map((target) => target.agent?.close()));
   }
 
   private async lookUpOwners(listeners: readonly PortListener[]): Promise<void> {
@@ -335,9 +341,9 @@ export class Supervisor {
   private pathFor(forward: Forward): RelayPath {
     const forced = this.options.relayPath;
     if (forced === 'exec') return 'exec';
-    const direct = this.directAddress(forward);
-    if (direct === null) return 'exec';
-    return 'direct';
+    if (forced !== 'agent' && this.directAddress(forward) !== null) return 'direct';
+    if (forced !== 'direct' && forward.target.agent?.alive) return 'agent';
+    return 'exec';
   }
 
   private directAddress(forward: Forward): string | null {
@@ -349,8 +355,13 @@ export class Supervisor {
   }
 
   private targetFor(forward: Forward): RelayTarget {
-    const direct = this.pathFor(forward) === 'direct' ? this.directAddress(forward) : null;
+    const path = this.pathFor(forward);
+    const direct = path === 'direct' ? this.directAddress(forward) : null;
     if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
+    const agent = forward.target.agent;
+    if (path === 'agent' && agent) {
+      return { path: 'agent', connect: () => agent.connect(forward.dialAddress, forward.port) };
+    }
     return {
       path: 'exec',
       containerId: forward.target.id,
@@ -398,6 +409,13 @@ export class Supervisor {
       ...(reason === undefined ? {} : { reason }),
     };
   }
+}
+
+/** The relay agent's own listener is portpilot's, not the user's: never forwarded. */
+function isAgentSocket(agent: RelayAgent | null, listener: PortListener): boolean {
+  return (
+    agent !== null && listener.port === agent.port && listener.sockets.every((s) => s.address === agent.host)
+  );
 }
 
 function keyOf(containerId: string, port: number): string {

@@ -29,14 +29,21 @@ interface PathCase {
   name: string;
   address: ServerAddress;
   relayPath: 'auto' | 'exec';
-  expectedPath: 'direct' | 'exec';
+  expectedPath: 'direct' | 'agent' | 'exec';
 }
 
+// Every relay path, each forced or chosen: the same byte-exact, half-close and concurrency checks.
 const CASES: PathCase[] = [
   {
-    name: 'loopback-bound server (exec relay)',
+    name: 'loopback-bound server (relay agent)',
     address: '127.0.0.1',
     relayPath: 'auto',
+    expectedPath: 'agent',
+  },
+  {
+    name: 'loopback-bound server, exec forced',
+    address: '127.0.0.1',
+    relayPath: 'exec',
     expectedPath: 'exec',
   },
   {

@@ -10,7 +10,7 @@ interface UpFlags {
   autoForward?: boolean;
   forwardPort: string[];
   removeExistingContainer?: boolean;
-  relayPath: 'auto' | 'direct' | 'exec';
+  relayPath: 'auto' | 'direct' | 'agent' | 'exec';
   hostAddress: string;
 }
 
@@ -41,9 +41,9 @@ export function upCommand(): Command {
     .addOption(
       new Option(
         '--relay-path <path>',
-        'how connections reach the container: direct to its IP where possible, or exec',
+        'how connections reach the container: direct to its IP, an in-container agent, or docker exec',
       )
-        .choices(['auto', 'direct', 'exec'])
+        .choices(['auto', 'direct', 'agent', 'exec'])
         .default('auto'),
     )
     .addOption(
