@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
@@ -81,6 +82,8 @@ export class Supervisor {
   private stopped = false;
 
   private readonly registryOptions: RegistryOptions;
+  /** The registry's inode when this forwarder's entries were last found right in it. */
+  private registryInode = UNCHECKED;
 
   constructor(private readonly options: SupervisorOptions) {
     this.registryOptions = { onWarning: (message) => options.log(message) };
@@ -166,6 +169,37 @@ export class Supervisor {
         await this.close(forward, 'withdrawn', 'the server in the container stopped listening');
       }
     }
+    await this.keepRegistered();
+  }
+
+  /**
+   * Puts this forwarder's forwards back into the registry when they went missing from it (a damaged
+   * registry set aside and rebuilt, the state dir deleted), and drops its entries for forwards it no
+   * longer has (a release that failed while the state dir was read-only). Looked at only when the
+   * file changed: every registry write makes a new inode, and a stat costs microseconds. Entries are
+   * compared by identity only, so two forwarders never rewrite the file back and forth.
+   */
+  private async keepRegistered(): Promise<void> {
+    const inode = inodeOf(this.options.paths.registry);
+    if (this.stopped || inode === this.registryInode) return;
+    const { pid } = this.options.forwarder;
+    const own = this.entries();
+    try {
+      await updateEntries(
+        this.options.paths,
+        (entries) => {
+          const mine = entries.filter((e) => e.forwarderPid === pid);
+          if (identities(mine) === identities(own)) return entries;
+          const others = entries.filter((e) => e.forwarderPid !== pid);
+          const taken = new Set(others.map((e) => e.hostPort));
+          return [...others, ...own.filter((e) => !taken.has(e.hostPort))];
+        },
+        this.registryOptions,
+      );
+      this.registryInode = inodeOf(this.options.paths.registry);
+    } catch (error) {
+      this.options.log("could not check this forwarder's registry entries", { error: errorMessage(error) });
+    }
   }
 
   /** Closes every forward and releases this forwarder's registry entries. */
@@ -243,9 +277,10 @@ export class Supervisor {
           e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e,
         ),
       this.registryOptions,
-    ).catch((error: unknown) =>
-      this.options.log('could not update registry entry', { error: errorMessage(error) }),
-    );
+    ).catch((error: unknown) => {
+      this.registryInode = UNCHECKED;
+      this.options.log('could not update registry entry', { error: errorMessage(error) });
+    });
   }
 
   private async open(forward: Forward, quietFailure = false): Promise<void> {
@@ -315,9 +350,10 @@ export class Supervisor {
         this.options.paths,
         (e) => e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort,
         this.registryOptions,
-      ).catch((error: unknown) =>
-        this.options.log('could not release a registry entry', { error: errorMessage(error) }),
-      );
+      ).catch((error: unknown) => {
+        this.registryInode = UNCHECKED;
+        this.options.log('could not release a registry entry', { error: errorMessage(error) });
+      });
     }
     this.options.emit(this.event(type, entry, reason));
   }
@@ -416,6 +452,25 @@ function isAgentSocket(agent: RelayAgent | null, listener: PortListener): boolea
   return (
     agent !== null && listener.port === agent.port && listener.sockets.every((s) => s.address === agent.host)
   );
+}
+
+const UNCHECKED = -1;
+
+/** The registry file's inode, or 0 when there is none. */
+function inodeOf(path: string): number {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return 0;
+  }
+}
+
+/** Which forwards a set of entries records, in a comparable form. */
+function identities(entries: readonly PortEntry[]): string {
+  return entries
+    .map((e) => `${e.containerId}:${e.containerPort}:${e.hostPort}`)
+    .sort()
+    .join(',');
 }
 
 function keyOf(containerId: string, port: number): string {
