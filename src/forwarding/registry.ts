@@ -19,6 +19,8 @@ const LOCK_RETRY_MAX_MS = 50;
 /** The registry file is private to its owner. */
 export const REGISTRY_FILE_MODE = 0o600;
 const REGISTRY_VERSION = 1;
+/** Far above any real registry (an entry is ~500 bytes); a bigger file is damage, set aside unread. */
+export const REGISTRY_MAX_BYTES = 8 * 1024 * 1024;
 
 /** Binds a host port for the caller: true when bound (and kept by the caller), false when in use. */
 export type TryBind = (hostPort: number) => Promise<boolean>;
@@ -190,13 +192,17 @@ async function readEntries(
       },
     );
   }
-  const data = parseJson(await readFile(path, 'utf8'));
+  // A registry this big was not written by portpilot: it is set aside unread, so that reading and
+  // parsing it cannot stall every command (or exhaust the forwarder's memory).
+  const tooBig = stats.size > REGISTRY_MAX_BYTES;
+  const data = tooBig ? undefined : parseJson(await readFile(path, 'utf8'));
   if (!isRegistryShape(data)) {
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(path, aside).catch((error: unknown) => {
       throw stateWriteError(dirname(path), `set the damaged registry ${path} aside`, error);
     });
-    warn(`the registry ${path} was not a valid registry; moved it to ${aside} and started empty`);
+    const what = tooBig ? `larger than ${REGISTRY_MAX_BYTES} bytes` : 'not a valid registry';
+    warn(`the registry ${path} was ${what}; moved it to ${aside} and started empty`);
     // Reported as damage so the caller writes a fresh, valid file in its place.
     return { entries: [], dropped: true };
   }
