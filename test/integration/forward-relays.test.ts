@@ -39,7 +39,14 @@ describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (ima
   });
 
   it('is fetched from the host through the forwarder on the same port', async () => {
-    const { run, line } = await runUp(stateDir, ['--container-id', container.name, '--auto-forward']);
+    // exec forced: this test is about each image's relay program, which the agent would bypass.
+    const { run, line } = await runUp(stateDir, [
+      '--container-id',
+      container.name,
+      '--auto-forward',
+      '--relay-path',
+      'exec',
+    ]);
     expect(line, run.stderr).toMatchObject({ outcome: 'success', containerId: container.id });
     expect(line.forwarder?.pid).toBeGreaterThan(0);
     const row = await waitFor(
@@ -51,6 +58,7 @@ describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (ima
       hostPort: port,
       allocation: 'same',
       origin: 'detected',
+      path: 'exec',
     });
     const response = await httpGet(port, '/hello.txt');
     expect(response.status).toBe(200);
