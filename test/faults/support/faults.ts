@@ -163,7 +163,8 @@ function decodeV6(hex: string): string {
   const bytes = Buffer.concat(words);
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':').replace(/\b(?:0:){2,}/, ':');
+  // The URL parser writes an IPv6 address in its canonical, compressed form.
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /** A port event as `ports --watch --json` prints it. */
