@@ -103,3 +103,22 @@ export async function ensureStateDir(root: string): Promise<void> {
     });
   }
 }
+
+/**
+ * Refuses a state file that is a symlink (or not a regular file): portpilot writes its files itself,
+ * and writing through a planted link would put them, or overwrite something, elsewhere.
+ */
+export async function refuseLinkedStateFile(path: string, what: string): Promise<void> {
+  const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (stats && (stats.isSymbolicLink() || !stats.isFile())) {
+    throw new StateError(
+      `the ${what} ${path} is ${stats.isSymbolicLink() ? 'a symlink' : 'not a regular file'}`,
+      {
+        description: `Remove it: portpilot creates its state files itself and never writes through a link.`,
+      },
+    );
+  }
+}

@@ -1,8 +1,8 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { isSameProcessAlive, readProcessArgv } from '../common/process-info.js';
-import { stateWriteError, type StatePaths } from '../common/state-dir.js';
+import { refuseLinkedStateFile, stateWriteError, type StatePaths } from '../common/state-dir.js';
 
 /** The word in a forwarder's argv that identifies it as one (the hidden subcommand). */
 export const DAEMON_SUBCOMMAND = '__forward-daemon';
@@ -29,11 +29,20 @@ export function forwarderFiles(paths: StatePaths, containerId: string) {
   };
 }
 
-/** Reads a marker; null when absent or unreadable (a damaged marker is treated as no forwarder). */
+/** A marker is a few hundred bytes; a bigger file is damage and is not read. */
+export const MARKER_MAX_BYTES = 64 * 1024;
+
+/**
+ * Reads a marker; null when absent or damaged (unreadable, not a marker, absurdly large): a damaged
+ * marker is treated as no forwarder. A symlink in its place is refused.
+ */
 export async function readMarker(paths: StatePaths, containerId: string): Promise<ForwarderMarker | null> {
+  const file = forwarderFiles(paths, containerId).marker;
+  await refuseLinkedStateFile(file, 'forwarder marker');
   try {
-    const raw = await readFile(forwarderFiles(paths, containerId).marker, 'utf8');
-    return parseMarker(raw);
+    const stats = await lstat(file);
+    if (stats.size > MARKER_MAX_BYTES) return null;
+    return parseMarker(await readFile(file, 'utf8'));
   } catch {
     return null;
   }
@@ -64,6 +73,8 @@ export function parseMarker(raw: string): ForwarderMarker | null {
 /** Writes this process's marker atomically, mode 0600. */
 export async function writeMarker(paths: StatePaths, marker: ForwarderMarker): Promise<void> {
   const file = forwarderFiles(paths, marker.containerId).marker;
+  // write-file-atomic writes to a symlink's target: never let a planted link choose where.
+  await refuseLinkedStateFile(file, 'forwarder marker');
   await writeFileAtomic(file, JSON.stringify(marker) + '\n', { mode: 0o600 }).catch((error: unknown) => {
     throw stateWriteError(paths.root, `write the forwarder marker ${file}`, error);
   });

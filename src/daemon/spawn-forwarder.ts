@@ -1,12 +1,17 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
-import { makeStateSubdir, stateWriteError, type StatePaths } from '../common/state-dir.js';
+import {
+  makeStateSubdir,
+  refuseLinkedStateFile,
+  stateWriteError,
+  type StatePaths,
+} from '../common/state-dir.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { findForwarderProcesses } from './find-forwarder.js';
 import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
@@ -60,6 +65,7 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
       }
       await reapForwarder(paths, spec.containerId);
     }
+    await refuseLinkedStateFile(files.spec, 'forwarder spec');
     await writeFileAtomic(files.spec, specText(spec), { mode: 0o600 }).catch((error: unknown) => {
       throw stateWriteError(paths.root, `write ${files.spec}`, error);
     });
@@ -154,13 +160,27 @@ async function spawnAndAwaitReady(
   });
 }
 
-/** Opens the log for appending, 0600. */
+/** Opens the log for appending, 0600, refusing a symlink planted in its place. */
 function openLog(paths: StatePaths, logFile: string): number {
+  let fd: number;
   try {
-    return openSync(logFile, 'a', 0o600);
+    fd = openSync(
+      logFile,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o600,
+    );
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new StateError(`the forwarder log ${logFile} is a symlink`, {
+        cause: error,
+        description: 'Remove it: portpilot creates its state files itself and never writes through a link.',
+      });
+    }
     throw stateWriteError(paths.root, `open ${logFile}`, error);
   }
+  // A log left by an older portpilot may be readable by others.
+  fchmodSync(fd, 0o600);
+  return fd;
 }
 
 function specText(spec: DaemonSpec): string {

@@ -8,6 +8,7 @@ import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
 import { reapForwarder } from '../daemon/reap-forwarder.js';
 import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
+import { listPorts } from '../forwarding/registry.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import { findServiceContainer, prepareCompose, type ComposeWorkspace } from '../workspace/compose.js';
@@ -205,6 +206,8 @@ export async function startForwarding(
 ): Promise<{ pid: number; logFile: string }> {
   const paths = statePaths(options.stateDir);
   await ensureStateDir(paths.root);
+  // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
+  await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
   deps.progress(`Starting the port forwarder for ${container.name}…`);
   const handle = await ensureForwarder(paths, {
     containerId: container.id,
