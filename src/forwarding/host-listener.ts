@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { ForwarderError } from '../common/errors.js';
 
 /** A forwarded port's listening sockets on the host. */
@@ -11,6 +11,13 @@ export interface HostListener {
 
 /** The host address listeners bind unless told otherwise: loopback only, never a wildcard. */
 export const DEFAULT_BIND_ADDRESS = '127.0.0.1';
+
+/** True for an address only this host can reach: 127.0.0.0/8, ::1, or 127.x.y.z mapped into IPv6. */
+export function isLoopbackAddress(address: string): boolean {
+  const v4 = address.toLowerCase().replace(/^::ffff:/, '');
+  if (isIP(v4) === 4) return v4.startsWith('127.');
+  return isIP(address) === 6 && new URL(`http://[${address}]/`).hostname === '[::1]';
+}
 const IPV6_LOOPBACK = '::1';
 
 // The port is someone else's (or privileged): not an error, the caller picks another port.

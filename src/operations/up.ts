@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import { PortpilotError, RuntimeError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
@@ -8,6 +9,7 @@ import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
 import { reapForwarder } from '../daemon/reap-forwarder.js';
 import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
+import { isLoopbackAddress } from '../forwarding/host-listener.js';
 import { listPorts } from '../forwarding/registry.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
@@ -49,6 +51,7 @@ export interface UpDeps {
  * forwarder. A malformed config or Compose file fails before any container or forwarder is touched.
  */
 export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
+  if (options.autoForward) checkHostAddress(options.hostAddress, deps.progress);
   const docker = new Docker(deps.runner, options.dockerPath);
   if (options.containerId !== null) return upAttached(options, options.containerId, docker, deps);
 
@@ -194,6 +197,25 @@ async function resolveForwards(
     forwards.push({ service, port, containerId: container.id });
   }
   return forwards;
+}
+
+/**
+ * Refuses a --host-address that is not an IP address, and warns about one that is not loopback:
+ * its forwards are open to every machine that can reach that address, not only to this host.
+ */
+function checkHostAddress(address: string, progress: (message: string) => void): void {
+  if (isIP(address) === 0) {
+    throw new UsageError(`--host-address ${address} is not an IP address`, {
+      description: 'Leave it out: forwards listen on 127.0.0.1 (and ::1), reachable from this host only.',
+    });
+  }
+  if (!isLoopbackAddress(address)) {
+    progress(
+      `warning: --host-address ${address} is not a loopback address: every forwarded port will be ` +
+        `reachable by anyone who can reach ${address}, other machines included. Leave the flag out ` +
+        'to listen on 127.0.0.1 and ::1 only.',
+    );
+  }
 }
 
 /** Starts (or reuses) the container's forwarder. */
