@@ -1,0 +1,153 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeStateDir, runCli } from '../support/cli.js';
+import {
+  DOCKER_COMMAND,
+  TEST_RUN_ID,
+  freeHostPort,
+  removeThisRunsTestContainers,
+  startContainer,
+  waitFor,
+  type TestContainer,
+} from '../support/containers.js';
+import { exchange } from '../support/host-client.js';
+import { DEBIAN_IMAGE, TEST_IMAGES } from '../support/images.js';
+import {
+  forwardContainer,
+  loggedEvents,
+  rowsOf,
+  runCliWith,
+  startFaultServer,
+  startWatch,
+  upWith,
+  waitForRows,
+} from './support/faults.js';
+
+const stateDir = makeStateDir();
+const started: TestContainer[] = [];
+const workspaces: string[] = [];
+/** AUTO_FORWARD_CAP in src/forwarding/supervisor.ts. */
+const CAP = 20;
+const LISTENING = 32;
+/** C0 controls (but the newline), DEL and the C1 controls, CSI (0x9b) among them. */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+afterAll(async () => {
+  for (const folder of workspaces) await runCli(stateDir, ['down', '--workspace-folder', folder, '--remove']);
+  for (const container of started)
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  await removeThisRunsTestContainers();
+});
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freeHostPort());
+  return [...ports];
+}
+
+describe('a container listening on more ports than the auto-forward cap', () => {
+  it(`forwards ${CAP} of ${LISTENING}, reports it in ONE failed event, and still forwards declared ports`, async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag);
+    started.push(container);
+    const [declared, ...listening] = await distinctFreePorts(LISTENING + 1);
+    const watcher = await startWatch(stateDir, [], { json: true });
+    await startFaultServer(container.id, 'echo', '127.0.0.1', [...listening, declared ?? 0]);
+    await forwardContainer(stateDir, container.id, ['--forward-port', String(declared)]);
+
+    const rows = await waitFor(
+      async () => {
+        const current = await rowsOf(stateDir, container.id);
+        return current.length === CAP + 1 ? current : null;
+      },
+      15_000,
+      `${CAP} detected ports and the declared one`,
+    );
+    expect(rows.filter((row) => row.origin === 'declared').map((row) => row.containerPort)).toEqual([
+      declared,
+    ]);
+    expect(rows.filter((row) => row.origin === 'detected')).toHaveLength(CAP);
+    expect((await exchange(declared ?? 0, Buffer.from('declared'))).toString()).toBe('declared');
+
+    // More listeners later, and time for several more reads: still the one event.
+    const more = await distinctFreePorts(5);
+    await startFaultServer(container.id, 'echo', '127.0.0.1', more);
+    await sleep(6_000);
+    expect(await rowsOf(stateDir, container.id)).toHaveLength(CAP + 1);
+    await watcher.stop();
+
+    const log = join(stateDir, 'forwarders', `${container.id}.log`);
+    for (const events of [watcher.events, loggedEvents([log])]) {
+      const failed = events.filter((event) => event.type === 'failed' && event.containerId === container.id);
+      expect(failed).toHaveLength(1);
+      expect(failed[0]?.reason).toMatch(new RegExp(`more than ${CAP} ports`));
+      expect(failed[0]?.reason).toMatch(/forwardPorts|--forward-port/);
+    }
+  });
+});
+
+describe('a container whose process names and labels are full of terminal escapes', () => {
+  it('ports (table) and ports --watch print no control bytes, while --json keeps the text', async () => {
+    const [port] = await distinctFreePorts(1);
+    const folder = mkdtempSync(join(tmpdir(), 'portpilot-ws-escapes-'));
+    workspaces.push(folder);
+    mkdirSync(join(folder, '.devcontainer'));
+    const label = '\u001b]0;pwned\u0007\u001b[2J\u001b[31mred\u009b1m label';
+    writeFileSync(
+      join(folder, '.devcontainer', 'devcontainer.json'),
+      JSON.stringify({
+        name: `portpilot escapes ${TEST_RUN_ID}`,
+        image: DEBIAN_IMAGE,
+        runArgs: ['--label', 'portpilot.test=1', '--label', `portpilot.test.run=${TEST_RUN_ID}`],
+        portsAttributes: { [String(port)]: { label } },
+      }),
+    );
+    const up = await upWith(stateDir, ['--workspace-folder', folder, '--auto-forward']);
+    expect(up.line.outcome, up.run.stderr).toBe('success');
+    const containerId = up.line.containerId ?? '';
+
+    const watcher = await startWatch(stateDir, [], { json: false });
+    // argv[1] of the listening process: ESC sequences (title, clear screen, colour), BEL, a raw
+    // 0x9b byte (an 8-bit CSI) and U+009B, as a hostile image could name its server.
+    const script =
+      'import socket, sys, threading\n' +
+      's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n' +
+      "s.bind(('127.0.0.1', int(sys.argv[2]))); s.listen(8); threading.Event().wait()\n";
+    const name = String.raw`\033]0;owned\007\033[2J\033[1;31mevil\233[0m\302\233`;
+    await execa(DOCKER_COMMAND, [
+      'exec',
+      '--detach',
+      containerId,
+      'bash',
+      '-c',
+      `exec python3 -c "$0" "$(printf '${name}')" "$1"`,
+      script,
+      String(port),
+    ]);
+    const [row] = await waitForRows(stateDir, containerId, [port ?? 0], 10_000);
+    await sleep(1_000);
+    const { exitCode } = await watcher.stop();
+    expect(exitCode).toBe(0);
+
+    // The machine-readable output keeps the text as it is (JSON escapes it).
+    expect(row?.label).toBe(label);
+    expect(row?.process ?? '').toMatch(/\u001b\]0;owned/);
+
+    const table = await runCliWith(stateDir, ['ports']);
+    expect(table.exitCode).toBe(0);
+    expect(table.stdout).toContain(String(port));
+    expect(table.stdout).toMatch(/red/);
+    expect(table.stdout).toMatch(/evil/);
+    expect(table.stdout).not.toMatch(CONTROL);
+    expect(table.stdout).not.toContain('\u001b');
+
+    const watched = watcher.output().toString('utf8');
+    expect(watched).toContain(`forwarded`);
+    expect(watched).toMatch(/red/);
+    expect(watched).not.toMatch(CONTROL);
+    expect(watched).not.toContain('\u001b');
+  });
+});
