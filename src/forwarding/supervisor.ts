@@ -19,9 +19,10 @@ export const WITHDRAW_AFTER_MISSED_READS = 2;
  * …and only once it has been absent this long. A dev server that restarts (a watcher reloading it)
  * is gone for a moment; when reads come fast (many connections move the socket counters), two
  * misses alone would withdraw and re-forward it, flapping events and maybe losing its host port.
- * With full reads every 2 s, a listener gone for good is still withdrawn within 5 s.
+ * Shorter than the 2 s full-read interval, so the first full read after the first miss withdraws it:
+ * a listener gone for good goes within ~2.5 s.
  */
-export const WITHDRAW_GRACE_MS = 2_000;
+export const WITHDRAW_GRACE_MS = 1_500;
 /** At most this many detected ports are auto-forwarded; declared ports do not count. */
 export const AUTO_FORWARD_CAP = 20;
 /** A port whose host port could not be had is tried again this often, quietly. */
