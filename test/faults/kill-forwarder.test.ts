@@ -28,24 +28,30 @@ afterAll(async () => {
   await removeThisRunsTestContainers();
 });
 
-describe('kill -9 of a forwarder', () => {
+const CASES = [
+  // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the relay agent.
+  { name: 'direct and agent paths', upArgs: [] as string[], paths: ['agent', 'direct'] },
+  // Every connection its own `docker exec` relay.
+  { name: 'exec path', upArgs: ['--relay-path', 'exec'], paths: ['exec'] },
+];
+
+describe.each(CASES)('kill -9 of a forwarder ($name)', ({ upArgs, paths }) => {
   it('mid-transfer: clients see their connections end, ports drops the entries, up restores the same host ports', async () => {
     const container = await startContainer(TEST_IMAGES.debian.tag);
     started.push(container);
-    const execPort = await freeHostPort();
-    const directPort = await freeHostPort();
+    const loopbackPort = await freeHostPort();
+    const wildcardPort = await freeHostPort();
     const httpPort = await freeHostPort();
-    // 127.0.0.1 in the container goes through docker exec; 0.0.0.0 straight to the container's IP.
-    await startFaultServer(container.id, 'endless', '127.0.0.1', [execPort]);
-    await startFaultServer(container.id, 'endless', '0.0.0.0', [directPort]);
+    await startFaultServer(container.id, 'endless', '127.0.0.1', [loopbackPort]);
+    await startFaultServer(container.id, 'endless', '0.0.0.0', [wildcardPort]);
     await startServer(container.id, { port: httpPort, address: '127.0.0.1', kind: 'http' });
-    const pid = await forwardContainer(stateDir, container.id);
-    const rows = await waitForRows(stateDir, container.id, [execPort, directPort, httpPort]);
-    expect(new Set(rows.map((row) => row.path))).toEqual(new Set(['exec', 'direct']));
+    const pid = await forwardContainer(stateDir, container.id, upArgs);
+    const rows = await waitForRows(stateDir, container.id, [loopbackPort, wildcardPort, httpPort]);
+    expect([...new Set(rows.map((row) => row.path))].sort()).toEqual(paths);
 
     // Each server sends without end; each client reads the first bytes, then stops reading.
     const clients = await Promise.all(
-      [execPort, directPort].map(async (port) => {
+      [loopbackPort, wildcardPort].map(async (port) => {
         const client = await trackConnection(port);
         await waitFor(() => client.received() > 0, 15_000, `the first bytes from port ${port}`);
         client.socket.pause();
@@ -58,12 +64,13 @@ describe('kill -9 of a forwarder', () => {
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !processAlive(pid), 5_000, 'the forwarder to die');
     await Promise.all(clients.map((client) => client.ended(5_000)));
+    for (const client of clients) client.socket.destroy();
 
     expect(await rowsOf(stateDir, container.id)).toEqual([]);
 
-    const newPid = await forwardContainer(stateDir, container.id);
+    const newPid = await forwardContainer(stateDir, container.id, upArgs);
     expect(newPid).not.toBe(pid);
-    const restored = await waitForRows(stateDir, container.id, [execPort, directPort, httpPort]);
+    const restored = await waitForRows(stateDir, container.id, [loopbackPort, wildcardPort, httpPort]);
     for (const row of restored) {
       expect(row).toMatchObject({ hostPort: row.containerPort, allocation: 'same', forwarderPid: newPid });
     }

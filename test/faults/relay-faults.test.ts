@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +80,15 @@ describe.each(CASES)('relay faults on the $name path', (path) => {
   async function footprint(): Promise<Footprint> {
     const relays = path.relay ? (await containerProcesses(container.id, path.relay)).length : 0;
     return { fds: openFds(pid).size, children: childPids(pid).length, relays };
+  }
+
+  /** The forwarder's log lines at warning level or above, to explain a failure. */
+  function forwarderWarnings(): string {
+    const log = join(stateDir, 'forwarders', `${container.id}.log`);
+    const lines = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((line) => /"level":(4|5|6)0/.test(line));
+    return `forwarder warnings:\n${lines.slice(-10).join('\n')}`;
   }
 
   /** Waits until the footprint is back to the baseline, then asserts it is. */
@@ -163,22 +174,27 @@ describe.each(CASES)('relay faults on the $name path', (path) => {
     const results = await Promise.all(
       Array.from({ length: CONCURRENT }, async (_, index) => {
         const data = randomBytes(16 * 1024 + index);
-        const reply = await exchange(ports.echo, data);
-        return reply.equals(data);
+        const reply = await exchange(ports.echo, data).catch((error: Error) => error);
+        if (reply instanceof Error) return `#${index}: ${reply.message}`;
+        return reply.equals(data) ? null : `#${index}: ${reply.length} of ${data.length} bytes, altered`;
       }),
     );
-    expect(results.filter((ok) => !ok)).toHaveLength(0);
+    expect(
+      results.filter((failure) => failure !== null),
+      forwarderWarnings(),
+    ).toEqual([]);
     await expectNothingLeft();
   });
 
   it(`${path.inARow} short connections in a row: none lost, none altered, nothing left behind`, async () => {
-    let failures = 0;
+    const failures: string[] = [];
     for (let index = 0; index < path.inARow; index++) {
       const data = Buffer.from(`connection ${index}\n`);
-      const reply = await exchange(ports.echo, data).catch(() => Buffer.alloc(0));
-      if (!reply.equals(data)) failures += 1;
+      const reply = await exchange(ports.echo, data).catch((error: Error) => error);
+      if (reply instanceof Error) failures.push(`#${index}: ${reply.message}`);
+      else if (!reply.equals(data)) failures.push(`#${index}: got ${JSON.stringify(reply.toString())}`);
     }
-    expect(failures).toBe(0);
+    expect(failures, forwarderWarnings()).toEqual([]);
     await expectNothingLeft();
   });
 });
