@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
+import { privateLockFs } from '../common/private-lock-fs.js';
 import writeFileAtomic from 'write-file-atomic';
 import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
 import {
@@ -83,6 +84,7 @@ async function lockSpawn(paths: StatePaths, lockPath: string): Promise<() => Pro
     try {
       return await lockfile.lock(lockPath, {
         realpath: false,
+        fs: privateLockFs,
         stale: SPAWN_LOCK_STALE_MS,
         update: 10_000,
         retries: 0,

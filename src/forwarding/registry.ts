@@ -1,6 +1,7 @@
 import { lstat, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { privateLockFs } from '../common/private-lock-fs.js';
 import writeFileAtomic from 'write-file-atomic';
 import { errorMessage, StateError } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
@@ -146,6 +147,7 @@ async function acquireLock(
     try {
       const release = await lockfile.lock(path, {
         realpath: false,
+        fs: privateLockFs,
         stale: LOCK_STALE_MS,
         update: LOCK_UPDATE_MS,
         retries: 0,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { privateLockFs } from '../common/private-lock-fs.js';
 import writeFileAtomic from 'write-file-atomic';
 import { StateError, errorMessage } from '../common/errors.js';
 import { ensureStateDir, STATE_DIR_MODE } from '../common/state-dir.js';
@@ -59,6 +60,7 @@ export async function withWorkspaceLock<T>(
   try {
     release = await lockfile.lock(lockFile, {
       realpath: false,
+      fs: privateLockFs,
       stale: WORKSPACE_LOCK_STALE_MS,
       update: WORKSPACE_LOCK_STALE_MS / 9,
       retries: { retries: WORKSPACE_LOCK_RETRIES, minTimeout: 50, maxTimeout: 500, factor: 1.2 },

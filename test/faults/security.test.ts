@@ -148,12 +148,20 @@ describe('the state dir', () => {
     );
 
     const seen: string[] = [];
+    // Forwarders keep writing while we look: a temporary file may go between readdir and lstat.
     const walk = (path: string) => {
-      const stats = lstatSync(path);
+      const stats = lstatSync(path, { throwIfNoEntry: false });
+      if (stats === undefined) return;
       seen.push(path);
       if (stats.isDirectory()) {
         expect((stats.mode & 0o777).toString(8), path).toBe('700');
-        for (const name of readdirSync(path)) walk(join(path, name));
+        let names: string[] = [];
+        try {
+          names = readdirSync(path);
+        } catch {
+          return; // a lock directory, released meanwhile
+        }
+        for (const name of names) walk(join(path, name));
       } else {
         expect(stats.isFile(), `${path} is a regular file`).toBe(true);
         expect((stats.mode & 0o777).toString(8), path).toBe('600');

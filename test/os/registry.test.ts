@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import {
   chmod,
   chown,
@@ -257,6 +258,15 @@ describe('damaged or unsafe state', () => {
     await allocate(await freePorts(1));
     expect((await stat(paths.registry)).mode & 0o777).toBe(0o600);
     expect((await stat(root)).mode & 0o777).toBe(0o700);
+  });
+
+  it('holds its lock as a 0700 directory, whatever the umask leaves', async () => {
+    let lockMode = 0;
+    await updateEntries(paths, (entries) => {
+      lockMode = statSync(`${paths.registry}.lock`).mode & 0o777;
+      return entries;
+    });
+    expect(lockMode.toString(8)).toBe('700');
   });
 
   it('refuses a registry that is a symlink', async () => {
