@@ -191,12 +191,15 @@ async function superviseUntilDone(
   process.on('SIGHUP', () => undefined);
 
   let lastScan = 0;
+  // A change seen too soon after a scan is kept until the next one may run.
+  let pending = false;
   while (stopping === null) {
     try {
       const sinceScan = Date.now() - lastScan;
-      const changed = await source.mayHaveChanged();
-      if (sinceScan >= FULL_SCAN_INTERVAL_MS || (changed && sinceScan >= MIN_SCAN_GAP_MS)) {
+      pending = (await source.mayHaveChanged()) || pending;
+      if (sinceScan >= FULL_SCAN_INTERVAL_MS || (pending && sinceScan >= MIN_SCAN_GAP_MS)) {
         lastScan = Date.now();
+        pending = false;
         await supervisor.reconcile(await source.read());
       }
     } catch (error) {

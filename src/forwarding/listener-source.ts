@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { readProcessStartTime } from '../common/process-info.js';
+import { findContainerProcsFile } from './container-cgroup.js';
 import type { Docker } from '../runtime/docker.js';
 import {
   groupListenersByPort,
@@ -50,21 +51,36 @@ export async function createListenerSource(
   return execSource(docker, containerId);
 }
 
+/**
+ * After the container's process set changes, this many further checks say "changed" too: a server
+ * usually listens within a moment of starting, and its listen() may be masked in the counters by
+ * another socket's close (one server replacing another).
+ */
+export const CHECKS_AFTER_PROCESS_CHANGE = 3;
+
 function hostProcSource(pid: number, startTime: number): ListenerSource {
+  const procsFile = findContainerProcsFile(pid);
   let lastCounts = '';
+  let lastProcs = '';
+  let followUps = 0;
   return {
     kind: 'host-proc',
     // The kernel walks every socket of every namespace to print /proc/net/tcp, so a read costs ~3 ms
-    // however few sockets the container has. sockstat{,6} print per-namespace counters of TCP sockets
-    // in use, in constant time; a listen() or close() in the container moves them.
+    // however few sockets the container has. Two signals cost microseconds instead: sockstat{,6}
+    // print per-namespace counters of TCP sockets in use, which a listen() or close() moves, and the
+    // container's cgroup lists its processes, which change when a server starts or stops.
     // Read synchronously: these files are a few bytes and take microseconds, while an async read
     // costs several thread-pool round trips, which dominated the idle forwarder's CPU time.
     mayHaveChanged() {
       const v4 = readSmall(`/proc/${pid}/net/sockstat`);
       const v6 = readSmall(`/proc/${pid}/net/sockstat6`);
       const counts = `${tcpInUse(v4, 'TCP')}/${tcpInUse(v6, 'TCP6')}`;
-      const changed = counts !== lastCounts || v4 === '';
+      const procs = procsFile === null ? '' : readSmall(procsFile);
+      if (procs !== lastProcs) followUps = CHECKS_AFTER_PROCESS_CHANGE + 1;
+      const changed = counts !== lastCounts || v4 === '' || followUps > 0;
+      if (followUps > 0) followUps -= 1;
       lastCounts = counts;
+      lastProcs = procs;
       return Promise.resolve(changed);
     },
     async read() {
