@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeStateDir, processAlive } from '../support/cli.js';
@@ -21,6 +22,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine.destroy();
+});
+
+// The shared engine's containers need its bridge: a second engine must never take it away.
+afterAll(() => {
+  expect(existsSync('/sys/class/net/docker0'), 'the shared engine keeps its docker0 bridge').toBe(true);
 });
 
 /**

@@ -18,14 +18,21 @@ export const PRIVATE_ENGINE_RUN_DIR = '/run/portpilot-faults';
 /** DOCKER_HOST for the private engine. */
 export const PRIVATE_DOCKER_HOST = `unix://${PRIVATE_ENGINE_RUN_DIR}/docker.sock`;
 
+/** The private engine's own bridge, made before it starts and deleted after (see PrivateEngine). */
+const PRIVATE_BRIDGE = 'ppfaults0';
+const PRIVATE_BRIDGE_ADDRESS = '10.213.57.1/24';
+
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
 
 /**
  * A second dockerd of our own, which the tests may stop and start at will: the shared engine serves
  * other people's tests and is never restarted. It has its own data root, exec root (hence its own
- * managed containerd), pid file and socket, no bridge and no iptables rules, so it touches nothing
- * the shared engine owns. Containers on it run with `--network none`.
+ * managed containerd), pid file and socket, a bridge of its own and no iptables rules, so it touches
+ * nothing the shared engine owns. Containers on it run with `--network none`.
+ *
+ * Never `--bridge=none`: a dockerd started so deletes the host's `docker0` on its way up, which
+ * takes the shared engine's default network away from under it.
  */
 export class PrivateEngine {
   private readonly dataRoot = mkdtempSync('/tmp/portpilot-faults-data-');
@@ -39,6 +46,7 @@ export class PrivateEngine {
   /** Starts dockerd and waits until it answers; throws with its log when it does not. */
   async start(options: { liveRestore: boolean }): Promise<void> {
     await stopStrayEngine(this.pidFile);
+    await ensurePrivateBridge();
     mkdirSync(PRIVATE_ENGINE_RUN_DIR, { recursive: true, mode: 0o700 });
     const config = `${PRIVATE_ENGINE_RUN_DIR}/daemon.json`;
     writeFileSync(config, '{}\n');
@@ -54,7 +62,7 @@ export class PrivateEngine {
       this.pidFile,
       '-H',
       PRIVATE_DOCKER_HOST,
-      '--bridge=none',
+      `--bridge=${PRIVATE_BRIDGE}`,
       '--iptables=false',
       '--ip-forward=false',
       '--ip-masq=false',
@@ -119,6 +127,7 @@ export class PrivateEngine {
     await rm(this.dataRoot, { recursive: true, force: true });
     await rm(this.logFile, { force: true });
     await rm(PRIVATE_ENGINE_RUN_DIR, { recursive: true, force: true });
+    await execa('ip', ['link', 'delete', PRIVATE_BRIDGE], { reject: false });
   }
 
   logTail(): string {
@@ -127,6 +136,17 @@ export class PrivateEngine {
     } catch {
       return '(no log)';
     }
+  }
+}
+
+async function ensurePrivateBridge(): Promise<void> {
+  if (existsSync(`/sys/class/net/${PRIVATE_BRIDGE}`)) return;
+  for (const args of [
+    ['link', 'add', PRIVATE_BRIDGE, 'type', 'bridge'],
+    ['addr', 'add', PRIVATE_BRIDGE_ADDRESS, 'dev', PRIVATE_BRIDGE],
+    ['link', 'set', PRIVATE_BRIDGE, 'up'],
+  ]) {
+    await execa('ip', args);
   }
 }
 
