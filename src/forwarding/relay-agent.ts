@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { connect as dial, isIPv6, type Socket } from 'node:net';
+import { connect as dial, isIPv6, type OnReadOpts, type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { ForwarderError, errorMessage } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
 import type { RunningProcess } from '../runtime/process-runner.js';
+import { readInto } from './read-into.js';
 import {
   AGENT_STATUS_CONNECTED,
   AGENT_TOKEN_BYTES,
@@ -19,8 +20,12 @@ export interface RelayAgent {
   /** The container address the agent listens on. */
   readonly host: string;
   readonly port: number;
-  /** Opens a connection to address:port inside the container, header already sent. */
-  connect(address: string, port: number): Promise<Socket>;
+  /**
+   * Opens a connection to address:port inside the container, header already sent. With a
+   * `destination`, everything the target sends is written to it as it comes (see readInto), and the
+   * socket's 'end' says when the target is done; without, the socket is paused for the caller to read.
+   */
+  connect(address: string, port: number, destination?: Socket): Promise<Socket>;
   /** False once the agent has exited or been closed: start another, or fall back to exec. */
   readonly alive: boolean;
   /** Ends the agent (and every connection through it); resolves once its `docker exec` has exited. */
@@ -156,12 +161,32 @@ class DockerRelayAgent implements RelayAgent {
     return this.stderr.trim();
   }
 
-  connect(address: string, port: number): Promise<Socket> {
+  connect(address: string, port: number, destination?: Socket): Promise<Socket> {
     if (!this.alive) return Promise.reject(new ForwarderError(`the ${this.where} is not running`));
     const header = encodeAgentHeader(this.token, address, port);
     const target = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     return new Promise((resolve, reject) => {
-      const socket = dial({ host: this.host, port: this.port, allowHalfOpen: true, noDelay: true });
+      let answered = false;
+      const forward = destination ? readInto(destination, () => socket) : null;
+      // The first read starts with the agent's status byte; whatever follows it is the target's.
+      const onread: OnReadOpts | undefined = forward
+        ? {
+            buffer: forward.buffer,
+            callback: (length, buffer) => {
+              if (answered) return forward.callback(length, buffer);
+              answered = true;
+              onData(Buffer.from(buffer.subarray(0, length)));
+              return true;
+            },
+          }
+        : undefined;
+      const socket: Socket = dial({
+        host: this.host,
+        port: this.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        ...(onread ? { onread } : {}),
+      });
       const settle = (error: Error | null, chunk?: Buffer) => {
         clearTimeout(timer);
         socket.off('data', onData).off('end', onEnd).off('error', onError);
@@ -170,9 +195,14 @@ class DockerRelayAgent implements RelayAgent {
           reject(error);
           return;
         }
-        // Anything after the status byte is the target's: back in the stream for the relay to read.
-        socket.pause();
-        if (chunk && chunk.length > 1) socket.unshift(chunk.subarray(1));
+        const rest = chunk?.subarray(1) ?? Buffer.alloc(0);
+        if (destination) {
+          if (rest.length > 0) destination.write(rest);
+        } else {
+          // Back in the stream for the caller to read.
+          socket.pause();
+          if (rest.length > 0) socket.unshift(rest);
+        }
         resolve(socket);
       };
       const onData = (chunk: Buffer) => {

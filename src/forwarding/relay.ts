@@ -2,12 +2,13 @@ import { connect, type Socket } from 'node:net';
 import { errorMessage } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
 import type { RunningProcess } from '../runtime/process-runner.js';
+import { readInto } from './read-into.js';
 import { relayStderrEvent } from './relay-program.js';
 
 /** Where one host connection goes: the container's IP, its relay agent, or a `docker exec` relay. */
 export type RelayTarget =
   | { path: 'direct'; host: string; port: number }
-  | { path: 'agent'; connect: () => Promise<Socket> }
+  | { path: 'agent'; connect: (destination: Socket) => Promise<Socket> }
   | { path: 'exec'; containerId: string; argv: string[] };
 
 /** What a relay needs: the runtime, and where to report trouble. */
@@ -49,7 +50,13 @@ function relayDirect(
   deps: RelayDeps,
 ): Promise<void> {
   return new Promise((resolve) => {
-    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const upstream: Socket = connect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: readInto(client, () => upstream),
+    });
     let open = 2;
     const closed = () => {
       if (--open === 0) resolve();
@@ -63,9 +70,10 @@ function relayDirect(
       if (!connected) deps.onError?.(`cannot connect to ${target.host}:${target.port}`, error);
       reset(client);
     });
-    // pipe() carries backpressure and turns each side's EOF into end() (a FIN) on the other.
+    // pipe() carries backpressure and turns the client's EOF into end() (a FIN) on the server's
+    // side; the server's bytes come through readInto, and its EOF is passed on here.
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.once('end', () => client.end());
   });
 }
 
@@ -79,7 +87,7 @@ async function relayAgent(
   client.on('error', () => client.destroy());
   let upstream: Socket;
   try {
-    upstream = await target.connect();
+    upstream = await target.connect(client);
   } catch (error) {
     deps.onError?.('cannot connect through the relay agent', error);
     reset(client);
@@ -98,8 +106,10 @@ async function relayAgent(
     upstream.once('close', closed);
     client.on('error', () => reset(upstream));
     upstream.on('error', () => reset(client));
+    // The target's bytes already go to the client as they come (see RelayAgent.connect).
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (upstream.readableEnded) client.end();
+    else upstream.once('end', () => client.end());
   });
 }
 

@@ -397,7 +397,10 @@ export class Supervisor {
     if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
     const agent = forward.target.agent;
     if (path === 'agent' && agent) {
-      return { path: 'agent', connect: () => agent.connect(forward.dialAddress, forward.port) };
+      return {
+        path: 'agent',
+        connect: (destination) => agent.connect(forward.dialAddress, forward.port, destination),
+      };
     }
     return {
       path: 'exec',
