@@ -21,18 +21,11 @@ import { daemonRunner } from '../runtime/process-runner.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
+import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
 
 /** How often the cheap change check runs (see ListenerSource.mayHaveChanged). */
 export const CHANGE_CHECK_MS = 250;
-/**
- * The tables are read at least this often, whatever the change check says: a safety net for the rare
- * listen() and close() that cancel out between two checks. Every wake-up costs CPU on an idle machine,
- * so the check interval and this one are what the idle budget (0.6 CPU s/min) is spent on.
- */
-export const FULL_SCAN_INTERVAL_MS = 2_000;
-/** Under a storm of changes (many connections), the tables are read at most this often. */
-export const MIN_SCAN_GAP_MS = 250;
 
 type Logger = pino.Logger;
 
@@ -190,17 +183,13 @@ async function superviseUntilDone(
   process.on('SIGINT', () => stop('the forwarder was interrupted (SIGINT)'));
   process.on('SIGHUP', () => undefined);
 
-  let lastScan = 0;
-  // A change seen too soon after a scan is kept until the next one may run.
-  let pending = false;
+  const schedule = new ScanSchedule();
   while (stopping === null) {
     try {
-      const sinceScan = Date.now() - lastScan;
-      pending = (await source.mayHaveChanged()) || pending;
-      if (sinceScan >= FULL_SCAN_INTERVAL_MS || (pending && sinceScan >= MIN_SCAN_GAP_MS)) {
-        lastScan = Date.now();
-        pending = false;
-        await supervisor.reconcile(await source.read());
+      if (schedule.due(await source.mayHaveChanged(), Date.now())) {
+        const listeners = await source.read();
+        schedule.scanned(JSON.stringify(listeners), Date.now());
+        await supervisor.reconcile(listeners);
       }
     } catch (error) {
       if (!(error instanceof ContainerGoneSignal)) {

@@ -12,15 +12,20 @@ import {
 /** Where a container's listening sockets are read from. */
 export type ListenerSourceKind = 'host-proc' | 'exec';
 
+/** What the cheap change check saw (see ListenerSource.mayHaveChanged). */
+export type ChangeHint = 'none' | 'sockets' | 'processes';
+
 /** Reads the TCP listeners of one container. `read` rejects when the container is gone. */
 export interface ListenerSource {
   readonly kind: ListenerSourceKind;
   read(): Promise<PortListener[]>;
   /**
-   * A cheap check, made often: true when the listeners may have changed since the last call (or when
-   * it cannot tell). Reading the tables costs milliseconds; this costs microseconds.
+   * A cheap check, made often: whether the listeners may have changed since the last call, and the
+   * sign of it: the container's processes changed (a server may be starting), or only its socket
+   * counts (a listen(), or just connections); 'processes' too when it cannot tell. Reading the
+   * tables costs milliseconds; this costs microseconds.
    */
-  mayHaveChanged(): Promise<boolean>;
+  mayHaveChanged(): Promise<ChangeHint>;
 }
 
 /** The container's init process has exited: the container stopped (or restarted under a new pid). */
@@ -77,11 +82,12 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
       const counts = `${tcpInUse(v4, 'TCP')}/${tcpInUse(v6, 'TCP6')}`;
       const procs = procsFile === null ? '' : readSmall(procsFile);
       if (procs !== lastProcs) followUps = CHECKS_AFTER_PROCESS_CHANGE + 1;
-      const changed = counts !== lastCounts || v4 === '' || followUps > 0;
+      const hint: ChangeHint =
+        followUps > 0 || v4 === '' ? 'processes' : counts !== lastCounts ? 'sockets' : 'none';
       if (followUps > 0) followUps -= 1;
       lastCounts = counts;
       lastProcs = procs;
-      return Promise.resolve(changed);
+      return Promise.resolve(hint);
     },
     async read() {
       // Synchronous for the same reason as the change check: the cost is the kernel's, and the
@@ -103,7 +109,7 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
   return {
     kind: 'exec',
     // Nothing cheap to watch from outside: every check would be an exec, so only the regular scan runs.
-    mayHaveChanged: () => Promise.resolve(false),
+    mayHaveChanged: () => Promise.resolve('none'),
     async read() {
       const result = await docker.exec(containerId, ['cat', '/proc/net/tcp', '/proc/net/tcp6']);
       if (result.exitCode !== 0 && result.stdout.trim() === '') {
