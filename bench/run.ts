@@ -71,14 +71,13 @@ async function run(): Promise<number> {
     }
   };
 
-  // The idle forwarder watches a container of its own, which nothing else touches: its minute of
-  // idling runs alongside detection (another container) and the paths' set-up, not after them.
-  progress('idle cost of a forwarder: starting');
-  const idling = attempt('idle cost', () => measureIdleCost(image, portpilot));
+  // The idle forwarder watches a container of its own, and its minute runs alone: with detection
+  // and the paths' set-up alongside, the same forwarder measured up to twice its quiet cost.
+  progress('idle cost of a forwarder (one minute, alone)');
+  const idle = await attempt('idle cost', () => measureIdleCost(image, portpilot));
   progress(`detection latency (${DETECTION_TRIALS} trials)`);
   const detection = await attempt('detection', () => measureDetection(image, portpilot));
   const topology = await setUpPaths(image, portpilot);
-  const idle = await idling;
   const resting = await restingChildren(topology.relayPids);
   const results = topology.paths.map(emptyResult);
   const pathsAtStart = await Promise.all(topology.paths.map((path) => reportedPath(portpilot, path)));
