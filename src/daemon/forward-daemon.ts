@@ -96,6 +96,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     owners: await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
     relayPath: spec.relayPath,
     hostAddress: spec.hostAddress,
+    hostNetwork: container.networkMode === 'host',
     forwarder: { pid: process.pid, startTime },
     emit: (event: PortEvent) => log.info({ portEvent: event }, `port ${event.containerPort} ${event.type}`),
     log: (message, fields) => log.warn(fields ?? {}, message),

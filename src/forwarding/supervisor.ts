@@ -52,6 +52,12 @@ export interface SupervisorOptions {
   owners: SocketOwnerFinder | null;
   relayPath: RelayPath | null;
   hostAddress: string;
+  /**
+   * The primary container runs in the host's own network namespace (network mode `host`): its
+   * servers already listen on the host, and the forwarder's own listeners would show up as its, so
+   * nothing is auto-forwarded.
+   */
+  hostNetwork?: boolean;
   forwarder: { pid: number; startTime: number };
   emit: (event: PortEvent) => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -76,7 +82,7 @@ interface Forward {
 export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
   private readonly relays = new Set<Promise<void>>();
-  private capReported = false;
+  private limitReported = false;
   /** Socket inodes whose owner was already looked up: only new sockets cost a lookup. */
   private knownInodes = new Set<number>();
   private readonly ownerByInode = new Map<number, string>();
@@ -120,6 +126,10 @@ export class Supervisor {
   /** Brings the forwards in line with one read of the primary container's listeners. */
   async reconcile(listeners: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
+    if (this.options.hostNetwork) {
+      this.reportHostNetwork(listeners[0]?.port);
+      return;
+    }
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {
@@ -243,9 +253,16 @@ export class Supervisor {
     return count;
   }
 
+  private reportHostNetwork(port: number | undefined): void {
+    if (this.limitReported || port === undefined) return;
+    this.limitReported = true;
+    const reason = `container ${this.options.primary.name} uses the host's network (network mode host): its servers already listen on the host at their own ports, so none is auto-forwarded`;
+    this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
+  }
+
   private reportCap(port: number): void {
-    if (this.capReported) return;
-    this.capReported = true;
+    if (this.limitReported) return;
+    this.limitReported = true;
     const reason = `more than ${AUTO_FORWARD_CAP} ports listen in the container; port ${port} and later ones are not auto-forwarded (declare the ones you need with forwardPorts or --forward-port)`;
     this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
   }

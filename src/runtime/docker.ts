@@ -22,6 +22,8 @@ export interface ContainerInfo {
   /** Compose service name, when Compose made it. */
   composeService: string | null;
   composeProject: string | null;
+  /** HostConfig.NetworkMode: `bridge`, `host`, `none`, `container:<id>`, a network's name; '' when absent. */
+  networkMode: string;
 }
 
 interface InspectJson {
@@ -29,6 +31,7 @@ interface InspectJson {
   Name: string;
   State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
+  HostConfig?: { NetworkMode?: string };
   NetworkSettings: {
     Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
   };
@@ -55,6 +58,7 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     workingDir: json.Config.WorkingDir ?? '',
     composeService: labels['com.docker.compose.service'] ?? null,
     composeProject: labels['com.docker.compose.project'] ?? null,
+    networkMode: json.HostConfig?.NetworkMode ?? '',
   };
 }
 

@@ -89,6 +89,26 @@ describe('a container listening on more ports than the auto-forward cap', () => 
   });
 });
 
+describe("a container on the host's network", () => {
+  it('forwards nothing, says why in ONE failed event, and never forwards its own listeners', async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag, { runArgs: ['--network', 'host'] });
+    started.push(container);
+    const [port] = await distinctFreePorts(1);
+    await startFaultServer(container.id, 'echo', '127.0.0.1', [port ?? 0]);
+    const watcher = await startWatch(stateDir, ['--container-id', container.id], { json: true });
+    await forwardContainer(stateDir, container.id);
+    // Several reads: a forwarder that forwarded its own listeners would have grown to the cap by now.
+    await sleep(6_000);
+    await watcher.stop();
+    expect(await rowsOf(stateDir, container.id)).toEqual([]);
+    const failed = watcher.events.filter((event) => event.type === 'failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.reason).toMatch(/host's network/);
+    // The server is where it always was: on the host, at its own port.
+    expect((await exchange(port ?? 0, Buffer.from('on the host'))).toString()).toBe('on the host');
+  });
+});
+
 describe('a container whose process names and labels are full of terminal escapes', () => {
   it('ports (table) and ports --watch print no control bytes, while --json keeps the text', async () => {
     const [port] = await distinctFreePorts(1);
