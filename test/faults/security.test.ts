@@ -12,6 +12,7 @@ import {
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import lockfile from 'proper-lockfile';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readProcessStartTime } from '../../src/common/process-info.js';
 import { copyWorkspace } from '../fixtures/workspaces/workspace-fixture.js';
@@ -138,8 +139,14 @@ describe('the state dir', () => {
     workspaces.push({ folder, stateDir });
     const up = await upWith(stateDir, ['--workspace-folder', folder, '--auto-forward'], env);
     expect(up.line.outcome, up.run.stderr).toBe('success');
-    // A damaged registry leaves a copy set aside.
+    // A damaged registry leaves a copy set aside. Written under the registry's lock, as a forwarder
+    // may be rewriting the registry meanwhile and would replace an unlocked write.
+    const release = await lockfile.lock(join(stateDir, 'registry.json'), {
+      realpath: false,
+      retries: { retries: 100, minTimeout: 20, maxTimeout: 100 },
+    });
     writeFileSync(join(stateDir, 'registry.json'), '{');
+    await release();
     await runCliWith(stateDir, ['ports']);
     await waitFor(
       () => readdirSync(join(stateDir, 'forwarders')).some((name) => name.endsWith('.log.1')),
