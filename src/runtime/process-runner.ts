@@ -1,4 +1,5 @@
 import { spawn as spawnChild } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
 /** The outcome of a command run to completion. */
@@ -40,12 +41,19 @@ export interface ProcessRunner {
 
 const SIGNAL_EXIT_BASE = 128;
 
+/** A child's exit as a shell reports it: its code, or 128 + the number of the signal that ended it. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null | undefined): number {
+  if (code !== null) return code;
+  if (!signal) return 1;
+  return SIGNAL_EXIT_BASE + (osConstants.signals[signal] ?? osConstants.signals.SIGTERM);
+}
+
 /** Starts a child with piped stdio: the streaming half every runner shares. */
 function spawnPiped(file: string, args: readonly string[]): RunningProcess {
   const child = spawnChild(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number>((resolve) => {
     child.once('error', () => resolve(SIGNAL_EXIT_BASE - 1));
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? SIGNAL_EXIT_BASE + 1 : 1)));
+    child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));
   });
   return {
     pid: child.pid,
@@ -77,7 +85,8 @@ export const localRunner: ProcessRunner = {
       throw result;
     }
     const exitCode =
-      result.exitCode ?? (result.signal ? SIGNAL_EXIT_BASE + 15 : result.timedOut ? SIGNAL_EXIT_BASE + 9 : 1);
+      result.exitCode ??
+      (result.signal ? exitCodeOf(null, result.signal) : result.timedOut ? exitCodeOf(null, 'SIGKILL') : 1);
     return { exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
   },
   spawn: spawnPiped,
@@ -104,7 +113,7 @@ export const daemonRunner: ProcessRunner = {
       child.once('error', reject);
       child.once('close', (code, signal) =>
         resolve({
-          exitCode: code ?? (signal ? SIGNAL_EXIT_BASE + 9 : 1),
+          exitCode: exitCodeOf(code, signal),
           stdout: Buffer.concat(stdout).toString('utf8'),
           stderr: Buffer.concat(stderr).toString('utf8'),
         }),
