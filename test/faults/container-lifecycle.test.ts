@@ -1,33 +1,19 @@
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, processAlive, runCli } from '../support/cli.js';
-import {
-  DOCKER_COMMAND,
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { processAlive } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';
 import { accepts, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import { forwardContainer, rowsOf, trackConnection, waitForRows } from './support/faults.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
+const scope = containerScope();
+const { stateDir } = scope;
 const REPEATS = 3;
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
 
 describe('docker restart under a forwarder', () => {
   it(`forwarding resumes on the same host port after each of ${REPEATS} restarts`, async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const port = await freeHostPort();
     await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
     let pid = await forwardContainer(stateDir, container.id);
@@ -62,8 +48,7 @@ describe('docker restart under a forwarder', () => {
 describe('docker rm -f under a forwarder', () => {
   it(`the forwarder exits and frees its ports, ${REPEATS} times out of ${REPEATS}, even with connections open`, async () => {
     for (let round = 1; round <= REPEATS; round++) {
-      const container = await startContainer(TEST_IMAGES.debian.tag);
-      started.push(container);
+      const container = await scope.start(TEST_IMAGES.debian.tag);
       const loopbackPort = await freeHostPort();
       const wildcardPort = await freeHostPort();
       await startServer(container.id, { port: loopbackPort, address: '127.0.0.1', kind: 'echo' });

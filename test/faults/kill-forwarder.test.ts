@@ -1,14 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, processAlive, runCli } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { processAlive } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, startServer, waitFor } from '../support/containers.js';
 import { httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
@@ -19,14 +13,8 @@ import {
   waitForRows,
 } from './support/faults.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
+const scope = containerScope();
+const { stateDir } = scope;
 
 const CASES = [
   // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the relay agent.
@@ -37,8 +25,7 @@ const CASES = [
 
 describe.each(CASES)('kill -9 of a forwarder ($name)', ({ upArgs, paths }) => {
   it('mid-transfer: clients see their connections end, ports drops the entries, up restores the same host ports', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const loopbackPort = await freeHostPort();
     const wildcardPort = await freeHostPort();
     const httpPort = await freeHostPort();

@@ -2,29 +2,18 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, processAlive, runCli } from '../support/cli.js';
-import {
-  DOCKER_COMMAND,
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { processAlive } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { DOCKER_COMMAND, freeHostPort } from '../support/containers.js';
 import { TEST_IMAGES } from '../support/images.js';
 import { forwardContainer, loggedEvents, startWatch, waitForRows } from './support/faults.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
+const scope = containerScope();
+const { stateDir } = scope;
 const ROTATE_BYTES = 16 * 1024;
 const CYCLING_PORTS = 8;
 const ROTATIONS_WANTED = 3;
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
 
 // argv: TAG PORT…. Each port listens for 3 s, then is closed for 6 s (long enough to be withdrawn),
 // over and over, the ports staggered: a steady stream of forwarded and withdrawn events.
@@ -47,8 +36,7 @@ threading.Event().wait()
 
 describe('the forwarder log', () => {
   it('rotates past its size limit (one older file kept), and ports --watch loses no event across rotations', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const pid = await forwardContainer(stateDir, container.id, [], {
       PORTPILOT_LOG_ROTATE_BYTES: String(ROTATE_BYTES),
     });

@@ -1,28 +1,15 @@
 import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, runCli } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, startServer, waitFor, type TestContainer } from '../support/containers.js';
 import { accepts, exchange, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import { forwardContainer, startWatch, waitForRows } from './support/faults.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
+const scope = containerScope();
+const { stateDir } = scope;
 const RESTARTS = 4;
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
 
 function holdHostPort(port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -37,8 +24,7 @@ function release(server: Server): Promise<void> {
 }
 
 async function containerWithForwarder(): Promise<TestContainer> {
-  const container = await startContainer(TEST_IMAGES.debian.tag);
-  started.push(container);
+  const container = await scope.start(TEST_IMAGES.debian.tag);
   await forwardContainer(stateDir, container.id);
   return container;
 }

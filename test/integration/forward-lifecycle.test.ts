@@ -1,31 +1,18 @@
 import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, portsJson, processAlive, runCli, runUp } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { portsJson, processAlive, runCli, runUp } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, startServer, waitFor, type TestContainer } from '../support/containers.js';
 import { accepts, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
+const scope = containerScope();
+const { stateDir } = scope;
 
 async function containerWithForwarder(): Promise<{ container: TestContainer; pid: number }> {
-  const container = await startContainer(TEST_IMAGES.debian.tag);
-  started.push(container);
+  const container = await scope.start(TEST_IMAGES.debian.tag);
   const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
   expect(line.outcome, run.stderr).toBe('success');
   return { container, pid: line.forwarder?.pid ?? 0 };
@@ -54,8 +41,7 @@ describe('detection', () => {
   });
 
   it('forwards declared ports before anything listens, and keeps them', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const port = await freeHostPort();
     const { line } = await runUp(stateDir, [
       '--container-id',
@@ -96,8 +82,7 @@ describe('one forwarder per container', () => {
   });
 
   it('four up runs at once end with exactly one forwarder', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const runs = await Promise.all(
       [1, 2, 3, 4].map(() => runUp(stateDir, ['--container-id', container.id, '--auto-forward'])),
     );

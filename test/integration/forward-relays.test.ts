@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeStateDir, portsJson, runCli, runUp } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { portsJson, runUp } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, startServer, waitFor, type TestContainer } from '../support/containers.js';
 import { echoExact, exchange, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES, type TestImageName } from '../support/images.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
+const scope = containerScope();
+const { stateDir } = scope;
 
 const RELAY_IMAGES: TestImageName[] = ['debian', 'busyboxNc', 'bashOnly', 'python'];
 
@@ -27,8 +15,7 @@ describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (ima
   let port: number;
 
   beforeAll(async () => {
-    container = await startContainer(TEST_IMAGES[imageName].tag);
-    started.push(container);
+    container = await scope.start(TEST_IMAGES[imageName].tag);
     port = await freeHostPort();
     // busybox nc only listens on '::' in these images; every other image gets a loopback-only server.
     await startServer(container.id, {
@@ -82,8 +69,7 @@ describe.each(RELAY_IMAGES)('a server on the container loopback, image %s', (ima
 
 describe('an image with no relay program', () => {
   it('fails up with an error that names the container and what to install', async () => {
-    const container = await startContainer(TEST_IMAGES.none.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.none.tag);
     const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
     expect(run.exitCode).toBe(1);
     expect(line.outcome).toBe('error');
@@ -95,8 +81,7 @@ describe('an image with no relay program', () => {
 
 describe('an IPv6-only listener', () => {
   it('on the container ::1 is forwarded and reachable', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const port = await freeHostPort();
     await startServer(container.id, { port, address: '::1', kind: 'http' });
     const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);

@@ -1,29 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeStateDir, portsJson, runCli, runUp } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  sha256,
-  startContainer,
-  startServer,
-  waitFor,
-  type ServerAddress,
-  type TestContainer,
-} from '../support/containers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { portsJson, runUp } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, sha256, startServer, waitFor, type ServerAddress } from '../support/containers.js';
 import { exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
+const scope = containerScope();
+const { stateDir } = scope;
 const TRANSFER_BYTES = 50 * 1024 * 1024;
 const CONCURRENT_CONNECTIONS = 50;
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
 
 interface PathCase {
   name: string;
@@ -60,8 +46,7 @@ describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, ex
   let sourceSha = '';
 
   beforeAll(async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     ports.sink = await freeHostPort();
     ports.source = await freeHostPort();
     ports.echo = await freeHostPort();

@@ -1,25 +1,13 @@
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, makeStateDir, portsJson, processAlive, runCli, runUp } from '../support/cli.js';
-import {
-  freeHostPort,
-  removeThisRunsTestContainers,
-  startContainer,
-  startServer,
-  waitFor,
-  type TestContainer,
-} from '../support/containers.js';
+import { describe, expect, it } from 'vitest';
+import { CLI, portsJson, processAlive, runCli, runUp } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { freeHostPort, startContainer, startServer, waitFor } from '../support/containers.js';
 import { accepts } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
 
-const stateDir = makeStateDir();
-const started: TestContainer[] = [];
-
-afterAll(async () => {
-  for (const container of started)
-    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
-  await removeThisRunsTestContainers();
-});
+const scope = containerScope();
+const { stateDir } = scope;
 
 interface WatchedEvent {
   type: 'forwarded' | 'withdrawn' | 'failed';
@@ -32,8 +20,7 @@ interface WatchedEvent {
 
 describe('ports --watch --json', () => {
   it('streams one JSON event a line as ports are forwarded and withdrawn', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
     expect(line.outcome).toBe('success');
 
@@ -73,8 +60,7 @@ describe('ports --watch --json', () => {
 
 describe('ports (table)', () => {
   it('shows a forwarded port as a row, with the process that listens', async () => {
-    const container = await startContainer(TEST_IMAGES.debian.tag);
-    started.push(container);
+    const container = await scope.start(TEST_IMAGES.debian.tag);
     const port = await freeHostPort();
     await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
     await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
