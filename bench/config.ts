@@ -63,6 +63,14 @@ export const LOOPBACK_PORTS: Record<ServerKind, number> = {
   http: 46013,
   echo: 46014,
 };
+/**
+ * Copies of the wildcard-bound HTTP server for the published and portpilot-wildcard paths. Every
+ * request of a path's wrk run leaves a connection in TIME_WAIT on the host (wrk closes first); a
+ * later path dialling the same container address and port then pays for it in connect(), which
+ * searched through ~15,000 of them at a time here and cut that path's rate to a fifth.
+ */
+export const PUBLISHED_HTTP_PORT = 46005;
+export const PORTPILOT_WILDCARD_HTTP_PORT = 46006;
 export const IDLE_FIRST_PORT = 46101;
 export const DETECTION_FIRST_PORT = 46201;
 

@@ -27,7 +27,9 @@ const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a ser
 const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greeting; 200 sequential connections after 5 warm-up ones.
 - Throughput: the host reads 1 GiB of zeros the server writes, connect() to EOF; MB = 10^6 bytes.
 - req/s: \`wrk -t1 -c8 -d5s -H 'Connection: close'\` against a small asyncio HTTP server in the container (a 13-byte 200,
-  then close), so every request is a new connection through the path.
+  then close), so every request is a new connection through the path. direct, published and portpilot-wildcard each
+  reach a copy of the server on a port of its own: a run leaves thousands of connections in TIME_WAIT on the host, and
+  a later path dialling the same container port would pay for them in connect().
 - Detection: 20 servers (10 bound to 0.0.0.0, 10 to 127.0.0.1, in turn), each on a new port, started with \`docker exec -d\`
   in a container of its own behind an auto forwarder; measured from the CLOCK_MONOTONIC timestamp each server takes right
   after listen() (the host shares the clock) to its host port accepting, the host trying to connect every 5 ms. The rows

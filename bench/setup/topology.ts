@@ -1,6 +1,8 @@
 import {
   GREETING,
   LOOPBACK_PORTS,
+  PORTPILOT_WILDCARD_HTTP_PORT,
+  PUBLISHED_HTTP_PORT,
   SERVER_KINDS,
   THROUGHPUT_BYTES,
   WILDCARD_PORTS,
@@ -71,11 +73,16 @@ export async function setUpPaths(image: string, portpilot: Portpilot): Promise<T
   const main = await startContainer(
     image,
     'main',
-    SERVER_KINDS.map((kind) => ({ hostPort: published[kind].port, containerPort: WILDCARD_PORTS[kind] })),
+    SERVER_KINDS.map((kind) => ({
+      hostPort: published[kind].port,
+      containerPort: kind === 'http' ? PUBLISHED_HTTP_PORT : WILDCARD_PORTS[kind],
+    })),
   );
   const fallback = await startContainer(image, 'exec-fallback');
+  const httpCopies = [PUBLISHED_HTTP_PORT, PORTPILOT_WILDCARD_HTTP_PORT];
   await startServers(main, [
     ...serverSpecs('0.0.0.0', WILDCARD_PORTS),
+    ...httpCopies.map((port) => ({ kind: 'http' as const, host: '0.0.0.0', port, args: [] })),
     ...serverSpecs('127.0.0.1', LOOPBACK_PORTS),
   ]);
   await startServers(fallback, serverSpecs('127.0.0.1', LOOPBACK_PORTS));
@@ -85,7 +92,11 @@ export async function setUpPaths(image: string, portpilot: Portpilot): Promise<T
   const fallbackPid = await portpilot.up(fallback.id, 'exec');
   const wildcardPorts = Object.values(WILDCARD_PORTS);
   const loopbackPorts = Object.values(LOOPBACK_PORTS);
-  const mainRows = await portpilot.waitForwarded(main.id, [...wildcardPorts, ...loopbackPorts]);
+  const mainRows = await portpilot.waitForwarded(main.id, [
+    ...wildcardPorts,
+    ...httpCopies,
+    ...loopbackPorts,
+  ]);
   const fallbackRows = await portpilot.waitForwarded(fallback.id, loopbackPorts);
 
   progress('starting the exec-per-connection baseline (host socat, one docker exec per connection)');
@@ -111,7 +122,9 @@ export async function setUpPaths(image: string, portpilot: Portpilot): Promise<T
     },
     {
       name: 'portpilot-wildcard',
-      endpoints: endpointsOf((kind) => loopback(hostPortOf(mainRows, WILDCARD_PORTS[kind]))),
+      endpoints: endpointsOf((kind) =>
+        loopback(hostPortOf(mainRows, kind === 'http' ? PORTPILOT_WILDCARD_HTTP_PORT : WILDCARD_PORTS[kind])),
+      ),
       relayPids: [mainPid],
       container: main,
       forwarded: { containerId: main.id, ports: wildcardPorts },
