@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
-import { privateLockFs } from '../common/private-lock-fs.js';
 import writeFileAtomic from 'write-file-atomic';
+import { privateLockFs } from '../common/private-lock-fs.js';
 import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
 import {
   makeStateSubdir,

@@ -77,13 +77,12 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
     // Read synchronously: these files are a few bytes and take microseconds, while an async read
     // costs several thread-pool round trips, which dominated the idle forwarder's CPU time.
     mayHaveChanged() {
-      const v4 = readSmall(`/proc/${pid}/net/sockstat`);
-      const v6 = readSmall(`/proc/${pid}/net/sockstat6`);
-      const counts = `${tcpInUse(v4, 'TCP')}/${tcpInUse(v6, 'TCP6')}`;
+      const inUse = readTcpInUse(pid);
+      const counts = `${inUse.v4}/${inUse.v6}`;
       const procs = procsFile === null ? '' : readSmall(procsFile);
       if (procs !== lastProcs) followUps = CHECKS_AFTER_PROCESS_CHANGE + 1;
       const hint: ChangeHint =
-        followUps > 0 || v4 === '' ? 'processes' : counts !== lastCounts ? 'sockets' : 'none';
+        followUps > 0 || !inUse.readable ? 'processes' : counts !== lastCounts ? 'sockets' : 'none';
       if (followUps > 0) followUps -= 1;
       lastCounts = counts;
       lastProcs = procs;
@@ -94,12 +93,11 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
       // thread-pool hops of an async read only add to it. A table costs ~5 ms whatever it holds, so
       // one whose protocol has no socket in use in the namespace (no listener either) is not read:
       // a container of IPv4 servers, or of dual-stack ones, pays for one table, not two.
-      const stat4 = readSmall(`/proc/${pid}/net/sockstat`);
-      const stat6 = readSmall(`/proc/${pid}/net/sockstat6`);
-      const v4 = tcpInUse(stat4, 'TCP') === '0' ? '' : readSmall(`/proc/${pid}/net/tcp`);
-      const v6 = tcpInUse(stat6, 'TCP6') === '0' ? '' : readSmall(`/proc/${pid}/net/tcp6`);
+      const inUse = readTcpInUse(pid);
+      const v4 = inUse.v4 === '0' ? '' : readSmall(`/proc/${pid}/net/tcp`);
+      const v6 = inUse.v6 === '0' ? '' : readSmall(`/proc/${pid}/net/tcp6`);
       // Checked after the read, so a table read from a pid the kernel already reused is never trusted.
-      if (stat4 === '' || (await readProcessStartTime(pid)) !== startTime) {
+      if (!inUse.readable || (await readProcessStartTime(pid)) !== startTime) {
         throw new ContainerGoneSignal(`container init process ${pid} is gone`);
       }
       return groupListenersByPort(
@@ -137,6 +135,16 @@ export function splitTables(text: string): SocketListener[] {
 /** The `inuse` count on a sockstat line (`TCP: inuse 3 orphan 0 …`), or '' when absent. */
 export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6'): string {
   return new RegExp(`^${protocol}: inuse (\\d+)`, 'm').exec(sockstat)?.[1] ?? '';
+}
+
+/**
+ * The TCP sockets in use in `pid`'s network namespace, per family, as sockstat{,6} print them ('' when
+ * absent); `readable` is false when the process is gone.
+ */
+function readTcpInUse(pid: number): { v4: string; v6: string; readable: boolean } {
+  const v4 = readSmall(`/proc/${pid}/net/sockstat`);
+  const v6 = readSmall(`/proc/${pid}/net/sockstat6`);
+  return { v4: tcpInUse(v4, 'TCP'), v6: tcpInUse(v6, 'TCP6'), readable: v4 !== '' };
 }
 
 function readSmall(path: string): string {

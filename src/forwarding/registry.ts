@@ -1,8 +1,8 @@
 import { lstat, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { privateLockFs } from '../common/private-lock-fs.js';
 import writeFileAtomic from 'write-file-atomic';
+import { privateLockFs } from '../common/private-lock-fs.js';
 import { errorMessage, StateError } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
 import { ensureStateDir, stateWriteError, type StatePaths } from '../common/state-dir.js';

@@ -124,12 +124,12 @@ export class Supervisor {
   }
 
   /** Brings the forwards in line with one read of the primary container's listeners. */
-  async reconcile(listeners: readonly PortListener[]): Promise<void> {
+  async reconcile(read: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
-    if (this.options.hostNetwork) {
-      this.reportHostNetwork(listeners[0]?.port);
-      return;
-    }
+    // On the host's network the listeners are the host's own (ours among them): none is the
+    // container's to forward, but declared forwards are still kept registered below.
+    if (this.options.hostNetwork) this.reportHostNetwork(read[0]?.port);
+    const listeners = this.options.hostNetwork ? [] : read;
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {

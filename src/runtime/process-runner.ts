@@ -84,9 +84,10 @@ export const localRunner: ProcessRunner = {
     if (result.failed && result.exitCode === undefined && !result.timedOut && !result.isTerminated) {
       throw result;
     }
-    const exitCode =
-      result.exitCode ??
-      (result.signal ? exitCodeOf(null, result.signal) : result.timedOut ? exitCodeOf(null, 'SIGKILL') : 1);
+    const exitCode = exitCodeOf(
+      result.exitCode ?? null,
+      result.signal ?? (result.timedOut ? 'SIGKILL' : undefined),
+    );
     return { exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
   },
   spawn: spawnPiped,

@@ -22,10 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine.destroy();
-});
-
-// The shared engine's containers need its bridge: a second engine must never take it away.
-afterAll(() => {
+  // The shared engine's containers need its bridge: a second engine must never take it away.
   expect(existsSync('/sys/class/net/docker0'), 'the shared engine keeps its docker0 bridge').toBe(true);
 });
 
