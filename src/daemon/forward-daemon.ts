@@ -17,6 +17,7 @@ import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
 import { findHostAddress, startRelayAgent, type RelayAgent } from '../forwarding/relay-agent.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
+import { EngineApi } from '../runtime/engine-api.js';
 import { daemonRunner } from '../runtime/process-runner.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
@@ -57,7 +58,14 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
-  const docker = new Docker(daemonRunner, spec.dockerPath);
+  const engine = await EngineApi.forCli(spec.dockerPath, process.env);
+  log.info(
+    { engineSocket: engine?.socketPath ?? null },
+    engine
+      ? 'relay execs go through the engine API'
+      : `relay execs go through '${spec.dockerPath} exec' (no local engine socket the CLI would use)`,
+  );
+  const docker = new Docker(daemonRunner, spec.dockerPath, engine);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
     throw new ForwarderError(`container ${spec.containerId.slice(0, 12)} is not running`, {

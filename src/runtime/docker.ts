@@ -1,4 +1,5 @@
 import { RuntimeError } from '../common/errors.js';
+import type { EngineApi } from './engine-api.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
 
 /** What portpilot needs to know of a container. */
@@ -62,11 +63,15 @@ export function parseInspect(json: InspectJson): ContainerInfo {
   };
 }
 
-/** A docker-compatible CLI, driven through the process runner. */
+/**
+ * A docker-compatible CLI, driven through the process runner; with `engine`, streaming execs go
+ * through the engine's API instead (see EngineApi), everything else still through the CLI.
+ */
 export class Docker {
   constructor(
     readonly runner: ProcessRunner,
     readonly dockerPath = 'docker',
+    readonly engine: EngineApi | null = null,
   ) {}
 
   /** Run `docker ARGS…` and return its output; throws RuntimeError on a non-zero exit. */
@@ -129,6 +134,7 @@ export class Docker {
 
   /** Start `docker exec -i` with piped streams: the relay's transport. */
   execStream(containerId: string, argv: readonly string[]): RunningProcess {
+    if (this.engine) return this.engine.execStream(containerId, argv);
     return this.runner.spawn(this.dockerPath, ['exec', '-i', containerId, ...argv]);
   }
 

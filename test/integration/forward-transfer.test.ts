@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
-import { freeHostPort, sha256, startServer, waitFor, type ServerAddress } from '../support/containers.js';
+import {
+  DOCKER_COMMAND,
+  freeHostPort,
+  sha256,
+  startServer,
+  waitFor,
+  type ServerAddress,
+} from '../support/containers.js';
 import { exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
 
@@ -16,6 +27,8 @@ interface PathCase {
   address: ServerAddress;
   relayPath: 'auto' | 'exec';
   expectedPath: 'direct' | 'agent' | 'exec';
+  /** Execs (agent, relays) through `docker exec` clients rather than the engine's API. */
+  throughCli?: boolean;
 }
 
 // Every relay path, each forced or chosen: the same byte-exact, half-close and concurrency checks.
@@ -39,11 +52,41 @@ const CASES: PathCase[] = [
     expectedPath: 'direct',
   },
   { name: 'wildcard-bound server, exec forced', address: '0.0.0.0', relayPath: 'exec', expectedPath: 'exec' },
+  // A CLI named other than `docker` (--docker-path) keeps every exec on the CLI: the fallback for
+  // remote engines and named contexts.
+  {
+    name: 'loopback-bound server (relay agent), through the docker CLI',
+    address: '127.0.0.1',
+    relayPath: 'auto',
+    expectedPath: 'agent',
+    throughCli: true,
+  },
+  {
+    name: 'loopback-bound server, exec forced, through the docker CLI',
+    address: '127.0.0.1',
+    relayPath: 'exec',
+    expectedPath: 'exec',
+    throughCli: true,
+  },
 ];
 
-describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, expectedPath }) => {
+// The same docker CLI under another name, in a directory removed after the file's tests.
+const cliDirs: string[] = [];
+afterAll(() => Promise.all(cliDirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+async function renamedDockerCli(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portpilot-cli-'));
+  cliDirs.push(dir);
+  const path = join(dir, 'docker-cli');
+  const real = (await execa('sh', ['-c', `command -v ${DOCKER_COMMAND}`])).stdout.trim();
+  await symlink(real, path);
+  return path;
+}
+
+describe.each(CASES)('bytes through a forward: $name', (pathCase) => {
+  const { address, relayPath, expectedPath } = pathCase;
   const ports = { sink: 0, source: 0, echo: 0 };
   let sourceSha = '';
+  let logFile = '';
 
   beforeAll(async () => {
     const container = await scope.start(TEST_IMAGES.debian.tag);
@@ -65,8 +108,10 @@ describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, ex
       '--auto-forward',
       '--relay-path',
       relayPath,
+      ...(pathCase.throughCli ? ['--docker-path', await renamedDockerCli()] : []),
     ]);
     expect(line.outcome, run.stderr).toBe('success');
+    logFile = line.forwarder?.logFile ?? '';
     const rows = await waitFor(async () => {
       const current = (await portsJson(stateDir)).filter((r) => r.containerId === container.id);
       return current.length === 3 ? current : null;
@@ -84,6 +129,13 @@ describe.each(CASES)('bytes through a forward: $name', ({ address, relayPath, ex
     const received = await exchange(ports.source);
     expect(received.length).toBe(TRANSFER_BYTES);
     expect(sha256(received)).toBe(sourceSha);
+  });
+
+  it(`takes its execs ${pathCase.throughCli ? 'through the docker CLI' : 'through the engine API'}`, async () => {
+    const log = await readFile(logFile, 'utf8');
+    expect(log).toContain(
+      pathCase.throughCli ? "relay execs go through '/" : 'relay execs go through the engine API',
+    );
   });
 
   it('50 concurrent connections all complete byte-exact', async () => {
