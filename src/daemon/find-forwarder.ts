@@ -40,10 +40,9 @@ export async function findForwarderProcesses(
     const pid = Number(name);
     if (pid === process.pid) continue;
     const argv = await readProcessArgv(pid);
-    // argv: node, bin/portpilot.js, then the daemon's own arguments.
-    if (!argv || argv.length !== wanted.length + 2 || !wanted.every((word, i) => argv[i + 2] === word)) {
-      continue;
-    }
+    // argv: node, its flags (DAEMON_NODE_FLAGS), bin/portpilot.js, then the daemon's own arguments.
+    const own = argv?.slice(-wanted.length) ?? [];
+    if (!argv || argv.length < wanted.length + 2 || !wanted.every((word, i) => own[i] === word)) continue;
     const owner = await stat(`/proc/${pid}`).catch(() => null);
     if (!owner || (uid !== undefined && owner.uid !== uid)) continue;
     const startTime = await readProcessStartTime(pid);

@@ -37,6 +37,16 @@ export interface ForwarderHandle {
   reused: boolean;
 }
 
+/**
+ * Node's flags for the forwarder, which lives for days. A 1 MB young generation (the default grows
+ * to 16 MB) bounds what a busy spell leaves resident: after 4 s of `wrk` through one forward, 70 MB
+ * instead of 96; idle it makes no difference (about 55 MB, 43 of them Node's own code). The relay
+ * reads into one buffer per connection, so little is allocated per chunk and nothing measured got
+ * slower. V8's lite mode would save 6 MB more but halves requests per second (no optimising
+ * compiler for the per-connection code).
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
 const CLI_ENTRY = fileURLToPath(new URL('../../bin/portpilot.js', import.meta.url));
 
 /**
@@ -116,7 +126,15 @@ async function spawnAndAwaitReady(
   try {
     child = spawn(
       process.execPath,
-      [CLI_ENTRY, DAEMON_SUBCOMMAND, '--container-id', containerId, '--spec-file', specFile],
+      [
+        ...DAEMON_NODE_FLAGS,
+        CLI_ENTRY,
+        DAEMON_SUBCOMMAND,
+        '--container-id',
+        containerId,
+        '--spec-file',
+        specFile,
+      ],
       { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: process.env },
     );
   } finally {
