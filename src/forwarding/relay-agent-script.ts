@@ -43,7 +43,7 @@ export const AGENT_COPY_BUFFER_BYTES = 262_144;
 // root included), which idle connections should not spend.
 const PYTHON_AGENT = String.raw`# portpilot relay agent (python3): see relay-agent-script.ts for the protocol.
 import os, socket, sys, threading, time
-from hmac import compare_digest
+from _operator import _compare_digest as compare_digest  # hmac's, without its OpenSSL (4 MB)
 listen_address, allowed_peer = sys.argv[1], sys.argv[2]
 MAGIC, HEADER_BYTES, TOKEN_END = b'${AGENT_MAGIC}', ${AGENT_HEADER_BYTES}, 4 + ${AGENT_TOKEN_BYTES}
 V4_MAPPED = bytes(10) + b'\xff\xff'
