@@ -6,6 +6,7 @@ import { freeHostPort, startServer, waitFor } from '../support/containers.js';
 import { httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
+  containerProcesses,
   forwardContainer,
   rowsOf,
   startFaultServer,
@@ -48,10 +49,15 @@ describe.each(CASES)('kill -9 of a forwarder ($name)', ({ upArgs, paths }) => {
     await sleep(500);
     expect(clients.map((client) => client.endedAt())).toEqual([null, null]);
 
+    const agents = () => containerProcesses(container.id, /portpilot relay agent/);
+    expect((await agents()).length).toBe(paths.includes('agent') ? 1 : 0);
+
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !processAlive(pid), 5_000, 'the forwarder to die');
     await Promise.all(clients.map((client) => client.ended(5_000)));
     for (const client of clients) client.socket.destroy();
+    // Its exec connection died with it, so the engine closed the agent's stdin: the agent is gone too.
+    await waitFor(async () => (await agents()).length === 0, 10_000, 'the relay agent to exit');
 
     expect(await rowsOf(stateDir, container.id)).toEqual([]);
 
