@@ -20,6 +20,14 @@ export const PORTPILOT_PATHS: readonly PathName[] = [
 export const SETUP_CONNECTIONS = 200;
 /** Bytes the source server sends per throughput run (1 GiB). */
 export const THROUGHPUT_BYTES = 1024 ** 3;
+/**
+ * Throughput runs per path, taken round by round across the paths so that the machine's drift
+ * reaches each path alike; a path's figure is its median run. On two shared cores one run of the same
+ * path moved by a third from one bench run to the next.
+ */
+export const THROUGHPUT_ROUNDS = 3;
+/** The paths that move a GiB in tens of seconds run it once: their figure is far from every target. */
+export const THROUGHPUT_ONCE: readonly string[] = ['exec-per-connection', 'portpilot-loopback-exec'];
 /** A throughput run that takes longer than this is abandoned (and reported unmeasured). */
 export const THROUGHPUT_TIMEOUT_MS = 120_000;
 /** wrk: run length, open connections and per-request timeout. */

@@ -5,10 +5,20 @@ import { nsToMs } from '../stats.js';
 
 /** One-way bulk transfer, server to host. */
 export interface ThroughputResult {
-  /** 10^6 bytes per second, from connect() to the server's EOF. */
+  /** 10^6 bytes per second, from connect() to the server's EOF: the median run's. */
   mbPerS: number;
   bytes: number;
   seconds: number;
+  /** Every run's MB/s, in the order they ran. */
+  runs: number[];
+}
+
+/** The median run of several (by MB/s), with every run's figure. */
+export function medianRun(runs: readonly ThroughputResult[]): ThroughputResult {
+  const sorted = [...runs].sort((a, b) => a.mbPerS - b.mbPerS);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (!median) throw new Error('no throughput run to take the median of');
+  return { ...median, runs: runs.map((run) => run.mbPerS) };
 }
 
 /** Reads THROUGHPUT_BYTES from the path's source server and times it; any other byte count is an error. */
@@ -34,7 +44,8 @@ export function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
       if (bytes !== THROUGHPUT_BYTES) {
         reject(new Error(`received ${bytes} bytes, expected ${THROUGHPUT_BYTES}`));
       } else {
-        resolve({ mbPerS: bytes / 1e6 / seconds, bytes, seconds });
+        const mbPerS = bytes / 1e6 / seconds;
+        resolve({ mbPerS, bytes, seconds, runs: [mbPerS] });
       }
     });
   });

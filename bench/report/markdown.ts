@@ -1,3 +1,4 @@
+import { THROUGHPUT_ROUNDS } from '../config.js';
 import type { MachineInfo } from '../setup/environment.js';
 import type { RunResults } from './results.js';
 import { idleTable, pathsTable, targetsTable } from './table.js';
@@ -25,7 +26,8 @@ const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a ser
 - *ports path*: the \`path\` field of \`portpilot ports --json\` for the case's forwards.`;
 
 const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greeting; 200 sequential connections after 5 warm-up ones.
-- Throughput: the host reads 1 GiB of zeros the server writes, connect() to EOF; MB = 10^6 bytes.
+- Throughput: the host reads 1 GiB of zeros the server writes, connect() to EOF; MB = 10^6 bytes. The median of
+  ${THROUGHPUT_ROUNDS} runs, taken round by round across the paths (the exec paths, tens of seconds a run: one run).
 - req/s: \`wrk -t1 -c8 -d5s -H 'Connection: close'\` against a small asyncio HTTP server in the container (a 13-byte 200,
   then close), so every request is a new connection through the path. direct, published and portpilot-wildcard each
   reach a copy of the server on a port of its own: a run leaves thousands of connections in TIME_WAIT on the host, and
