@@ -141,12 +141,17 @@ export class EngineApi {
     }
     const execId = (JSON.parse(created.body) as { Id: string }).Id;
     const socket = await this.upgrade(`/exec/${execId}/start`, { Detach: false, Tty: false });
+    // A reader that falls behind pauses the connection until it has caught up (one wait per stream).
+    const waiting = new Set<PassThrough>();
     const demuxer = new FrameDemuxer((stream, payload) => {
       const out = stream === 'stderr' ? stderr : stdout;
-      if (!out.write(payload)) {
-        socket.pause();
-        out.once('drain', () => socket.resume());
-      }
+      if (out.write(payload) || waiting.has(out)) return;
+      waiting.add(out);
+      socket.pause();
+      out.once('drain', () => {
+        waiting.delete(out);
+        if (waiting.size === 0) socket.resume();
+      });
     });
     const ended = new Promise<void>((resolve) => {
       const finish = () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { EngineApi } from '../../src/runtime/engine-api.js';
@@ -52,6 +53,28 @@ describe('the engine API exec (what the forwarder relays through)', () => {
     expect(stderr).toBe('');
     expect(stdout.length).toBe(data.length);
     expect(sha256(stdout)).toBe(sha256(data));
+  });
+
+  it('holds the stream back while stdout is not read, and loses nothing', async () => {
+    const data = randomBytes(16 * 1024 * 1024);
+    const exec = api.execStream(container.id, ['cat']);
+    const chunks: Buffer[] = [];
+    let drainListeners = 0;
+    exec.stdout.once('data', (first: Buffer) => {
+      chunks.push(first);
+      exec.stdout.pause();
+      setTimeout(() => {
+        drainListeners = exec.stdout.listenerCount('drain');
+        exec.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+        exec.stdout.resume();
+      }, 500);
+    });
+    const ended = once(exec.stdout, 'end');
+    exec.stdin.end(data);
+    expect(await exec.exited).toBe(0);
+    await ended;
+    expect(drainListeners).toBeLessThanOrEqual(1);
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
   });
 
   it('keeps stderr apart from stdout and reports the exit code', async () => {
