@@ -39,12 +39,13 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   let paths: StatePaths;
   let supervisor: Supervisor;
   let source: ListenerSource;
+  let docker: Docker;
   try {
     spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
     await ensureStateDir(paths.root);
-    ({ supervisor, source } = await start(spec, paths, log));
+    ({ supervisor, source, docker } = await start(spec, paths, log));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
     reportReady(
@@ -54,7 +55,7 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
     );
     process.exit(1);
   }
-  return superviseUntilDone(spec, paths, supervisor, source, log);
+  return superviseUntilDone(spec, paths, { docker, supervisor, source }, log);
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
@@ -77,8 +78,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
   const source = await createListenerSource(docker, container.id, container.pid);
-  const wantsAgent = spec.relayPath === null || spec.relayPath === 'agent';
-  const primary = await targetOf(docker, container, source, { wanted: wantsAgent, log });
+  const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
   for (const declared of spec.declared) {
     if (declared.containerId === container.id || others.has(declared.containerId)) continue;
@@ -122,7 +122,12 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
   });
   reportReady({ ok: true, pid: process.pid });
-  return { supervisor, source };
+  return { supervisor, source, docker };
+}
+
+/** The relay agent runs unless exec or direct dialling is forced. */
+function wantsAgent(spec: DaemonSpec): boolean {
+  return spec.relayPath === null || spec.relayPath === 'agent';
 }
 
 async function targetOf(
@@ -176,12 +181,11 @@ async function startAgent(
 async function superviseUntilDone(
   spec: DaemonSpec,
   paths: StatePaths,
-  supervisor: Supervisor,
-  initialSource: ListenerSource,
+  started: { docker: Docker; supervisor: Supervisor; source: ListenerSource },
   log: Logger,
 ): Promise<never> {
-  const docker = new Docker(daemonRunner, spec.dockerPath);
-  let source = initialSource;
+  const { docker, supervisor } = started;
+  let source = started.source;
   let stopping: string | null = null;
   const wake = new AbortController();
   const stop = (reason: string) => {
@@ -211,6 +215,14 @@ async function superviseUntilDone(
         }
         log.info({ pid: container.pid }, 'container restarted; following its new init process');
         source = await createListenerSource(docker, container.id, container.pid);
+        // New addresses, perhaps, and a new relay agent: the old one died with the container.
+        try {
+          const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
+          await supervisor.refreshPrimary(fresh);
+          log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
+        } catch (refreshError) {
+          log.warn({ err: refreshError }, 'cannot look the restarted container over again');
+        }
       }
     }
     await sleep(CHANGE_CHECK_MS, undefined, { signal: wake.signal }).catch(() => undefined);

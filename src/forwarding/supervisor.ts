@@ -213,6 +213,20 @@ export class Supervisor {
     }
   }
 
+  /**
+   * After the primary container restarted: its addresses may be new, and its relay agent died with
+   * it. Forwards keep their host ports and point at the container as it is now; the old agent is
+   * closed.
+   */
+  async refreshPrimary(fresh: Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>) {
+    const primary = this.options.primary;
+    const previous = primary.agent;
+    primary.directAddresses = fresh.directAddresses;
+    primary.relayProgram = fresh.relayProgram;
+    primary.agent = fresh.agent;
+    if (previous && previous !== fresh.agent) await previous.close();
+  }
+
   /** Closes every forward and releases this forwarder's registry entries. */
   async shutdown(reason: string): Promise<void> {
     this.stopped = true;

@@ -5,7 +5,13 @@ import { containerScope } from '../support/container-scope.js';
 import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';
 import { accepts, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
-import { forwardContainer, rowsOf, trackConnection, waitForRows } from './support/faults.js';
+import {
+  containerProcesses,
+  forwardContainer,
+  rowsOf,
+  trackConnection,
+  waitForRows,
+} from './support/faults.js';
 
 const scope = containerScope();
 const { stateDir } = scope;
@@ -15,28 +21,41 @@ describe('docker restart under a forwarder', () => {
   it(`forwarding resumes on the same host port after each of ${REPEATS} restarts`, async () => {
     const container = await scope.start(TEST_IMAGES.debian.tag);
     const port = await freeHostPort();
-    await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    const wildcardPort = await freeHostPort();
+    const startServers = async () => {
+      await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+      await startServer(container.id, { port: wildcardPort, address: '0.0.0.0', kind: 'http' });
+    };
+    await startServers();
     let pid = await forwardContainer(stateDir, container.id);
-    await waitForRows(stateDir, container.id, [port]);
+    await waitForRows(stateDir, container.id, [port, wildcardPort]);
+    const agents = () => containerProcesses(container.id, /portpilot relay agent/);
+    expect(await agents()).toHaveLength(1);
 
     for (let round = 1; round <= REPEATS; round++) {
       await execa(DOCKER_COMMAND, ['restart', '--time', '1', container.id]);
-      // The servers died with the container; start this one again, as a dev would.
-      await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+      // The servers died with the container; start them again, as a dev would.
+      await startServers();
       if (!processAlive(pid)) {
         // The forwarder may also have left with the old container: then it must have freed
         // everything, and a new up takes over the same port.
         expect(await rowsOf(stateDir, container.id)).toEqual([]);
         pid = await forwardContainer(stateDir, container.id);
       }
-      const rows = await waitForRows(stateDir, container.id, [port], 8_000);
-      expect(rows[0]).toMatchObject({ hostPort: port, allocation: 'same', forwarderPid: pid });
-      const response = await waitFor(
-        () => httpGet(port, '/hello.txt').catch(() => null),
-        8_000,
-        `port ${port} to serve again after restart ${round}`,
-      );
-      expect(response.body).toBe(HELLO_FILE_TEXT);
+      const rows = await waitForRows(stateDir, container.id, [port, wildcardPort], 8_000);
+      for (const row of rows) {
+        expect(row).toMatchObject({ hostPort: row.containerPort, allocation: 'same', forwarderPid: pid });
+      }
+      for (const served of [port, wildcardPort]) {
+        const response = await waitFor(
+          () => httpGet(served, '/hello.txt').catch(() => null),
+          8_000,
+          `port ${served} to serve again after restart ${round}`,
+        );
+        expect(response.body).toBe(HELLO_FILE_TEXT);
+      }
+      // The agent died with the old container; the forwarder started one in the new (and only one).
+      await waitFor(async () => (await agents()).length === 1, 8_000, `a relay agent after restart ${round}`);
     }
     const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], {
       reject: false,
