@@ -84,32 +84,44 @@ async function run(): Promise<number> {
   const results = topology.paths.map(emptyResult);
   const pathsAtStart = await Promise.all(topology.paths.map((path) => reportedPath(portpilot, path)));
 
+  // Measures each path the check admits, one after another, each once the machine is quiet again.
+  const eachPath = async <T>(
+    label: string,
+    measure: (path: BenchPath) => Promise<T>,
+    applies: (path: BenchPath) => boolean,
+  ): Promise<(T | null)[]> => {
+    const values: (T | null)[] = [];
+    for (const path of topology.paths) {
+      if (!applies(path)) {
+        values.push(null);
+        continue;
+      }
+      await waitQuiet(resting);
+      progress(`${label}: ${path.name}`);
+      values.push(await attempt(`${label} over ${path.name}`, () => measure(path)));
+    }
+    return values;
+  };
   const perPath = async <K extends PerPathMeasure>(
     key: K,
     label: string,
-    measure: (path: BenchPath) => Promise<PathResult[K]>,
+    measure: (path: BenchPath) => Promise<NonNullable<PathResult[K]>>,
     applies: (path: BenchPath) => boolean = () => true,
   ) => {
-    for (const [index, path] of topology.paths.entries()) {
-      const result = results[index];
-      if (!result || !applies(path)) continue;
-      await waitQuiet(resting);
-      progress(`${label}: ${path.name}`);
-      result[key] = (await attempt(`${label} over ${path.name}`, () => measure(path))) as PathResult[K];
-    }
+    const values = await eachPath(label, measure, applies);
+    for (const [index, result] of results.entries()) result[key] = values[index] ?? null;
   };
   await perPath('setup', `connection setup (${SETUP_CONNECTIONS} sequential)`, measureConnectionSetup);
   // Round by round across the paths, so that the machine's drift reaches every path alike.
   const throughputRuns = topology.paths.map((): ThroughputResult[] => []);
   for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
-    for (const [index, path] of topology.paths.entries()) {
-      if (round > 1 && THROUGHPUT_ONCE.includes(path.name)) continue;
-      await waitQuiet(resting);
-      const label = `throughput (${THROUGHPUT_BYTES / 1024 ** 3} GiB), run ${round}`;
-      progress(`${label}: ${path.name}`);
-      const run = await attempt(`${label} over ${path.name}`, () => measureThroughput(path));
-      if (run) throughputRuns[index]?.push(run);
-    }
+    const label = `throughput (${THROUGHPUT_BYTES / 1024 ** 3} GiB), run ${round}`;
+    const runs = await eachPath(
+      label,
+      measureThroughput,
+      (path) => round === 1 || !THROUGHPUT_ONCE.includes(path.name),
+    );
+    runs.forEach((run, index) => run && throughputRuns[index]?.push(run));
   }
   for (const [index, runs] of throughputRuns.entries()) {
     const result = results[index];

@@ -28,7 +28,7 @@ export interface RelayAgent {
   connect(address: string, port: number, destination?: Socket): Promise<Socket>;
   /** False once the agent has exited or been closed: start another, or fall back to exec. */
   readonly alive: boolean;
-  /** Ends the agent (and every connection through it); resolves once its `docker exec` has exited. */
+  /** Ends the agent (and every connection through it); resolves once its exec has ended. */
   close(): Promise<void>;
 }
 
@@ -42,11 +42,14 @@ export interface RelayAgentOptions {
   log: (message: string) => void;
 }
 
-/** How long the agent has to report its port: one `docker exec` and an interpreter's start-up. */
+/** How long the agent has to report its port: one exec and an interpreter's start-up. */
 export const AGENT_START_TIMEOUT_MS = 15_000;
 /** How long a connection through the agent may take to be answered with its status byte. */
 export const AGENT_CONNECT_TIMEOUT_MS = 10_000;
-/** After its stdin ends, how long the agent has to exit before its `docker exec` is signalled. */
+/**
+ * After its stdin ends, how long the agent has to exit before its exec is ended by force (the
+ * `docker exec` client signalled, or the engine connection dropped).
+ */
 export const AGENT_EXIT_GRACE_MS = 2_000;
 /** How much of the agent's stderr is passed to the log. */
 export const AGENT_STDERR_LOG_BYTES = 4_096;
@@ -97,7 +100,7 @@ export async function startRelayAgent(
   if (port === null) {
     await agent.close();
     await agent.stderrDone;
-    // docker exec -i reports "executable file not found" on stdout, not stderr.
+    // An exec reports "executable file not found" on stdout, not stderr (CLI and engine API alike).
     const detail = [said.trim(), agent.stderrText()].filter((text) => text !== '').join('; ');
     options.log(`the ${where} did not start${detail === '' ? '' : `: ${detail}`}`);
     return null;

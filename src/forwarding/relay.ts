@@ -5,7 +5,7 @@ import type { RunningProcess } from '../runtime/process-runner.js';
 import { readInto } from './read-into.js';
 import { relayStderrEvent } from './relay-program.js';
 
-/** Where one host connection goes: the container's IP, its relay agent, or a `docker exec` relay. */
+/** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
 export type RelayTarget =
   | { path: 'direct'; host: string; port: number }
   | { path: 'agent'; connect: (destination: Socket) => Promise<Socket> }
@@ -19,7 +19,7 @@ export interface RelayDeps {
 
 /** How long an exec may take to finish once its client has gone, or a client to close once its exec has. */
 export const RELAY_GRACE_MS = 3_000;
-/** After SIGTERM, how long the `docker exec` client has before SIGKILL. */
+/** After SIGTERM, how long an exec has before SIGKILL (through the engine API, SIGTERM already drops it). */
 export const EXEC_KILL_AFTER_MS = 2_000;
 /** How much of an exec's stderr is kept for the log. */
 export const STDERR_LOG_LIMIT_BYTES = 4_096;
@@ -143,7 +143,7 @@ function relayExec(
       if (!exec.stdin.writableEnded) exec.stdin.end();
     };
 
-    // EPIPE once docker exec is gone: its exit is handled below.
+    // EPIPE once the exec is gone: its exit is handled below.
     exec.stdin.on('error', () => {});
     client.on('error', () => client.destroy());
     client.pipe(exec.stdin);
@@ -155,7 +155,7 @@ function relayExec(
     client.once('close', () => {
       clientClosed = true;
       endStdin();
-      // Keep docker exec's stdout flowing so that it is never stuck writing to nobody.
+      // Keep the exec's stdout flowing so that it is never stuck writing to nobody.
       exec.stdout.unpipe(client);
       exec.stdout.resume();
       if (exitCode === null) {

@@ -186,19 +186,49 @@ export class EngineApi {
     }
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  private async call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
+    const outcome = await this.send(method, path, body, false);
+    if ('socket' in outcome) {
+      outcome.socket.destroy();
+      throw new Error(`${method} ${path}: the engine switched protocols unasked`);
+    }
+    return outcome;
+  }
+
+  // POST with `Upgrade: tcp`: the engine answers 101 and the connection becomes the exec's streams.
+  private async upgrade(path: string, body: unknown): Promise<Socket> {
+    const outcome = await this.send('POST', path, body, true);
+    if ('socket' in outcome) return outcome.socket;
+    throw new Error(apiMessage(outcome));
+  }
+
+  // One request on its own connection: the response read whole, or the connection once upgraded.
+  private send(
+    method: string,
+    path: string,
+    body: unknown,
+    upgrade: boolean,
+  ): Promise<ApiResponse | { socket: Socket }> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string> =
+        payload === undefined ? {} : { 'Content-Type': 'application/json' };
+      if (upgrade) Object.assign(headers, { Connection: 'Upgrade', Upgrade: 'tcp' });
       const req = request({
         socketPath: this.socketPath,
         method,
         path,
         agent: false,
         timeout: ENGINE_CALL_TIMEOUT_MS,
-        headers: payload === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers,
       });
       req.once('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
       req.once('error', reject);
+      req.once('upgrade', (_response: IncomingMessage, socket: Socket, head: Buffer) => {
+        socket.setTimeout(0);
+        if (head.length > 0) socket.unshift(head);
+        resolve({ socket });
+      });
       req.once('response', (response: IncomingMessage) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -208,42 +238,6 @@ export class EngineApi {
         );
       });
       req.end(payload);
-    });
-  }
-
-  // POST with `Upgrade: tcp`: the engine answers 101 and the connection becomes the exec's streams.
-  private upgrade(path: string, body: unknown): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const req = request({
-        socketPath: this.socketPath,
-        method: 'POST',
-        path,
-        agent: false,
-        timeout: ENGINE_CALL_TIMEOUT_MS,
-        headers: { 'Content-Type': 'application/json', Connection: 'Upgrade', Upgrade: 'tcp' },
-      });
-      req.once('timeout', () => req.destroy(new Error(`POST ${path} timed out`)));
-      req.once('error', reject);
-      req.once('upgrade', (_response: IncomingMessage, socket: Socket, head: Buffer) => {
-        socket.setTimeout(0);
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
-      });
-      req.once('response', (response: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.once('end', () =>
-          reject(
-            new Error(
-              apiMessage({
-                status: response.statusCode ?? 0,
-                body: Buffer.concat(chunks).toString('utf8'),
-              }),
-            ),
-          ),
-        );
-      });
-      req.end(JSON.stringify(body));
     });
   }
 }
