@@ -36,9 +36,16 @@ describe('docker restart under a forwarder', () => {
       await execa(DOCKER_COMMAND, ['restart', '--time', '1', container.id]);
       // The servers died with the container; start them again, as a dev would.
       await startServers();
-      if (!processAlive(pid)) {
-        // The forwarder may also have left with the old container: then it must have freed
-        // everything, and a new up takes over the same port.
+      // The forwarder either follows the restarted container (and starts a relay agent in it, the old
+      // one having died with the old container) or, when it looked while the container was down, has
+      // left with it. Wait until it has done one or the other, not just until `restart` returns.
+      const outcome = await waitFor(
+        async () => (!processAlive(pid) ? 'left' : (await agents()).length === 1 ? 'followed' : null),
+        8_000,
+        `the forwarder to follow or leave after restart ${round}`,
+      );
+      if (outcome === 'left') {
+        // Then it must have freed everything, and a new up takes over the same port.
         expect(await rowsOf(stateDir, container.id)).toEqual([]);
         pid = await forwardContainer(stateDir, container.id);
       }
@@ -54,7 +61,7 @@ describe('docker restart under a forwarder', () => {
         );
         expect(response.body).toBe(HELLO_FILE_TEXT);
       }
-      // The agent died with the old container; the forwarder started one in the new (and only one).
+      // Whichever forwarder serves the container now runs one relay agent in it, and only one.
       await waitFor(async () => (await agents()).length === 1, 8_000, `a relay agent after restart ${round}`);
     }
     const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], {
