@@ -12,9 +12,11 @@ import {
   type ListenerSource,
 } from '../forwarding/listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
-import { probeRelayProgram } from '../forwarding/relay-program.js';
+import { probeContainerPrograms } from '../forwarding/relay-program.js';
+import type { AgentInterpreter } from '../forwarding/relay-agent-script.js';
 import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
-import { findHostAddress, startRelayAgent, type RelayAgent } from '../forwarding/relay-agent.js';
+import { OnDemandAgent } from '../forwarding/agent-on-demand.js';
+import { findHostAddress, startRelayAgent } from '../forwarding/relay-agent.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { EngineApi } from '../runtime/engine-api.js';
@@ -138,44 +140,52 @@ async function targetOf(
 ): Promise<TargetContainer> {
   // Only a local engine (whose namespaces we can see) puts container addresses on the host's routes.
   const directAddresses = source.kind === 'host-proc' ? container.ipAddresses : [];
+  const programs = await probeContainerPrograms(docker, container.id, container.name);
   return {
     id: container.id,
     name: container.name,
     service: container.composeService,
     directAddresses,
-    relayProgram: await probeRelayProgram(docker, container.id, container.name),
-    agent: agent?.wanted ? await startAgent(docker, container.id, directAddresses, agent.log) : null,
+    relayProgram: programs.relayProgram,
+    agent: agent?.wanted
+      ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
+      : null,
   };
 }
 
 /**
  * The relay agent turns a loopback-bound server into a direct dial of the container's address (a few
  * ms to connect instead of a `docker exec`, and no 25 MB client per connection). It needs python3 or
- * perl in the container and a route from the host; without them connections go through exec.
+ * perl in the container and a route from the host; without them connections go through exec. It is
+ * started by the first connection that needs it (see OnDemandAgent).
  */
-async function startAgent(
+async function agentFor(
   docker: Docker,
   containerId: string,
   directAddresses: string[],
+  interpreters: readonly AgentInterpreter[],
   log: Logger,
-): Promise<RelayAgent | null> {
+): Promise<OnDemandAgent | null> {
   const containerAddress = directAddresses.find((address) => !address.includes(':'));
-  if (!containerAddress) return null;
+  if (!containerAddress || interpreters.length === 0) return null;
   const hostAddress = await findHostAddress(containerAddress);
   if (hostAddress === null) return null;
-  for (const interpreter of ['python3', 'perl'] as const) {
-    const agent = await startRelayAgent(docker, containerId, {
-      containerAddress,
-      hostAddress,
-      interpreter,
-      log: (message) => log.info(message),
-    });
-    if (agent) {
-      log.info({ interpreter, address: `${agent.host}:${agent.port}` }, 'relay agent running');
-      return agent;
+  return new OnDemandAgent(containerAddress, async () => {
+    for (const interpreter of interpreters) {
+      const agent = await startRelayAgent(docker, containerId, {
+        containerAddress,
+        hostAddress,
+        interpreter,
+        log: (message) => log.info(message),
+      });
+      if (agent) {
+        log.info({ interpreter, address: `${agent.host}:${agent.port}` }, 'relay agent running');
+        return agent;
+      }
     }
-  }
-  return null;
+    log.warn('no relay agent could start: loopback-bound ports go through exec');
+    return null;
+  });
 }
 
 async function superviseUntilDone(

@@ -337,8 +337,9 @@ while (1) {
 POSIX::_exit(0);
 `;
 
-/** The interpreters an agent can run in. */
-export type AgentInterpreter = 'python3' | 'perl';
+/** The interpreters an agent can run in, in the order they are tried (python3 splices; perl copies). */
+export const AGENT_INTERPRETERS = ['python3', 'perl'] as const;
+export type AgentInterpreter = (typeof AGENT_INTERPRETERS)[number];
 
 /** Pure: the argv run in the container to start the agent (the token goes on its stdin, never here). */
 export function agentArgv(

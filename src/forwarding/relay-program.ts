@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { ForwarderError, RuntimeError } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
+import { AGENT_INTERPRETERS, type AgentInterpreter } from './relay-agent-script.js';
 
 /** A program inside the container that can join its stdin/stdout to a TCP connection. */
 export type RelayProgram =
@@ -220,14 +221,8 @@ export function relayStderrEvent(line: string): RelayStderrEvent {
 
 /** Pure: picks the program from the probe's output text. */
 export function parseRelayProbe(output: string): RelayProgram | null {
-  const found = new Set<string>();
-  const ncHelp: string[] = [];
-  for (const line of output.split('\n')) {
-    const has = /^has (\S+)\s*$/.exec(line);
-    if (has?.[1]) found.add(has[1]);
-    else if (line.startsWith('nc-help ')) ncHelp.push(line.slice('nc-help '.length));
-  }
-  const ncFlavor = found.has('nc') ? parseNcFlavor(ncHelp.join('\n')) : null;
+  const { found, ncHelp } = readProbe(output);
+  const ncFlavor = found.has('nc') ? parseNcFlavor(ncHelp) : null;
   if (found.has('socat')) return { kind: 'socat' };
   if (ncFlavor === 'busybox') return { kind: 'nc', flavor: 'busybox' };
   if (found.has('bash') && found.has('cat')) return { kind: 'bash' };
@@ -242,10 +237,35 @@ export function parseRelayProbe(output: string): RelayProgram | null {
   return null;
 }
 
+// The probe's lines: "has PROGRAM" for each program on PATH, "nc-help TEXT" for nc's help.
+function readProbe(output: string): { found: Set<string>; ncHelp: string } {
+  const found = new Set<string>();
+  const ncHelp: string[] = [];
+  for (const line of output.split('\n')) {
+    const has = /^has (\S+)\s*$/.exec(line);
+    if (has?.[1]) found.add(has[1]);
+    else if (line.startsWith('nc-help ')) ncHelp.push(line.slice('nc-help '.length));
+  }
+  return { found, ncHelp: ncHelp.join('\n') };
+}
+
 function parseNcFlavor(help: string): 'openbsd' | 'busybox' | 'other' {
   if (/OpenBSD netcat/i.test(help)) return 'openbsd';
   if (/BusyBox/.test(help)) return 'busybox';
   return 'other';
+}
+
+/** What one probe of a container found: its exec relay program and the interpreters a relay agent can run in. */
+export interface ContainerPrograms {
+  relayProgram: RelayProgram;
+  /** python3 and/or perl, in the order an agent tries them. */
+  agentInterpreters: AgentInterpreter[];
+}
+
+/** Pure: the interpreters the probe's output names, python3 first. */
+export function parseAgentInterpreters(output: string): AgentInterpreter[] {
+  const { found } = readProbe(output);
+  return AGENT_INTERPRETERS.filter((interpreter) => found.has(interpreter));
 }
 
 /** Probes the container once for a relay program; throws ForwarderError NO_RELAY_PROGRAM when it has none. */
@@ -254,6 +274,15 @@ export async function probeRelayProgram(
   containerId: string,
   containerName: string,
 ): Promise<RelayProgram> {
+  return (await probeContainerPrograms(docker, containerId, containerName)).relayProgram;
+}
+
+/** probeRelayProgram's one exec, also telling which agent interpreters the container has. */
+export async function probeContainerPrograms(
+  docker: Docker,
+  containerId: string,
+  containerName: string,
+): Promise<ContainerPrograms> {
   const where = `container ${containerId.slice(0, 12)} (${containerName})`;
   const result = await docker.exec(containerId, ['sh', '-c', PROBE_SCRIPT], { timeoutMs: PROBE_TIMEOUT_MS });
   let output: string;
@@ -265,7 +294,7 @@ export async function probeRelayProgram(
     throw probeFailure(where, result.stderr, result.exitCode);
   }
   const program = parseRelayProbe(output);
-  if (program) return program;
+  if (program) return { relayProgram: program, agentInterpreters: parseAgentInterpreters(output) };
   throw new ForwarderError(
     `no relay program in ${where}: install socat, nc, bash, python3 or perl in the image`,
     {

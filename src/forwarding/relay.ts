@@ -8,7 +8,12 @@ import { relayStderrEvent } from './relay-program.js';
 /** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
 export type RelayTarget =
   | { path: 'direct'; host: string; port: number }
-  | { path: 'agent'; connect: (destination: Socket) => Promise<Socket> }
+  | {
+      path: 'agent';
+      /** Null when no agent can run after all: the connection takes `fallback` instead. */
+      connect: (destination: Socket) => Promise<Socket | null>;
+      fallback: Extract<RelayTarget, { path: 'exec' }>;
+    }
   | { path: 'exec'; containerId: string; argv: string[] };
 
 /** What a relay needs: the runtime, and where to report trouble. */
@@ -85,13 +90,17 @@ async function relayAgent(
   deps: RelayDeps,
 ): Promise<void> {
   client.on('error', () => client.destroy());
-  let upstream: Socket;
+  let upstream: Socket | null;
   try {
     upstream = await target.connect(client);
   } catch (error) {
     deps.onError?.('cannot connect through the relay agent', error);
     reset(client);
     return;
+  }
+  if (upstream === null) {
+    if (client.destroyed) return;
+    return relayExec(client, target.fallback, deps);
   }
   if (client.destroyed) {
     upstream.destroy();

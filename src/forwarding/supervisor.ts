@@ -4,12 +4,12 @@ import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
 import { bindHostListener, type HostListener } from './host-listener.js';
+import type { OnDemandAgent } from './agent-on-demand.js';
 import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from './port-entry.js';
 import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
-import type { RelayAgent } from './relay-agent.js';
 import { relayConnection, type RelayTarget } from './relay.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
@@ -37,8 +37,8 @@ export interface TargetContainer {
   /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
   directAddresses: string[];
   relayProgram: RelayProgram;
-  /** The in-container relay agent for loopback-bound servers, when one runs (see relay-agent.ts). */
-  agent: RelayAgent | null;
+  /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
+  agent: OnDemandAgent | null;
 }
 
 export interface SupervisorOptions {
@@ -133,7 +133,7 @@ export class Supervisor {
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {
-      if (isAgentSocket(primary.agent, listener)) continue;
+      if (primary.agent?.owns(listener.sockets)) continue;
       seen.add(listener.port);
       const key = keyOf(primary.id, listener.port);
       const existing = this.forwards.get(key);
@@ -286,10 +286,12 @@ export class Supervisor {
     listener: PortListener,
     processLine: string | null,
   ): Promise<void> {
+    // The path can change with the listener's binding, or when the relay agent cannot run after all.
     if (
       forward.scope === listener.scope &&
       forward.dialAddress === listener.dialAddress &&
-      forward.process === processLine
+      forward.process === processLine &&
+      forward.entry?.path === this.pathFor(forward)
     ) {
       return;
     }
@@ -410,7 +412,7 @@ export class Supervisor {
     const forced = this.options.relayPath;
     if (forced === 'exec') return 'exec';
     if (forced !== 'agent' && this.directAddress(forward) !== null) return 'direct';
-    if (forced !== 'direct' && forward.target.agent?.alive) return 'agent';
+    if (forced !== 'direct' && forward.target.agent?.usable) return 'agent';
     return 'exec';
   }
 
@@ -426,18 +428,20 @@ export class Supervisor {
     const path = this.pathFor(forward);
     const direct = path === 'direct' ? this.directAddress(forward) : null;
     if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
+    const exec: RelayTarget = {
+      path: 'exec',
+      containerId: forward.target.id,
+      argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
+    };
     const agent = forward.target.agent;
     if (path === 'agent' && agent) {
       return {
         path: 'agent',
         connect: (destination) => agent.connect(forward.dialAddress, forward.port, destination),
+        fallback: exec,
       };
     }
-    return {
-      path: 'exec',
-      containerId: forward.target.id,
-      argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
-    };
+    return exec;
   }
 
   private placeholder(
@@ -480,13 +484,6 @@ export class Supervisor {
       ...(reason === undefined ? {} : { reason }),
     };
   }
-}
-
-/** The relay agent's own listener is portpilot's, not the user's: never forwarded. */
-function isAgentSocket(agent: RelayAgent | null, listener: PortListener): boolean {
-  return (
-    agent !== null && listener.port === agent.port && listener.sockets.every((s) => s.address === agent.host)
-  );
 }
 
 const UNCHECKED = -1;

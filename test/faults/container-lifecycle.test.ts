@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { processAlive } from '../support/cli.js';
@@ -30,17 +32,29 @@ describe('docker restart under a forwarder', () => {
     let pid = await forwardContainer(stateDir, container.id);
     await waitForRows(stateDir, container.id, [port, wildcardPort]);
     const agents = () => containerProcesses(container.id, /portpilot relay agent/);
+    // The relay agent starts with the first connection to a loopback-bound port, not before.
+    expect(await agents()).toHaveLength(0);
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     expect(await agents()).toHaveLength(1);
+    const logFile = join(stateDir, 'forwarders', `${container.id}.log`);
+    const logged = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
 
     for (let round = 1; round <= REPEATS; round++) {
+      const loggedBefore = logged().length;
       await execa(DOCKER_COMMAND, ['restart', '--time', '1', container.id]);
       // The servers died with the container; start them again, as a dev would.
       await startServers();
-      // The forwarder either follows the restarted container (and starts a relay agent in it, the old
-      // one having died with the old container) or, when it looked while the container was down, has
-      // left with it. Wait until it has done one or the other, not just until `restart` returns.
+      // The forwarder either follows the restarted container (the old relay agent died with the old
+      // container; a new one starts with the next connection) or, when it looked while the container
+      // was down, has left with it. Wait until it has done one or the other, not just until
+      // `restart` returns.
       const outcome = await waitFor(
-        async () => (!processAlive(pid) ? 'left' : (await agents()).length === 1 ? 'followed' : null),
+        () =>
+          !processAlive(pid)
+            ? 'left'
+            : logged().slice(loggedBefore).includes('forwarding to the restarted container')
+              ? 'followed'
+              : null,
         8_000,
         `the forwarder to follow or leave after restart ${round}`,
       );

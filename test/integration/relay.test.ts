@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { ForwarderError } from '../../src/common/errors.js';
+import { OnDemandAgent } from '../../src/forwarding/agent-on-demand.js';
 import { bindHostListener, type HostListener } from '../../src/forwarding/host-listener.js';
 import {
   BASH_DRAIN_S,
@@ -440,6 +441,45 @@ describe('relay straight to the container IP', () => {
     expect(await failure).toBe('ECONNRESET');
     await Promise.all(relays);
     expect(errors.join('\n')).toMatch(/cannot connect/);
+  });
+});
+
+describe('relay agent target whose agent cannot start', () => {
+  let container: TestContainer | undefined;
+  const SINK_PORT = 7111;
+
+  beforeAll(async () => {
+    container = await startContainer(DEBIAN_IMAGE);
+    await startServer(container.id, { kind: 'sink-sha256', address: '127.0.0.1', port: SINK_PORT });
+  });
+
+  afterAll(async () => {
+    if (container) await removeContainer(container.id);
+  });
+
+  it('takes the exec fallback, byte-exact with the half-close, and tries the start only once', async () => {
+    const containerId = container?.id ?? '';
+    let starts = 0;
+    const agent = new OnDemandAgent('127.0.0.1', () => {
+      starts++;
+      return Promise.resolve(null);
+    });
+    const { port, relays } = await forward({
+      path: 'agent',
+      connect: (destination) => agent.connect('127.0.0.1', SINK_PORT, destination),
+      fallback: { path: 'exec', containerId, argv: relayArgv({ kind: 'socat' }, '127.0.0.1', SINK_PORT) },
+    });
+    for (let round = 0; round < 2; round++) {
+      const payload = randomBytes(4 * 1024 * 1024);
+      const socket = await open(port);
+      const received = collect(socket);
+      socket.end(payload);
+      expect((await received.ended).toString()).toBe(`${sha256(payload)}\n`);
+      await closed(socket);
+    }
+    await Promise.all(relays);
+    expect(starts).toBe(1);
+    expect(agent.usable).toBe(false);
   });
 });
 

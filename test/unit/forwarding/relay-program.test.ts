@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ForwarderError, RuntimeError } from '../../../src/common/errors.js';
 import {
   BASH_DRAIN_S,
+  parseAgentInterpreters,
   parseRelayProbe,
+  probeContainerPrograms,
   probeRelayProgram,
   RELAY_DRAIN_IDLE_S,
   relayArgv,
@@ -84,6 +86,21 @@ describe('parseRelayProbe', () => {
 
   it('ignores help text that merely mentions a program', () => {
     expect(parseRelayProbe(probe('nc-help has socat', 'has perl'))).toEqual({ kind: 'perl' });
+  });
+});
+
+describe('parseAgentInterpreters', () => {
+  it('names python3 before perl, whatever order the probe printed them in', () => {
+    expect(parseAgentInterpreters(probe('has perl', 'has socat', 'has python3'))).toEqual([
+      'python3',
+      'perl',
+    ]);
+    expect(parseAgentInterpreters(probe('has perl', 'has cat'))).toEqual(['perl']);
+  });
+
+  it('finds none where there is neither, or only in help text', () => {
+    expect(parseAgentInterpreters(probe('has socat', 'has bash'))).toEqual([]);
+    expect(parseAgentInterpreters(probe('has nc', 'nc-help has python3'))).toEqual([]);
   });
 });
 
@@ -202,6 +219,15 @@ describe('probeRelayProgram', () => {
   it('asks once through sh when the container has it', async () => {
     const { docker, asked } = fakeDocker({ sh: ok(probe('has perl', 'has python3', 'has cat')) });
     expect(await probeRelayProgram(docker, 'cid-0123456789ab', 'web')).toEqual({ kind: 'python3' });
+    expect(asked).toHaveLength(1);
+  });
+
+  it('tells the agent interpreters from the same one exec', async () => {
+    const { docker, asked } = fakeDocker({ sh: ok(probe('has socat', 'has perl')) });
+    expect(await probeContainerPrograms(docker, 'cid-0123456789ab', 'web')).toEqual({
+      relayProgram: { kind: 'socat' },
+      agentInterpreters: ['perl'],
+    });
     expect(asked).toHaveLength(1);
   });
 
