@@ -1,9 +1,10 @@
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IDLE_FIRST_PORT, IDLE_PORTS, IDLE_SETTLE_MS, IDLE_WINDOW_MS } from '../config.js';
 import { progress } from '../log.js';
 import { startContainer, startIdleListeners } from '../setup/containers.js';
 import type { Portpilot } from '../setup/portpilot.js';
-import { containerCgroup, rssBytes, treeCpuSeconds, treeRss } from './proc.js';
+import { containerCgroup, rssBytes, treeCpuSeconds, treeRss, type ContainerCgroup } from './proc.js';
 
 /** What an idle forwarder costs. */
 export interface IdleResult {
@@ -20,6 +21,20 @@ export interface IdleResult {
   hostRssMB: number;
   hostProcesses: number;
   /** RSS of the processes it keeps in the container (none for a forwarder that keeps none). */
+  containerRssMB: number;
+  containerProcesses: number;
+  /**
+   * The same RSS readings once every forwarded port has had one connection (opened, then closed)
+   * and the forwarder has settled again: what an idle forwarder holds after use (the relay agent,
+   * started by the first loopback connection, stays).
+   */
+  afterUse: RssReading;
+}
+
+/** RSS of the forwarder's processes, host side and container side. */
+export interface RssReading {
+  hostRssMB: number;
+  hostProcesses: number;
   containerRssMB: number;
   containerProcesses: number;
 }
@@ -62,11 +77,18 @@ export async function measureIdleCost(image: string, portpilot: Portpilot): Prom
     const container1 = await cgroup.cpuSeconds();
     const minutes = (Date.now() - started) / 60_000;
 
-    const hostRss = await treeRss(pid);
-    const kept = (await cgroup.pids()).filter((p) => !benchPids.has(p));
-    const keptRss = (await Promise.all(kept.map(rssBytes))).reduce((a, b) => a + b, 0);
+    const rss = () => readRss(pid, cgroup, benchPids);
+    const idle = await rss();
     const hostCpuSPerMin = (host1 - host0) / minutes;
     const containerCpuSPerMin = (container1 - container0) / minutes;
+
+    progress('idle cost: one connection to every forwarded port, then RSS again');
+    const agentPorts = [...rows.values()].filter((row) => row.path === 'agent').length;
+    await Promise.all([...rows.values()].map((row) => touch(row.hostPort)));
+    if (agentPorts > 0) {
+      await waitUntil(async () => (await rss()).containerProcesses > 0, AGENT_START_WAIT_MS);
+    }
+    await sleep(IDLE_SETTLE_MS);
     return {
       ports: rows.size,
       paths,
@@ -74,12 +96,47 @@ export async function measureIdleCost(image: string, portpilot: Portpilot): Prom
       hostCpuSPerMin,
       containerCpuSPerMin,
       totalCpuSPerMin: hostCpuSPerMin + containerCpuSPerMin,
-      hostRssMB: hostRss.bytes / 1e6,
-      hostProcesses: hostRss.processes,
-      containerRssMB: keptRss / 1e6,
-      containerProcesses: kept.length,
+      ...idle,
+      afterUse: await rss(),
     };
   } finally {
     await portpilot.down(container.id);
+  }
+}
+
+/** How long the relay agent may take to appear after the first loopback connection. */
+const AGENT_START_WAIT_MS = 15_000;
+
+async function readRss(
+  pid: number,
+  cgroup: ContainerCgroup,
+  benchPids: ReadonlySet<number>,
+): Promise<RssReading> {
+  const host = await treeRss(pid);
+  const kept = (await cgroup.pids()).filter((p) => !benchPids.has(p));
+  const keptRss = (await Promise.all(kept.map(rssBytes))).reduce((a, b) => a + b, 0);
+  return {
+    hostRssMB: host.bytes / 1e6,
+    hostProcesses: host.processes,
+    containerRssMB: keptRss / 1e6,
+    containerProcesses: kept.length,
+  };
+}
+
+/** Opens one connection to the host port and closes it a moment later. */
+function touch(hostPort: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: hostPort });
+    socket.once('connect', () => setTimeout(() => socket.destroy(), 500));
+    socket.once('error', (error) => reject(new Error(`port ${hostPort}: ${error.message}`)));
+    socket.once('close', () => resolve());
+  });
+}
+
+async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`the relay agent did not start within ${timeoutMs} ms`);
+    await sleep(100);
   }
 }

@@ -1,4 +1,4 @@
-import type { IdleResult } from '../measure/idle-cost.js';
+import type { IdleResult, RssReading } from '../measure/idle-cost.js';
 import type { ScaleResult } from '../measure/scale.js';
 import { formatNumber, withRatio } from './format.js';
 import type { RunResults } from './results.js';
@@ -64,16 +64,21 @@ export function idleTable(idle: IdleResult | null): string {
   const paths = Object.entries(idle.paths)
     .map(([path, count]) => `${count} ${path}`)
     .join(', ');
-  return markdownTable(header, [
+  const rss = (reading: RssReading) => [
+    `${formatNumber(reading.hostRssMB)} (${reading.hostProcesses} proc)`,
+    `${formatNumber(reading.containerRssMB)} (${reading.containerProcesses} proc)`,
+  ];
+  const rows = [
     [
-      `${idle.ports} (${paths})`,
+      `${idle.ports} (${paths}), no traffic`,
       formatNumber(idle.hostCpuSPerMin),
       formatNumber(idle.containerCpuSPerMin),
       formatNumber(idle.totalCpuSPerMin),
-      `${formatNumber(idle.hostRssMB)} (${idle.hostProcesses} proc)`,
-      `${formatNumber(idle.containerRssMB)} (${idle.containerProcesses} proc)`,
+      ...rss(idle),
     ],
-  ]);
+  ];
+  rows.push(['the same, after one connection to each', '—', '—', '—', ...rss(idle.afterUse)]);
+  return markdownTable(header, rows);
 }
 
 /** Pure: the targets with PASS / FAIL. */
