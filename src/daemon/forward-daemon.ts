@@ -24,6 +24,7 @@ import { daemonRunner } from '../runtime/process-runner.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
+import { waitForRestart } from './restart-wait.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
 
@@ -42,12 +43,13 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   let supervisor: Supervisor;
   let source: ListenerSource;
   let docker: Docker;
+  let containerPid: number;
   try {
     spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
     await ensureStateDir(paths.root);
-    ({ supervisor, source, docker } = await start(spec, paths, log));
+    ({ supervisor, source, docker, containerPid } = await start(spec, paths, log));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
     reportReady(
@@ -57,7 +59,7 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
     );
     process.exit(1);
   }
-  return superviseUntilDone(spec, paths, { docker, supervisor, source }, log);
+  return superviseUntilDone(spec, paths, { docker, supervisor, source, containerPid }, log);
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
@@ -124,7 +126,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
   });
   reportReady({ ok: true, pid: process.pid });
-  return { supervisor, source, docker };
+  return { supervisor, source, docker, containerPid: container.pid };
 }
 
 /** The relay agent runs unless exec or direct dialling is forced. */
@@ -138,8 +140,7 @@ async function targetOf(
   source: ListenerSource,
   agent: { wanted: boolean; log: Logger } | null = null,
 ): Promise<TargetContainer> {
-  // Only a local engine (whose namespaces we can see) puts container addresses on the host's routes.
-  const directAddresses = source.kind === 'host-proc' ? container.ipAddresses : [];
+  const directAddresses = directAddressesOf(container, source);
   const programs = await probeContainerPrograms(docker, container.id, container.name);
   return {
     id: container.id,
@@ -151,6 +152,11 @@ async function targetOf(
       ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
       : null,
   };
+}
+
+/** Only a local engine (whose namespaces we can see) puts container addresses on the host's routes. */
+function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
+  return source.kind === 'host-proc' ? container.ipAddresses : [];
 }
 
 /**
@@ -191,11 +197,12 @@ async function agentFor(
 async function superviseUntilDone(
   spec: DaemonSpec,
   paths: StatePaths,
-  started: { docker: Docker; supervisor: Supervisor; source: ListenerSource },
+  started: { docker: Docker; supervisor: Supervisor; source: ListenerSource; containerPid: number },
   log: Logger,
 ): Promise<never> {
   const { docker, supervisor } = started;
   let source = started.source;
+  let containerPid = started.containerPid;
   let stopping: string | null = null;
   const wake = new AbortController();
   const stop = (reason: string) => {
@@ -218,19 +225,33 @@ async function superviseUntilDone(
       if (!(error instanceof ContainerGoneSignal)) {
         log.warn({ err: error }, 'reading listeners failed');
       } else {
-        const container = await docker.inspect(spec.containerId).catch(() => null);
-        if (!container?.running) {
+        // `docker restart` shows the container down for a moment: wait for it before giving up.
+        const downSince = Date.now();
+        await supervisor.suspendPrimary();
+        const container = await waitForRestart(
+          () => docker.inspect(spec.containerId),
+          containerPid,
+          wake.signal,
+        );
+        if (!container) {
+          log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
           stop('the container stopped');
           break;
         }
-        log.info({ pid: container.pid }, 'container restarted; following its new init process');
-        source = await createListenerSource(docker, container.id, container.pid);
+        log.info(
+          { pid: container.pid, waitedMs: Date.now() - downSince },
+          'container restarted; following its new init process',
+        );
+        containerPid = container.pid;
         // New addresses, perhaps, and a new relay agent: the old one died with the container.
         try {
+          source = await createListenerSource(docker, container.id, container.pid);
           const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
           await supervisor.refreshPrimary(fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
+          // Its addresses at least are known: dial them, and keep the relay program probed before.
+          await supervisor.refreshPrimary({ directAddresses: directAddressesOf(container, source) });
           log.warn({ err: refreshError }, 'cannot look the restarted container over again');
         }
       }

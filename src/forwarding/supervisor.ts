@@ -218,13 +218,26 @@ export class Supervisor {
    * it. Forwards keep their host ports and point at the container as it is now; the old agent is
    * closed.
    */
-  async refreshPrimary(fresh: Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>) {
+  async refreshPrimary(fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>) {
     const primary = this.options.primary;
     const previous = primary.agent;
-    primary.directAddresses = fresh.directAddresses;
-    primary.relayProgram = fresh.relayProgram;
-    primary.agent = fresh.agent;
-    if (previous && previous !== fresh.agent) await previous.close();
+    primary.directAddresses = fresh.directAddresses ?? primary.directAddresses;
+    primary.relayProgram = fresh.relayProgram ?? primary.relayProgram;
+    primary.agent = fresh.agent === undefined ? primary.agent : fresh.agent;
+    if (previous && previous !== primary.agent) await previous.close();
+  }
+
+  /**
+   * While the primary container is down (it may be restarting): its addresses may go to another
+   * container meanwhile, so nothing is dialled at them, and its relay agent is ended. Connections
+   * take the exec path, which fails fast while the container is down; refreshPrimary undoes this.
+   */
+  async suspendPrimary(): Promise<void> {
+    const primary = this.options.primary;
+    const previous = primary.agent;
+    primary.directAddresses = [];
+    primary.agent = null;
+    await previous?.close();
   }
 
   /** Closes every forward and releases this forwarder's registry entries. */

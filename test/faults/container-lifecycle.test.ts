@@ -1,10 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { processAlive } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
-import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';
+import { RESTART_GRACE_MS } from '../../src/daemon/restart-wait.js';
+import {
+  DOCKER_COMMAND,
+  freeHostPort,
+  removeContainer,
+  startServer,
+  waitFor,
+} from '../support/containers.js';
 import { accepts, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
@@ -18,6 +26,8 @@ import {
 const scope = containerScope();
 const { stateDir } = scope;
 const REPEATS = 3;
+/** A network of its own, so that the second container can be given the first one's address. */
+const REUSED_SUBNET = '10.213.7.0/24';
 
 describe('docker restart under a forwarder', () => {
   it(`forwarding resumes on the same host port after each of ${REPEATS} restarts`, async () => {
@@ -29,7 +39,7 @@ describe('docker restart under a forwarder', () => {
       await startServer(container.id, { port: wildcardPort, address: '0.0.0.0', kind: 'http' });
     };
     await startServers();
-    let pid = await forwardContainer(stateDir, container.id);
+    const pid = await forwardContainer(stateDir, container.id);
     await waitForRows(stateDir, container.id, [port, wildcardPort]);
     const agents = () => containerProcesses(container.id, /portpilot relay agent/);
     // The relay agent starts with the first connection to a loopback-bound port, not before.
@@ -44,10 +54,9 @@ describe('docker restart under a forwarder', () => {
       await execa(DOCKER_COMMAND, ['restart', '--time', '1', container.id]);
       // The servers died with the container; start them again, as a dev would.
       await startServers();
-      // The forwarder either follows the restarted container (the old relay agent died with the old
-      // container; a new one starts with the next connection) or, when it looked while the container
-      // was down, has left with it. Wait until it has done one or the other, not just until
-      // `restart` returns.
+      // The forwarder follows the restarted container, even when it looked while the container was
+      // down (it waits for the restart); the old relay agent died with the old container, and a new
+      // one starts with the next loopback connection.
       const outcome = await waitFor(
         () =>
           !processAlive(pid)
@@ -56,13 +65,9 @@ describe('docker restart under a forwarder', () => {
               ? 'followed'
               : null,
         8_000,
-        `the forwarder to follow or leave after restart ${round}`,
+        `the forwarder to follow restart ${round}`,
       );
-      if (outcome === 'left') {
-        // Then it must have freed everything, and a new up takes over the same port.
-        expect(await rowsOf(stateDir, container.id)).toEqual([]);
-        pid = await forwardContainer(stateDir, container.id);
-      }
+      expect(outcome).toBe('followed');
       const rows = await waitForRows(stateDir, container.id, [port, wildcardPort], 8_000);
       for (const row of rows) {
         expect(row).toMatchObject({ hostPort: row.containerPort, allocation: 'same', forwarderPid: pid });
@@ -104,6 +109,50 @@ describe('docker rm -f under a forwarder', () => {
       expect(await accepts(loopbackPort)).toBe(false);
       expect(await accepts(wildcardPort)).toBe(false);
       expect(await rowsOf(stateDir, container.id)).toEqual([]);
+    }
+  });
+});
+
+describe("a stopped container's address, taken by another container", () => {
+  it('is never dialled while the forwarder waits to see whether the container restarts', async () => {
+    const network = `portpilot-test-net-${randomBytes(3).toString('hex')}`;
+    await execa(DOCKER_COMMAND, ['network', 'create', '--subnet', REUSED_SUBNET, network]);
+    try {
+      const first = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', network] });
+      const port = await freeHostPort();
+      await startServer(first.id, { port, address: '0.0.0.0', kind: 'http' });
+      const pid = await forwardContainer(stateDir, first.id);
+      const [row] = await waitForRows(stateDir, first.id, [port]);
+      expect(row?.path).toBe('direct');
+      expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+      const { stdout: address } = await execa(DOCKER_COMMAND, [
+        'inspect',
+        '--format',
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+        first.id,
+      ]);
+
+      // The first container stops; a second one takes its address and serves the same port.
+      await execa(DOCKER_COMMAND, ['stop', '--time', '0', first.id]);
+      const stoppedAt = Date.now();
+      const second = await scope.start(TEST_IMAGES.debian.tag, {
+        runArgs: ['--network', network, '--ip', address.trim()],
+      });
+      await startServer(second.id, { port, address: '0.0.0.0', kind: 'http' });
+      const reached = await httpGet(port, '/hello.txt').then(
+        () => true,
+        () => false,
+      );
+      // Checked after the attempt: the forwarder was still waiting when it was made.
+      expect(processAlive(pid), `${Date.now() - stoppedAt} ms after the stop`).toBe(true);
+      expect(reached).toBe(false);
+
+      await waitFor(() => !processAlive(pid), RESTART_GRACE_MS + 6_000, 'the forwarder to give up');
+      expect(await accepts(port)).toBe(false);
+      expect(await rowsOf(stateDir, first.id)).toEqual([]);
+      await removeContainer(second.id);
+    } finally {
+      await execa(DOCKER_COMMAND, ['network', 'rm', network], { reject: false });
     }
   });
 });

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RESTART_GRACE_MS } from '../../src/daemon/restart-wait.js';
 import { portsJson, processAlive, runCli, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import { freeHostPort, startServer, waitFor, type TestContainer } from '../support/containers.js';
@@ -123,7 +124,8 @@ describe('faults', () => {
     await waitFor(() => accepts(port), 5_000);
 
     await execa('docker', ['stop', container.id]);
-    await waitFor(() => !processAlive(pid), 6_000, 'the forwarder to exit');
+    // It first gives the container RESTART_GRACE_MS to come back (a `docker restart` looks the same).
+    await waitFor(() => !processAlive(pid), RESTART_GRACE_MS + 6_000, 'the forwarder to exit');
     expect(await accepts(port)).toBe(false);
     expect(await rowsOf(container.id)).toEqual([]);
   });
