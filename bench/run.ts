@@ -13,8 +13,8 @@ import {
   SCALE_BYTES,
   SCALE_CONNECTIONS,
   SETUP_CONNECTIONS,
+  SLOW_PATHS,
   THROUGHPUT_BYTES,
-  THROUGHPUT_ONCE,
   THROUGHPUT_ROUNDS,
   WRK_CONNECTIONS,
   WRK_DURATION_S,
@@ -22,7 +22,7 @@ import {
 import { progress } from './log.js';
 import { RESULTS_DIR } from './paths.js';
 import { measureConnectionMemory } from './measure/connection-memory.js';
-import { measureConnectionSetup } from './measure/connection-setup.js';
+import { setupResult, timeConnectionSetup } from './measure/connection-setup.js';
 import { measureDetection } from './measure/detection.js';
 import { measureIdleCost } from './measure/idle-cost.js';
 import { restingChildren, waitQuiet } from './measure/quiesce.js';
@@ -111,7 +111,23 @@ async function run(): Promise<number> {
     const values = await eachPath(label, measure, applies);
     for (const [index, result] of results.entries()) result[key] = values[index] ?? null;
   };
-  await perPath('setup', `connection setup (${SETUP_CONNECTIONS} sequential)`, measureConnectionSetup);
+  const setupLabel = `connection setup (${SETUP_CONNECTIONS} sequential)`;
+  await perPath(
+    'setup',
+    setupLabel,
+    async (path) => setupResult((await timeConnectionSetup([path]))[0] ?? { samples: [], errors: [] }),
+    (path) => SLOW_PATHS.includes(path.name),
+  );
+  const interleaved = topology.paths.filter((path) => !SLOW_PATHS.includes(path.name));
+  await waitQuiet(resting);
+  progress(`${setupLabel}: ${interleaved.map((path) => path.name).join(', ')}, taking turns`);
+  const tallies = await timeConnectionSetup(interleaved);
+  for (const [index, path] of interleaved.entries()) {
+    const result = results[topology.paths.indexOf(path)];
+    const tally = tallies[index];
+    if (result && tally)
+      result.setup = await attempt(`${setupLabel} over ${path.name}`, async () => setupResult(tally));
+  }
   // Round by round across the paths, so that the machine's drift reaches every path alike.
   const throughputRuns = topology.paths.map((): ThroughputResult[] => []);
   for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
@@ -119,7 +135,7 @@ async function run(): Promise<number> {
     const runs = await eachPath(
       label,
       measureThroughput,
-      (path) => round === 1 || !THROUGHPUT_ONCE.includes(path.name),
+      (path) => round === 1 || !SLOW_PATHS.includes(path.name),
     );
     runs.forEach((run, index) => run && throughputRuns[index]?.push(run));
   }

@@ -19,19 +19,38 @@ const WARM_UP_CONNECTIONS = 5;
 // More failures than this share means the path did not work: nothing worth a percentile.
 const MAX_FAILURE_SHARE = 0.1;
 
-/** Times SETUP_CONNECTIONS sequential connections to the path's greeting server (after a short warm-up). */
-export async function measureConnectionSetup(path: BenchPath): Promise<SetupResult> {
-  const samples: number[] = [];
-  const errors: string[] = [];
+/** One path's timed connections, and the errors of those that failed. */
+export interface SetupTally {
+  samples: number[];
+  errors: string[];
+}
+
+/**
+ * Times SETUP_CONNECTIONS sequential connections to each path's greeting server, after a short
+ * warm-up. With several paths they take turns connection by connection, so that the shared machine's
+ * drift (its wake-up latency moved the same path's p50 by half from one block of 200 to the next)
+ * reaches every path alike.
+ */
+export async function timeConnectionSetup(paths: readonly BenchPath[]): Promise<SetupTally[]> {
+  const tallies = paths.map((): SetupTally => ({ samples: [], errors: [] }));
   for (let i = 0; i < WARM_UP_CONNECTIONS + SETUP_CONNECTIONS; i++) {
-    try {
-      const { socket, firstByteMs } = await connectToFirstByte(path.endpoints.greeting, CONNECT_TIMEOUT_MS);
-      socket.destroy();
-      if (i >= WARM_UP_CONNECTIONS) samples.push(firstByteMs);
-    } catch (error) {
-      errors.push(error instanceof Error ? error.message : String(error));
+    for (const [index, path] of paths.entries()) {
+      const tally = tallies[index];
+      if (!tally) continue;
+      try {
+        const { socket, firstByteMs } = await connectToFirstByte(path.endpoints.greeting, CONNECT_TIMEOUT_MS);
+        socket.destroy();
+        if (i >= WARM_UP_CONNECTIONS) tally.samples.push(firstByteMs);
+      } catch (error) {
+        tally.errors.push(error instanceof Error ? error.message : String(error));
+      }
     }
   }
+  return tallies;
+}
+
+/** The figures of one path's tally; throws when too many of its connections failed. */
+export function setupResult({ samples, errors }: SetupTally): SetupResult {
   if (errors.length > MAX_FAILURE_SHARE * SETUP_CONNECTIONS) {
     throw new Error(`${errors.length} connections failed, the first: ${errors[0]}`);
   }

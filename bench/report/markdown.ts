@@ -25,7 +25,8 @@ const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a ser
 - **portpilot-loopback-exec**: the same, in a second container whose forwarder runs with \`--relay-path exec\`.
 - *ports path*: the \`path\` field of \`portpilot ports --json\` for the case's forwards.`;
 
-const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greeting; 200 sequential connections after 5 warm-up ones.
+const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greeting; 200 sequential connections after 5 warm-up ones. The
+  paths without an exec per connection take turns, one connection each; the two exec paths are timed one after the other.
 - Throughput: the host reads 1 GiB of zeros the server writes, connect() to EOF; MB = 10^6 bytes. The median of
   ${THROUGHPUT_ROUNDS} runs, taken round by round across the paths (the exec paths, tens of seconds a run: one run).
 - req/s: \`wrk -t1 -c8 -d5s -H 'Connection: close'\` against a small asyncio HTTP server in the container (a 13-byte 200,
