@@ -25,6 +25,7 @@ import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { waitForRestart } from './restart-wait.js';
+import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
 
@@ -43,13 +44,15 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   let supervisor: Supervisor;
   let source: ListenerSource;
   let docker: Docker;
+  let containerId: string;
   let containerPid: number;
+  let peers: PeerWatch[];
   try {
     spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
     await ensureStateDir(paths.root);
-    ({ supervisor, source, docker, containerPid } = await start(spec, paths, log));
+    ({ supervisor, source, docker, containerId, containerPid, peers } = await start(spec, paths, log));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
     reportReady(
@@ -59,7 +62,12 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
     );
     process.exit(1);
   }
-  return superviseUntilDone(spec, paths, { docker, supervisor, source, containerPid }, log);
+  return superviseUntilDone(
+    spec,
+    paths,
+    { docker, supervisor, source, containerId, containerPid, peers },
+    log,
+  );
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
@@ -84,6 +92,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const source = await createListenerSource(docker, container.id, container.pid);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
+  const otherPids = new Map<string, number>();
   for (const declared of spec.declared) {
     if (declared.containerId === container.id || others.has(declared.containerId)) continue;
     const other = await docker.inspect(declared.containerId);
@@ -93,6 +102,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       });
     }
     others.set(other.id, { ...(await targetOf(docker, other, source)), service: declared.service });
+    otherPids.set(other.id, other.pid);
   }
   log.info(
     { containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind },
@@ -114,6 +124,12 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     log: (message, fields) => log.warn(fields ?? {}, message),
   });
   for (const declared of spec.declared) await supervisor.declare(declared.containerId, declared.port);
+  // Other services' containers are watched only where their tables can be read from the host.
+  const peers: PeerWatch[] = [];
+  for (const [id, pid] of otherPids) {
+    const peer = await PeerWatch.start({ docker, supervisor, log }, id, pid);
+    if (peer) peers.push(peer);
+  }
 
   await writeMarker(paths, {
     pid: process.pid,
@@ -126,7 +142,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
   });
   reportReady({ ok: true, pid: process.pid });
-  return { supervisor, source, docker, containerPid: container.pid };
+  return { supervisor, source, docker, containerId: container.id, containerPid: container.pid, peers };
 }
 
 /** The relay agent runs unless exec or direct dialling is forced. */
@@ -197,10 +213,18 @@ async function agentFor(
 async function superviseUntilDone(
   spec: DaemonSpec,
   paths: StatePaths,
-  started: { docker: Docker; supervisor: Supervisor; source: ListenerSource; containerPid: number },
+  started: {
+    docker: Docker;
+    supervisor: Supervisor;
+    source: ListenerSource;
+    /** The primary container's full id. */
+    containerId: string;
+    containerPid: number;
+    peers: readonly PeerWatch[];
+  },
   log: Logger,
 ): Promise<never> {
-  const { docker, supervisor } = started;
+  const { docker, supervisor, peers } = started;
   let source = started.source;
   let containerPid = started.containerPid;
   let stopping: string | null = null;
@@ -215,6 +239,13 @@ async function superviseUntilDone(
 
   const schedule = new ScanSchedule();
   while (stopping === null) {
+    for (const peer of peers) {
+      await peer
+        .check(Date.now())
+        .catch((error: unknown) =>
+          log.warn({ err: error, containerId: peer.containerId }, 'watching failed'),
+        );
+    }
     try {
       if (schedule.due(await source.mayHaveChanged(), Date.now())) {
         const listeners = await source.read();
@@ -227,7 +258,7 @@ async function superviseUntilDone(
       } else {
         // `docker restart` shows the container down for a moment: wait for it before giving up.
         const downSince = Date.now();
-        await supervisor.suspendPrimary();
+        await supervisor.suspend(started.containerId);
         const container = await waitForRestart(
           () => docker.inspect(spec.containerId),
           containerPid,
@@ -247,11 +278,11 @@ async function superviseUntilDone(
         try {
           source = await createListenerSource(docker, container.id, container.pid);
           const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
-          await supervisor.refreshPrimary(fresh);
+          await supervisor.refresh(container.id, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
           // Its addresses at least are known: dial them, and keep the relay program probed before.
-          await supervisor.refreshPrimary({ directAddresses: directAddressesOf(container, source) });
+          await supervisor.refresh(container.id, { directAddresses: directAddressesOf(container, source) });
           log.warn({ err: refreshError }, 'cannot look the restarted container over again');
         }
       }

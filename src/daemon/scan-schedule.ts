@@ -25,12 +25,15 @@ export class ScanSchedule {
   private socketGap = MIN_SCAN_GAP_MS;
   private lastListeners: string | null = null;
 
+  /** `fullScanIntervalMs`: the safety net's interval (see FULL_SCAN_INTERVAL_MS). */
+  constructor(private readonly fullScanIntervalMs = FULL_SCAN_INTERVAL_MS) {}
+
   /** Records a change check; true when the tables should be read now. */
   due(hint: ChangeHint, now: number): boolean {
     if (hint === 'processes') this.pending = 'processes';
     else if (hint === 'sockets' && this.pending === 'none') this.pending = 'sockets';
     const since = now - this.lastScan;
-    if (since >= FULL_SCAN_INTERVAL_MS) return true;
+    if (since >= this.fullScanIntervalMs) return true;
     if (this.pending === 'processes') return since >= MIN_SCAN_GAP_MS;
     if (this.pending === 'sockets') return since >= this.socketGap;
     return false;

@@ -103,8 +103,7 @@ export class Supervisor {
 
   /** Forwards one declared port (eagerly: before anything listens on it). */
   async declare(containerId: string, port: number): Promise<void> {
-    const target =
-      containerId === this.options.primary.id ? this.options.primary : this.options.others.get(containerId);
+    const target = this.targetById(containerId);
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
     const forward: Forward = {
       target,
@@ -121,6 +120,12 @@ export class Supervisor {
     };
     this.forwards.set(keyOf(target.id, port), forward);
     await this.open(forward);
+  }
+
+  private targetById(containerId: string): TargetContainer | undefined {
+    return containerId === this.options.primary.id
+      ? this.options.primary
+      : this.options.others.get(containerId);
   }
 
   /** Brings the forwards in line with one read of the primary container's listeners. */
@@ -214,30 +219,43 @@ export class Supervisor {
   }
 
   /**
-   * After the primary container restarted: its addresses may be new, and its relay agent died with
-   * it. Forwards keep their host ports and point at the container as it is now; the old agent is
-   * closed.
+   * After a target container restarted: its addresses may be new, and its relay agent died with it.
+   * Forwards keep their host ports and point at the container as it is now; the old agent is closed.
    */
-  async refreshPrimary(fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>) {
-    const primary = this.options.primary;
-    const previous = primary.agent;
-    primary.directAddresses = fresh.directAddresses ?? primary.directAddresses;
-    primary.relayProgram = fresh.relayProgram ?? primary.relayProgram;
-    primary.agent = fresh.agent === undefined ? primary.agent : fresh.agent;
-    if (previous && previous !== primary.agent) await previous.close();
+  async refresh(
+    containerId: string,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>,
+  ): Promise<void> {
+    const target = this.targetById(containerId);
+    if (!target) return;
+    const previous = target.agent;
+    target.directAddresses = fresh.directAddresses ?? target.directAddresses;
+    target.relayProgram = fresh.relayProgram ?? target.relayProgram;
+    target.agent = fresh.agent === undefined ? target.agent : fresh.agent;
+    if (previous && previous !== target.agent) await previous.close();
   }
 
   /**
-   * While the primary container is down (it may be restarting): its addresses may go to another
+   * While a target container is down (it may be restarting): its addresses may go to another
    * container meanwhile, so nothing is dialled at them, and its relay agent is ended. Connections
-   * take the exec path, which fails fast while the container is down; refreshPrimary undoes this.
+   * take the exec path, which fails fast while the container is down; refresh() undoes this.
    */
-  async suspendPrimary(): Promise<void> {
-    const primary = this.options.primary;
-    const previous = primary.agent;
-    primary.directAddresses = [];
-    primary.agent = null;
-    await previous?.close();
+  async suspend(containerId: string): Promise<void> {
+    await this.refresh(containerId, { directAddresses: [], agent: null });
+  }
+
+  /**
+   * Brings the declared forwards into another container (a Compose service's) in line with one read
+   * of its listeners: a declared port whose server listens on all addresses is dialled directly
+   * (no exec per connection); one bound to the container's loopback goes on through exec.
+   */
+  async reconcileDeclared(containerId: string, read: readonly PortListener[]): Promise<void> {
+    const byPort = new Map(read.map((listener) => [listener.port, listener]));
+    for (const forward of this.forwards.values()) {
+      if (forward.target.id !== containerId || forward.origin !== 'declared') continue;
+      const listener = byPort.get(forward.port);
+      if (listener) await this.refreshDial(forward, listener, forward.process);
+    }
   }
 
   /** Closes every forward and releases this forwarder's registry entries. */

@@ -236,6 +236,39 @@ describe('a Compose workspace', () => {
     expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe('postCreate in /workspace');
   });
 
+  it("dials the db service's all-addresses port at its IP, and again after db restarts", async () => {
+    const rowOf = async (port: number) =>
+      (await portsJson(stateDir)).find(
+        (r) => r.forwarderPid === line.forwarder?.pid && r.containerPort === port && r.service === 'db',
+      );
+    const hostPort = await hostPortOf(line, 5433, 'db');
+    const dbId = (await rowOf(5433))?.containerId ?? '';
+    // Loopback-only in its container: no dial from the host reaches it but an exec.
+    await eventually(async () => ((await rowOf(5432))?.path === 'exec' ? true : null), 'db:5432 on exec');
+    await eventually(async () => ((await rowOf(5433))?.path === 'direct' ? true : null), 'db:5433 direct');
+    expect((await exchange(hostPort)).toString('utf8')).toBe('db-any\n');
+
+    await execa(DOCKER_COMMAND, ['restart', '--time', '1', dbId]);
+    const reply = await eventually(
+      async () => (await exchange(hostPort).catch(() => Buffer.alloc(0))).toString('utf8') || null,
+      `db:5433 through host port ${hostPort} after db restarted`,
+    );
+    expect(reply).toBe('db-any\n');
+    // The forwarder saw db go and come back, and dials it at its address as it is now.
+    await eventually(
+      async () =>
+        readFileSync(line.forwarder?.logFile ?? '', 'utf8').includes('service container running again')
+          ? true
+          : null,
+      'the forwarder to follow db',
+    );
+    expect(readFileSync(line.forwarder?.logFile ?? '', 'utf8')).toContain(
+      'service container down: its declared ports wait for it',
+    );
+    expect((await rowOf(5433))?.path).toBe('direct');
+    expect((await exchange(await hostPortOf(line, 5432, 'db'))).toString('utf8')).toBe('db-ok\n');
+  });
+
   it('is brought down by down --workspace-folder: forwarder reaped, every container stopped', async () => {
     const project = (await inspect(line.containerId))?.labels['com.docker.compose.project'] ?? '';
     expect(project).not.toBe('');

@@ -25,6 +25,10 @@ describe('ScanSchedule', () => {
     expect(FULL_SCAN_INTERVAL_MS).toBe(2_000);
   });
 
+  it('takes a longer full-scan interval where it is given one', () => {
+    expect(run(new ScanSchedule(10_000), 'none', 0, 20_001)).toEqual([0, 10_000, 20_000]);
+  });
+
   it('scans MIN_SCAN_GAP_MS after the last scan when the processes change', () => {
     const schedule = new ScanSchedule();
     schedule.due('none', 0);
