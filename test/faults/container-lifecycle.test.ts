@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -27,6 +26,7 @@ const scope = containerScope();
 const { stateDir } = scope;
 const REPEATS = 3;
 /** A network of its own, so that the second container can be given the first one's address. */
+const REUSED_NETWORK = 'portpilot-test-reused-address';
 const REUSED_SUBNET = '10.213.7.0/24';
 
 describe('docker restart under a forwarder', () => {
@@ -115,7 +115,9 @@ describe('docker rm -f under a forwarder', () => {
 
 describe("a stopped container's address, taken by another container", () => {
   it('is never dialled while the forwarder waits to see whether the container restarts', async () => {
-    const network = `portpilot-test-net-${randomBytes(3).toString('hex')}`;
+    // A run cut short may have left the network (and containers on it) behind: start from none.
+    await removeNetwork(REUSED_NETWORK);
+    const network = REUSED_NETWORK;
     await execa(DOCKER_COMMAND, ['network', 'create', '--subnet', REUSED_SUBNET, network]);
     try {
       const first = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', network] });
@@ -150,9 +152,20 @@ describe("a stopped container's address, taken by another container", () => {
       await waitFor(() => !processAlive(pid), RESTART_GRACE_MS + 6_000, 'the forwarder to give up');
       expect(await accepts(port)).toBe(false);
       expect(await rowsOf(stateDir, first.id)).toEqual([]);
-      await removeContainer(second.id);
     } finally {
-      await execa(DOCKER_COMMAND, ['network', 'rm', network], { reject: false });
+      await removeNetwork(network);
     }
   });
 });
+
+/** Removes the network and every container on it (a network with containers cannot be removed). */
+async function removeNetwork(name: string): Promise<void> {
+  const attached = await execa(
+    DOCKER_COMMAND,
+    ['network', 'inspect', '--format', '{{range $id, $c := .Containers}}{{$id}} {{end}}', name],
+    { reject: false },
+  );
+  if (attached.exitCode !== 0) return;
+  for (const id of attached.stdout.split(' ').filter(Boolean)) await removeContainer(id);
+  await execa(DOCKER_COMMAND, ['network', 'rm', name]);
+}
