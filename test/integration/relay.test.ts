@@ -226,6 +226,16 @@ async function roundTrip(port: number, payload: Buffer, expectBytes: number, hos
   return received.data();
 }
 
+/** Sends `bytes` random bytes to a sink-sha256 server, half-closes, and checks the digest it answers. */
+async function sinkRoundTrip(port: number, bytes: number): Promise<void> {
+  const payload = randomBytes(bytes);
+  const socket = await open(port);
+  const received = collect(socket);
+  socket.end(payload);
+  expect((await received.ended).toString()).toBe(`${sha256(payload)}\n`);
+  await closed(socket);
+}
+
 /** Processes of the test process whose command is the docker CLI: live `docker exec` clients. */
 async function dockerChildren(): Promise<number[]> {
   const found: number[] = [];
@@ -420,12 +430,7 @@ describe('relay straight to the container IP', () => {
 
   it('relays 50 MB up, the half-close, and the answer back', async () => {
     const { port, relays } = await forward({ path: 'direct', host, port: SINK_PORT });
-    const payload = randomBytes(BIG_BYTES);
-    const socket = await open(port);
-    const received = collect(socket);
-    socket.end(payload);
-    expect((await received.ended).toString()).toBe(`${sha256(payload)}\n`);
-    await closed(socket);
+    await sinkRoundTrip(port, BIG_BYTES);
     await Promise.all(relays);
   });
 
@@ -469,14 +474,7 @@ describe('relay agent target whose agent cannot start', () => {
       connect: (destination) => agent.connect('127.0.0.1', SINK_PORT, destination),
       fallback: { path: 'exec', containerId, argv: relayArgv({ kind: 'socat' }, '127.0.0.1', SINK_PORT) },
     });
-    for (let round = 0; round < 2; round++) {
-      const payload = randomBytes(4 * 1024 * 1024);
-      const socket = await open(port);
-      const received = collect(socket);
-      socket.end(payload);
-      expect((await received.ended).toString()).toBe(`${sha256(payload)}\n`);
-      await closed(socket);
-    }
+    for (let round = 0; round < 2; round++) await sinkRoundTrip(port, 4 * 1024 * 1024);
     await Promise.all(relays);
     expect(starts).toBe(1);
     expect(agent.usable).toBe(false);
