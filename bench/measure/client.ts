@@ -41,14 +41,17 @@ export function connectToFirstByte(endpoint: Endpoint, timeoutMs: number): Promi
   });
 }
 
-/** When a TCP connect to the endpoint succeeded (process.hrtime.bigint), or null if refused; closed at once. */
+/** When a TCP connect to the endpoint succeeded (process.hrtime.bigint), or null if refused (or connected to itself); closed at once. */
 export function connectedAt(endpoint: Endpoint): Promise<bigint | null> {
   return new Promise((resolve) => {
     const socket = connect({ host: endpoint.host, port: endpoint.port });
     socket.once('connect', () => {
       const at = process.hrtime.bigint();
+      // A port in the ephemeral range with nothing on it can still "accept": the kernel may give the
+      // connect that very port as its source, and a socket connected to itself is no listener.
+      const self = socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress;
       socket.destroy();
-      resolve(at);
+      resolve(self ? null : at);
     });
     socket.once('error', () => {
       socket.destroy();
