@@ -260,7 +260,7 @@ async function superviseUntilDone(
         const downSince = Date.now();
         await supervisor.suspend(started.containerId);
         const container = await waitForRestart(
-          () => docker.inspect(spec.containerId),
+          () => docker.inspect(started.containerId),
           containerPid,
           wake.signal,
         );

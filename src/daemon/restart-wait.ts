@@ -16,9 +16,9 @@ export type RestartVerdict = 'follow' | 'wait' | 'stopped';
 
 /**
  * Pure. `previousPid`: the init process that went away. Null info means the container is gone
- * (removed), which no wait brings back, nor does one being removed. A container still shown running under the old init process
- * is the engine not having caught up yet: waited for, then followed all the same (a running
- * container's forwards are never dropped).
+ * (removed), which no wait brings back, nor does one being removed. A container still shown running
+ * under the old init process is the engine not having caught up yet: waited for, then followed all
+ * the same (a running container's forwards are never dropped).
  */
 export function restartVerdict(
   info: ContainerInfo | null,
