@@ -15,7 +15,7 @@ import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay-program.js';
 import type { AgentInterpreter } from '../forwarding/relay-agent-script.js';
 import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
-import { OnDemandAgent } from '../forwarding/agent-on-demand.js';
+import { OnDemandAgent, agentIdleMs } from '../forwarding/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../forwarding/relay-agent.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
@@ -192,22 +192,30 @@ async function agentFor(
   if (!containerAddress || interpreters.length === 0) return null;
   const hostAddress = await findHostAddress(containerAddress);
   if (hostAddress === null) return null;
-  return new OnDemandAgent(containerAddress, async () => {
-    for (const interpreter of interpreters) {
-      const agent = await startRelayAgent(docker, containerId, {
-        containerAddress,
-        hostAddress,
-        interpreter,
-        log: (message) => log.info(message),
-      });
-      if (agent) {
-        log.info({ interpreter, address: `${agent.host}:${agent.port}` }, 'relay agent running');
-        return agent;
+  return new OnDemandAgent(
+    containerAddress,
+    async () => {
+      for (const interpreter of interpreters) {
+        const agent = await startRelayAgent(docker, containerId, {
+          containerAddress,
+          hostAddress,
+          interpreter,
+          log: (message) => log.info(message),
+        });
+        if (agent) {
+          log.info({ interpreter, address: `${agent.host}:${agent.port}` }, 'relay agent running');
+          return agent;
+        }
       }
-    }
-    log.warn('no relay agent could start: loopback-bound ports go through exec');
-    return null;
-  });
+      log.warn('no relay agent could start: loopback-bound ports go through exec');
+      return null;
+    },
+    {
+      idleMs: agentIdleMs(),
+      onIdleStop: (idleMs) =>
+        log.info({ idleMs }, 'relay agent stopped after an idle spell; the next connection starts it again'),
+    },
+  );
 }
 
 async function superviseUntilDone(

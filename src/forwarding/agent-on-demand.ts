@@ -8,14 +8,42 @@ import type { RelayAgent } from './relay-agent.js';
  */
 export const AGENT_RESTARTS = 3;
 
+/**
+ * How long an agent with no connection open through it keeps running. Then it is stopped, and its
+ * memory in the container (about 10 MB for python) given back; the next connection that needs it
+ * starts it again (~0.1 s, once).
+ */
+export const AGENT_IDLE_MS = 60_000;
+/** An environment variable that sets AGENT_IDLE_MS for a forwarder (tests make it seconds). */
+export const AGENT_IDLE_MS_ENV = 'PORTPILOT_AGENT_IDLE_MS';
+/**
+ * How long after an idle agent has exited its port is still taken for its own: a scan that read the
+ * listener table just before the exit must not forward the agent's port as a server's.
+ */
+export const STOPPED_AGENT_HOLD_MS = 5_000;
+
 /** Starts one agent: resolves to null (having logged why) when it cannot run. */
 export type AgentStarter = () => Promise<RelayAgent | null>;
+
+export interface OnDemandAgentOptions {
+  /** See AGENT_IDLE_MS. */
+  idleMs?: number;
+  /** Told when an idle agent is stopped. */
+  onIdleStop?: (idleMs: number) => void;
+}
+
+/** The agent idle time a forwarder runs with: AGENT_IDLE_MS_ENV when it holds a whole number of ms. */
+export function agentIdleMs(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env[AGENT_IDLE_MS_ENV]);
+  return Number.isSafeInteger(value) && value > 0 ? value : AGENT_IDLE_MS;
+}
 
 /**
  * A container's relay agent, started when the first connection needs it rather than with the
  * forwarder: a forwarder whose loopback-bound ports go unused keeps no process in the container
  * (an idle python agent holds about 10 MB). The first connection waits for the start (one exec and
- * an interpreter's start-up, ~0.1 s); the ones after it find the agent running.
+ * an interpreter's start-up, ~0.1 s); the ones after it find the agent running. Once no connection
+ * has been open through it for AGENT_IDLE_MS, the agent is stopped, to be started again when needed.
  */
 export class OnDemandAgent {
   private current: RelayAgent | null = null;
@@ -23,11 +51,18 @@ export class OnDemandAgent {
   private restartsLeft = AGENT_RESTARTS;
   private failed = false;
   private closed = false;
+  /** Connections open through the agent, and ones being opened. */
+  private open = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** An idle agent being stopped, and then for STOPPED_AGENT_HOLD_MS its port. */
+  private stopping: Promise<void> | null = null;
+  private stoppedPort: number | null = null;
 
   /** `address`: the container address the agent will listen on. */
   constructor(
     readonly address: string,
     private readonly start: AgentStarter,
+    private readonly options: OnDemandAgentOptions = {},
   ) {}
 
   /** False once the agent could not start (or was closed): connections go through exec instead. */
@@ -45,8 +80,17 @@ export class OnDemandAgent {
    * none runs; null when no agent can run (the caller falls back to exec). See RelayAgent.connect.
    */
   async connect(address: string, port: number, destination?: Socket): Promise<Socket | null> {
-    const agent = await this.ensure();
-    return agent === null ? null : agent.connect(address, port, destination);
+    this.open += 1;
+    this.cancelIdle();
+    let socket: Socket | null = null;
+    try {
+      const agent = await this.ensure();
+      socket = agent === null ? null : await agent.connect(address, port, destination);
+      return socket;
+    } finally {
+      if (socket === null) this.release();
+      else socket.once('close', () => this.release());
+    }
   }
 
   /**
@@ -57,15 +101,46 @@ export class OnDemandAgent {
   owns(sockets: readonly SocketListener[]): boolean {
     if (sockets.length === 0 || !sockets.every((socket) => socket.address === this.address)) return false;
     if (this.starting !== null) return true;
-    return this.current?.alive === true && sockets.every((socket) => socket.port === this.current?.port);
+    const ports = [this.stoppedPort, this.current?.alive === true ? this.current.port : null];
+    return sockets.every((socket) => ports.includes(socket.port));
   }
 
   /** Ends the agent, or the one being started, and keeps any other from starting. */
   async close(): Promise<void> {
     this.closed = true;
+    this.cancelIdle();
     const pending = this.starting;
     await this.current?.close();
     await (await pending)?.close();
+    await this.stopping;
+  }
+
+  private release(): void {
+    this.open -= 1;
+    if (this.open > 0 || this.closed) return;
+    const idleMs = this.options.idleMs ?? AGENT_IDLE_MS;
+    this.idleTimer = setTimeout(() => this.stopIdle(idleMs), idleMs).unref();
+  }
+
+  private cancelIdle(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  // Not counted as an exit of its own: the next connection starts a fresh agent, restarts untouched.
+  private stopIdle(idleMs: number): void {
+    this.idleTimer = null;
+    const agent = this.current;
+    if (this.open > 0 || this.closed || this.starting !== null || agent?.alive !== true) return;
+    this.current = null;
+    this.stoppedPort = agent.port;
+    this.options.onIdleStop?.(idleMs);
+    this.stopping = agent.close().then(() => {
+      this.stopping = null;
+      setTimeout(() => {
+        if (this.stoppedPort === agent.port) this.stoppedPort = null;
+      }, STOPPED_AGENT_HOLD_MS).unref();
+    });
   }
 
   private async ensure(): Promise<RelayAgent | null> {

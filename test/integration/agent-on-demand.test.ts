@@ -1,6 +1,10 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { AGENT_IDLE_MS_ENV } from '../../src/forwarding/agent-on-demand.js';
 import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';
@@ -17,11 +21,11 @@ async function agents(containerId: string): Promise<string[]> {
   return stdout.split('\n').filter((line) => line.includes('portpilot relay agent'));
 }
 
-async function forwardLoopbackServer() {
+async function forwardLoopbackServer(env: NodeJS.ProcessEnv = {}) {
   const container = await scope.start(TEST_IMAGES.debian.tag);
   const port = await freeHostPort();
   await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
-  const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+  const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward'], env);
   expect(line.outcome, run.stderr).toBe('success');
   const pathOf = async () =>
     (await portsJson(stateDir)).find((row) => row.containerId === container.id && row.containerPort === port)
@@ -41,6 +45,24 @@ describe('the relay agent, started on demand', () => {
     expect(await agents(container.id)).toHaveLength(1);
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     expect(await agents(container.id)).toHaveLength(1);
+  });
+
+  it('stops the agent once no connection has gone through it for the idle time, and starts it again', async () => {
+    const { container, port, logFile } = await forwardLoopbackServer({ [AGENT_IDLE_MS_ENV]: '1500' });
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+    expect(await agents(container.id)).toHaveLength(1);
+    await waitFor(async () => (await agents(container.id)).length === 0, 10_000, 'the idle agent to stop');
+    expect(readFileSync(logFile, 'utf8')).toContain('relay agent stopped after an idle spell');
+
+    // The next connection starts a fresh one, and a connection held open keeps it past the idle time.
+    const held = connect({ host: '127.0.0.1', port });
+    await once(held, 'connect');
+    await waitFor(async () => (await agents(container.id)).length === 1, 5_000, 'a fresh agent');
+    await sleep(3_000);
+    expect(await agents(container.id)).toHaveLength(1);
+    held.destroy();
+    await waitFor(async () => (await agents(container.id)).length === 0, 10_000, 'the agent to stop again');
+    expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
   });
 
   it('starts again after the agent is killed in the container', async () => {

@@ -20,10 +20,15 @@ export function makeStateDir(): string {
 }
 
 /** Runs `portpilot ARGS…` with the given state dir; never rejects on a non-zero exit. */
-export async function runCli(stateDir: string, args: readonly string[], input?: string): Promise<CliRun> {
+export async function runCli(
+  stateDir: string,
+  args: readonly string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliRun> {
   const result = await execa(process.execPath, [CLI, ...args], {
     reject: false,
-    env: { PORTPILOT_STATE_DIR: stateDir },
+    env: { ...env, PORTPILOT_STATE_DIR: stateDir },
     input,
     timeout: 120_000,
   });
@@ -40,12 +45,13 @@ export interface UpLine {
   description?: string;
 }
 
-/** Runs `up` and parses its stdout line. */
+/** Runs `up` (with `env` besides ours) and parses its stdout line. */
 export async function runUp(
   stateDir: string,
   args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ run: CliRun; line: UpLine }> {
-  const run = await runCli(stateDir, ['up', ...args]);
+  const run = await runCli(stateDir, ['up', ...args], undefined, env);
   const lines = run.stdout.trim().split('\n');
   if (lines.length !== 1)
     throw new Error(`up printed ${lines.length} lines on stdout:\n${run.stdout}\n${run.stderr}`);
