@@ -48,6 +48,8 @@ export const DETECTION_SERVER_LIFETIME_S = 2;
 export const IDLE_PORTS = 10;
 export const IDLE_SETTLE_MS = 5_000;
 export const IDLE_WINDOW_MS = 60_000;
+/** How long the forwarder keeps a relay agent with no connection through it (its AGENT_IDLE_MS). */
+export const AGENT_IDLE_MS = 60_000;
 /** Memory per connection: idle connections held open at once, and the settle time before reading RSS. */
 export const MEMORY_CONNECTIONS = 100;
 export const MEMORY_SETTLE_MS = 1_500;

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IDLE_FIRST_PORT, IDLE_PORTS, IDLE_SETTLE_MS, IDLE_WINDOW_MS } from '../config.js';
+import { AGENT_IDLE_MS, IDLE_FIRST_PORT, IDLE_PORTS, IDLE_SETTLE_MS, IDLE_WINDOW_MS } from '../config.js';
 import { progress } from '../log.js';
 import { startContainer, startIdleListeners } from '../setup/containers.js';
 import type { Portpilot } from '../setup/portpilot.js';
@@ -25,10 +25,14 @@ export interface IdleResult {
   containerProcesses: number;
   /**
    * The same RSS readings once every forwarded port has had one connection (opened, then closed)
-   * and the forwarder has settled again: what an idle forwarder holds after use (the relay agent,
-   * started by the first loopback connection, stays).
+   * and the forwarder has settled again: the relay agent, started by the first loopback
+   * connection, still runs.
    */
   afterUse: RssReading;
+  /** And once more after AGENT_IDLE_MS with no connection: the forwarder idle again after use. */
+  afterIdleSpell: RssReading;
+  /** How long after the connections afterIdleSpell was read, in seconds. */
+  idleSpellS: number;
 }
 
 /** RSS of the forwarder's processes, host side and container side. */
@@ -89,6 +93,11 @@ export async function measureIdleCost(image: string, portpilot: Portpilot): Prom
       await waitUntil(async () => (await rss()).containerProcesses > 0, AGENT_START_WAIT_MS);
     }
     await sleep(IDLE_SETTLE_MS);
+    const afterUse = await rss();
+
+    const idleSpellMs = AGENT_IDLE_MS + IDLE_SETTLE_MS;
+    progress(`idle cost: RSS again once the ports have had no connection for ${idleSpellMs / 1000} s`);
+    await sleep(idleSpellMs - IDLE_SETTLE_MS);
     return {
       ports: rows.size,
       paths,
@@ -97,7 +106,9 @@ export async function measureIdleCost(image: string, portpilot: Portpilot): Prom
       containerCpuSPerMin,
       totalCpuSPerMin: hostCpuSPerMin + containerCpuSPerMin,
       ...idle,
-      afterUse: await rss(),
+      afterUse,
+      afterIdleSpell: await rss(),
+      idleSpellS: idleSpellMs / 1000,
     };
   } finally {
     await portpilot.down(container.id);

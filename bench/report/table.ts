@@ -77,7 +77,14 @@ export function idleTable(idle: IdleResult | null): string {
       ...rss(idle),
     ],
   ];
-  rows.push(['the same, after one connection to each', '—', '—', '—', ...rss(idle.afterUse)]);
+  rows.push(['the same, just after one connection to each', '—', '—', '—', ...rss(idle.afterUse)]);
+  rows.push([
+    `the same, ${formatNumber(idle.idleSpellS)} s after those connections`,
+    '—',
+    '—',
+    '—',
+    ...rss(idle.afterIdleSpell),
+  ]);
   return markdownTable(header, rows);
 }
 
