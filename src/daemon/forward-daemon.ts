@@ -92,7 +92,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const source = await createListenerSource(docker, container.id, container.pid);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
-  const otherPids = new Map<string, number>();
+  const otherContainers = new Map<string, ContainerInfo>();
   for (const declared of spec.declared) {
     if (declared.containerId === container.id || others.has(declared.containerId)) continue;
     const other = await docker.inspect(declared.containerId);
@@ -102,7 +102,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       });
     }
     others.set(other.id, { ...(await targetOf(docker, other, source)), service: declared.service });
-    otherPids.set(other.id, other.pid);
+    otherContainers.set(other.id, other);
   }
   log.info(
     { containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind },
@@ -126,8 +126,10 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   for (const declared of spec.declared) await supervisor.declare(declared.containerId, declared.port);
   // Other services' containers are watched only where their tables can be read from the host.
   const peers: PeerWatch[] = [];
-  for (const [id, pid] of otherPids) {
-    const peer = await PeerWatch.start({ docker, supervisor, log }, id, pid);
+  const relayProgramOf = async (other: ContainerInfo) =>
+    (await probeContainerPrograms(docker, other.id, other.name)).relayProgram;
+  for (const other of otherContainers.values()) {
+    const peer = await PeerWatch.start({ docker, supervisor, log, relayProgramOf }, other);
     if (peer) peers.push(peer);
   }
 

@@ -4,8 +4,9 @@ import {
   createListenerSource,
   type ListenerSource,
 } from '../forwarding/listener-source.js';
+import type { RelayProgram } from '../forwarding/relay-program.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
-import type { Docker } from '../runtime/docker.js';
+import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { ScanSchedule } from './scan-schedule.js';
 
 /**
@@ -18,10 +19,43 @@ export const PEER_DOWN_FIRST_CHECK_MS = 250;
 export const PEER_DOWN_MAX_CHECK_MS = 30_000;
 
 /**
+ * The Compose labels a container that replaces a service's container carries the same values of:
+ * `docker compose up` recreates a service's container (a new id) when its definition changed, or
+ * with --force-recreate. A one-off `compose run` container differs in the last.
+ */
+export const REPLACEMENT_LABELS = [
+  'com.docker.compose.project',
+  'com.docker.compose.service',
+  'com.docker.compose.container-number',
+  'com.docker.compose.oneoff',
+] as const;
+
+export interface PeerWatchDeps {
+  docker: Docker;
+  supervisor: Supervisor;
+  log: pino.Logger;
+  /** Probes a container for the relay program its exec path runs (a replacement's image may differ). */
+  relayProgramOf: (container: ContainerInfo) => Promise<RelayProgram>;
+}
+
+/**
+ * Pure: the labels (of REPLACEMENT_LABELS) that a replacement of the container must carry, or null
+ * when it is not a Compose service's container (nothing replaces it then).
+ */
+export function replacementLabels(labels: Readonly<Record<string, string>>): Record<string, string> | null {
+  const [project, service] = REPLACEMENT_LABELS;
+  if (!labels[project] || !labels[service]) return null;
+  return Object.fromEntries(
+    REPLACEMENT_LABELS.flatMap((key) => (labels[key] === undefined ? [] : [[key, labels[key]]])),
+  );
+}
+
+/**
  * Watches another container of the Compose project (a service whose ports were declared, "db:5432")
  * on a local engine: reads its listeners from the host as the primary's are read, so that a declared
  * port its server binds on all addresses is dialled at its IP. When it stops or restarts, nothing is
- * dialled at its old addresses until it runs again (then at its new ones).
+ * dialled at its old addresses until it runs again (then at its new ones); when Compose replaces it
+ * with a new container of the same service, its declared ports follow that one.
  */
 export class PeerWatch {
   private schedule = new ScanSchedule(PEER_FULL_SCAN_INTERVAL_MS);
@@ -29,23 +63,25 @@ export class PeerWatch {
   private nextDownCheck = 0;
 
   private constructor(
-    private readonly deps: { docker: Docker; supervisor: Supervisor; log: pino.Logger },
-    readonly containerId: string,
+    private readonly deps: PeerWatchDeps,
+    private id: string,
+    private readonly replacement: Record<string, string> | null,
     private source: ListenerSource | null,
   ) {}
 
+  /** The watched container's id: a new one once Compose has replaced the container. */
+  get containerId(): string {
+    return this.id;
+  }
+
   /**
-   * A watch of the container whose init process is `pid`, or null where its listeners cannot be
-   * read from the host (its declared ports then go through exec, as before).
+   * A watch of the container, or null where its listeners cannot be read from the host (its
+   * declared ports then go through exec, as before).
    */
-  static async start(
-    deps: { docker: Docker; supervisor: Supervisor; log: pino.Logger },
-    containerId: string,
-    pid: number,
-  ): Promise<PeerWatch | null> {
-    const source = await createListenerSource(deps.docker, containerId, pid).catch(() => null);
+  static async start(deps: PeerWatchDeps, container: ContainerInfo): Promise<PeerWatch | null> {
+    const source = await createListenerSource(deps.docker, container.id, container.pid).catch(() => null);
     if (source?.kind !== 'host-proc') return null;
-    const watch = new PeerWatch(deps, containerId, source);
+    const watch = new PeerWatch(deps, container.id, replacementLabels(container.labels), source);
     await watch.check(Date.now());
     return watch;
   }
@@ -80,23 +116,58 @@ export class PeerWatch {
 
   private async lookAgain(now: number): Promise<void> {
     const { docker, supervisor, log } = this.deps;
-    const container = await docker.inspect(this.containerId).catch(() => null);
-    const source =
-      container?.running && container.pid > 0
-        ? await createListenerSource(docker, this.containerId, container.pid).catch(() => null)
-        : null;
-    if (container === null || source?.kind !== 'host-proc') {
+    const container = await this.findRunning();
+    const source = container
+      ? await createListenerSource(docker, container.id, container.pid).catch(() => null)
+      : null;
+    const relayProgram =
+      container && container.id !== this.id
+        ? await this.deps.relayProgramOf(container).catch(() => null)
+        : undefined;
+    if (container === null || source?.kind !== 'host-proc' || relayProgram === null) {
       this.downCheckMs = Math.min(this.downCheckMs * 2, PEER_DOWN_MAX_CHECK_MS);
       this.nextDownCheck = now + this.downCheckMs;
       return;
     }
     this.source = source;
     this.schedule = new ScanSchedule(PEER_FULL_SCAN_INTERVAL_MS);
-    await supervisor.refresh(this.containerId, { directAddresses: container.ipAddresses });
-    log.info(
-      { containerId: this.containerId, directAddresses: container.ipAddresses },
-      'service container running again: forwarding to it',
-    );
+    const directAddresses = container.ipAddresses;
+    if (relayProgram === undefined) {
+      await supervisor.refresh(this.id, { directAddresses });
+      log.info(
+        { containerId: this.id, directAddresses },
+        'service container running again: forwarding to it',
+      );
+    } else {
+      const previous = this.id;
+      this.id = container.id;
+      await supervisor.retarget(previous, {
+        id: container.id,
+        name: container.name,
+        directAddresses,
+        relayProgram,
+      });
+      log.info(
+        { previous, containerId: container.id, directAddresses },
+        'service container replaced: forwarding to the new one',
+      );
+    }
     await this.check(now);
+  }
+
+  /** The container, running again; else a running one of the same service that replaced it. */
+  private async findRunning(): Promise<ContainerInfo | null> {
+    const { docker } = this.deps;
+    const running = (container: ContainerInfo | null): container is ContainerInfo =>
+      container?.running === true && container.pid > 0;
+    const same = await docker.inspect(this.id).catch(() => null);
+    if (running(same)) return same;
+    if (this.replacement === null) return null;
+    const ids = await docker.listByLabels(this.replacement, false).catch(() => []);
+    for (const id of ids.filter((other) => other !== this.id)) {
+      const other = await docker.inspect(id).catch(() => null);
+      if (running(other)) return other;
+    }
+    return null;
   }
 }

@@ -92,8 +92,12 @@ export class Supervisor {
   /** The registry's inode when this forwarder's entries were last found right in it. */
   private registryInode = UNCHECKED;
 
+  /** The other containers by id; an id changes when its service's container is replaced. */
+  private readonly others: Map<string, TargetContainer>;
+
   constructor(private readonly options: SupervisorOptions) {
     this.registryOptions = { onWarning: (message) => options.log(message) };
+    this.others = new Map(options.others);
   }
 
   /** The forwards with a host port, as registry entries. */
@@ -123,9 +127,7 @@ export class Supervisor {
   }
 
   private targetById(containerId: string): TargetContainer | undefined {
-    return containerId === this.options.primary.id
-      ? this.options.primary
-      : this.options.others.get(containerId);
+    return containerId === this.options.primary.id ? this.options.primary : this.others.get(containerId);
   }
 
   /** Brings the forwards in line with one read of the primary container's listeners. */
@@ -245,6 +247,31 @@ export class Supervisor {
   }
 
   /**
+   * Another container was replaced by a new one of the same Compose service (recreated: a new id,
+   * perhaps a new image and new addresses). Its forwards keep their host ports and go to the new
+   * container; the registry shows its id and name.
+   */
+  async retarget(
+    containerId: string,
+    fresh: Pick<TargetContainer, 'id' | 'name' | 'directAddresses' | 'relayProgram'>,
+  ): Promise<void> {
+    const target = this.others.get(containerId);
+    if (!target || containerId === this.options.primary.id || fresh.id === containerId) return;
+    this.others.delete(containerId);
+    Object.assign(target, fresh);
+    this.others.set(target.id, target);
+    for (const [key, forward] of [...this.forwards]) {
+      if (forward.target !== target) continue;
+      this.forwards.delete(key);
+      this.forwards.set(keyOf(target.id, forward.port), forward);
+      if (forward.entry)
+        forward.entry = { ...forward.entry, containerId: target.id, containerName: target.name };
+    }
+    this.registryInode = UNCHECKED;
+    await this.keepRegistered();
+  }
+
+  /**
    * Brings the declared forwards into another container (a Compose service's) in line with one read
    * of its listeners: a declared port whose server listens on all addresses is dialled directly
    * (no exec per connection); one bound to the container's loopback goes on through exec.
@@ -270,7 +297,7 @@ export class Supervisor {
         this.options.log('could not release registry entries', { error: errorMessage(error) }),
     );
     await Promise.race([Promise.allSettled([...this.relays]), delay(RELAY_DRAIN_MS)]);
-    const targets = [this.options.primary, ...this.options.others.values()];
+    const targets = [this.options.primary, ...this.others.values()];
     await Promise.all(targets.map((target) => target.agent?.close()));
   }
 

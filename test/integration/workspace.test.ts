@@ -2,7 +2,9 @@ import { rmSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
+import { localRunner } from '../../src/runtime/process-runner.js';
 import { imageTagFor } from '../../src/workspace/build-image.js';
+import { findComposeCli } from '../../src/workspace/compose.js';
 import { configPath, copyWorkspace } from '../fixtures/workspaces/workspace-fixture.js';
 import { makeStateDir, portsJson, processAlive, runCli, runUp, type UpLine } from '../support/cli.js';
 import { DOCKER_COMMAND, freeHostPort, startContainer, startServer, waitFor } from '../support/containers.js';
@@ -236,11 +238,12 @@ describe('a Compose workspace', () => {
     expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe('postCreate in /workspace');
   });
 
+  const rowOf = async (port: number) =>
+    (await portsJson(stateDir)).find(
+      (r) => r.forwarderPid === line.forwarder?.pid && r.containerPort === port && r.service === 'db',
+    );
+
   it("dials the db service's all-addresses port at its IP, and again after db restarts", async () => {
-    const rowOf = async (port: number) =>
-      (await portsJson(stateDir)).find(
-        (r) => r.forwarderPid === line.forwarder?.pid && r.containerPort === port && r.service === 'db',
-      );
     const hostPort = await hostPortOf(line, 5433, 'db');
     const dbId = (await rowOf(5433))?.containerId ?? '';
     // Loopback-only in its container: no dial from the host reaches it but an exec.
@@ -267,6 +270,48 @@ describe('a Compose workspace', () => {
     );
     expect((await rowOf(5433))?.path).toBe('direct');
     expect((await exchange(await hostPortOf(line, 5432, 'db'))).toString('utf8')).toBe('db-ok\n');
+  });
+
+  it("follows db's ports to the new container when Compose replaces it (up --force-recreate)", async () => {
+    const hostPorts = { ok: await hostPortOf(line, 5432, 'db'), any: await hostPortOf(line, 5433, 'db') };
+    const before = (await rowOf(5433))?.containerId ?? '';
+    const labels = (await inspect(before))?.labels ?? {};
+    const files = (labels['com.docker.compose.project.config_files'] ?? '').split(',');
+    const compose = await findComposeCli(localRunner, DOCKER_COMMAND);
+    await execa(
+      compose.file,
+      [
+        ...compose.prefix,
+        '--project-name',
+        labels['com.docker.compose.project'] ?? '',
+        ...files.flatMap((file) => ['--file', file]),
+        'up',
+        '--detach',
+        '--force-recreate',
+        '--no-deps',
+        'db',
+      ],
+      { cwd: labels['com.docker.compose.project.working_dir'] ?? folder },
+    );
+    const after = await eventually(async () => {
+      const id = (await rowOf(5433))?.containerId;
+      return id && id !== before ? id : null;
+    }, 'ports to show the new db container');
+    expect(await inspect(before)).toBeNull();
+    expect((await inspect(after))?.running).toBe(true);
+
+    // Same host ports, both paths, into the new container.
+    const reply = await eventually(
+      async () => (await exchange(hostPorts.any).catch(() => Buffer.alloc(0))).toString('utf8') || null,
+      `db:5433 through host port ${hostPorts.any} after db was replaced`,
+    );
+    expect(reply).toBe('db-any\n');
+    expect((await exchange(hostPorts.ok)).toString('utf8')).toBe('db-ok\n');
+    expect(await rowOf(5432)).toMatchObject({ containerId: after, hostPort: hostPorts.ok });
+    expect(await rowOf(5433)).toMatchObject({ containerId: after, hostPort: hostPorts.any, path: 'direct' });
+    expect(readFileSync(line.forwarder?.logFile ?? '', 'utf8')).toContain(
+      'service container replaced: forwarding to the new one',
+    );
   });
 
   it('is brought down by down --workspace-folder: forwarder reaped, every container stopped', async () => {
