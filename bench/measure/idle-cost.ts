@@ -134,11 +134,15 @@ async function readRss(
   };
 }
 
-/** Opens one connection to the host port and closes it a moment later. */
+/**
+ * Opens one connection to the host port and resets it a moment later. Not a plain close: the idle
+ * servers never accept, so a half-close passed on to them would never be answered, and the relay
+ * (rightly) keeps waiting for the server's side; a reset ends both sides at once.
+ */
 function touch(hostPort: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: hostPort });
-    socket.once('connect', () => setTimeout(() => socket.destroy(), 500));
+    socket.once('connect', () => setTimeout(() => socket.resetAndDestroy(), 500));
     socket.once('error', (error) => reject(new Error(`port ${hostPort}: ${error.message}`)));
     socket.once('close', () => resolve());
   });
