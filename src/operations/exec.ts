@@ -3,7 +3,7 @@ import { readDevContainerConfig } from '../config/read-config.js';
 import { Docker } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import type { AttachedRunner } from '../workspace/attached-process.js';
-import { composeProjectName } from '../workspace/compose-project.js';
+import { readComposeProjectName } from '../workspace/compose.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
 import { findWorkspaceContainers } from '../workspace/find-container.js';
 import type { CommonOptions } from './forwarder-options.js';
@@ -48,7 +48,7 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
     const folder = options.workspaceFolder ?? process.cwd();
     const config = await readDevContainerConfig(folder, options.config ?? undefined, deps.env);
     const project =
-      config.source.kind === 'compose' ? composeProjectName(config, config.source, deps.env) : null;
+      config.source.kind === 'compose' ? await readComposeProjectName(config, config.source, deps.env) : null;
     const [container] = await findWorkspaceContainers(docker, config, project);
     if (!container?.running) {
       throw new PortpilotError(

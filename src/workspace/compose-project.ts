@@ -9,17 +9,22 @@ export type ComposeSource = Extract<ContainerSource, { kind: 'compose' }>;
 export const FALLBACK_PROJECT_NAME = 'devcontainer';
 
 /**
- * The Compose project name, as the Dev Containers CLI chooses it: COMPOSE_PROJECT_NAME when set; else,
- * when the first Compose file sits in the workspace's `.devcontainer` folder, `<workspace>_devcontainer`;
- * else the name of the first Compose file's folder. Lowercased, keeping only `a-z 0-9 - _`.
+ * The Compose project name, as the Dev Containers CLI chooses it: COMPOSE_PROJECT_NAME from the
+ * environment when set; else from the workspace's `.env` file (`dotEnv`, its text, null when there is
+ * none); else, when the first Compose file sits in the workspace's `.devcontainer` folder,
+ * `<workspace>_devcontainer`; else the name of the first Compose file's folder. Lowercased, keeping
+ * only `a-z 0-9 - _`.
  */
 export function composeProjectName(
   config: Pick<DevContainerConfig, 'workspaceFolderHost'>,
   source: ComposeSource,
   env: Readonly<Record<string, string | undefined>>,
+  dotEnv: string | null = null,
 ): string {
   const fromEnv = toProjectName(env.COMPOSE_PROJECT_NAME ?? '');
   if (fromEnv) return fromEnv;
+  const fromDotEnv = toProjectName(/^COMPOSE_PROJECT_NAME=(.+)$/m.exec(dotEnv ?? '')?.[1]?.trim() ?? '');
+  if (fromDotEnv) return fromDotEnv;
   const composeFolder = path.dirname(source.files[0] ?? path.join(config.workspaceFolderHost, 'x'));
   const name =
     composeFolder === path.join(config.workspaceFolderHost, '.devcontainer')

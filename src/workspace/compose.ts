@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { RuntimeError, UsageError, errorMessage } from '../common/errors.js';
 import type { DevContainerConfig } from '../config/types.js';
@@ -30,6 +31,29 @@ export interface ComposeWorkspace {
   services: string[];
 }
 
+/**
+ * The workspace's Compose project name (see composeProjectName), with the workspace's `.env` file
+ * read for COMPOSE_PROJECT_NAME as the Dev Containers CLI reads it. A `.env` that cannot be read
+ * for another reason than its absence is an error: a silently different project name would start a
+ * second set of containers.
+ */
+export async function readComposeProjectName(
+  config: Pick<DevContainerConfig, 'workspaceFolderHost'>,
+  source: ComposeSource,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string> {
+  const file = path.join(config.workspaceFolderHost, '.env');
+  const dotEnv = await readFile(file, 'utf8').catch((error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR') return null;
+    throw new UsageError(`cannot read ${file}: ${errorMessage(error)}`, {
+      code: 'CONFIG_INVALID',
+      description: 'It may set COMPOSE_PROJECT_NAME. Make it readable, or remove it.',
+    });
+  });
+  return composeProjectName(config, source, env, dotEnv);
+}
+
 /** Finds a working Compose: `<docker> compose` when it answers, else `docker-compose`. */
 export async function findComposeCli(runner: ProcessRunner, dockerPath: string): Promise<ComposeCli> {
   const candidates: ComposeCli[] = [
@@ -57,7 +81,7 @@ export async function prepareCompose(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<ComposeWorkspace> {
   const cli = await findComposeCli(runner, dockerPath);
-  const project = composeProjectName(config, source, env);
+  const project = await readComposeProjectName(config, source, env);
   const result = await runner.run(cli.file, [
     ...cli.prefix,
     ...projectArgs(project, source.files),

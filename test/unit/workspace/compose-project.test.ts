@@ -40,6 +40,21 @@ describe('composeProjectName', () => {
     );
   });
 
+  it("takes COMPOSE_PROJECT_NAME from the workspace's .env next, the environment's winning", () => {
+    const dotEnv = '# local settings\nDB_PORT=5432\nCOMPOSE_PROJECT_NAME= Shop-Dev \nOTHER=1\n';
+    const compose = source([`${WORKSPACE}/.devcontainer/docker-compose.yml`]);
+    expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, compose, {}, dotEnv)).toBe('shop-dev');
+    expect(
+      composeProjectName({ workspaceFolderHost: WORKSPACE }, compose, { COMPOSE_PROJECT_NAME: 'ci' }, dotEnv),
+    ).toBe('ci');
+    // Set to nothing usable, or not at line start: the folder rule.
+    for (const text of ['COMPOSE_PROJECT_NAME=!!\n', '# COMPOSE_PROJECT_NAME=x\n', 'DB=1\n', '']) {
+      expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, compose, {}, text)).toBe(
+        'myshopv2_devcontainer',
+      );
+    }
+  });
+
   it('falls back to a fixed name when nothing usable is left', () => {
     expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, source(['/...///x.yml']), {})).toBe(
       FALLBACK_PROJECT_NAME,
