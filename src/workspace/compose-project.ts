@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { UsageError } from '../common/errors.js';
 import type { ContainerSource, DevContainerConfig } from '../config/types.js';
 import { KEEP_ALIVE_ARGS, KEEP_ALIVE_ENTRYPOINT } from './keep-alive.js';
 
@@ -46,6 +47,43 @@ export function composeFileVersion(text: string): string | null {
   return match?.[1] ?? null;
 }
 
+/** One devcontainer.json mount, as the override file gives it to Compose. */
+export type ComposeMount =
+  /** A `volumes:` entry (short syntax); `named` is the volume to declare at the top level, if any. */
+  | { kind: 'volume'; entry: string; named: { name: string; external: boolean } | null }
+  /** A `tmpfs:` entry: the path in the container. */
+  | { kind: 'tmpfs'; target: string };
+
+/**
+ * Pure: a `--mount` value (`type=bind,source=/a,target=/b[,readonly]`, as devcontainer.json's `mounts`
+ * give it) as Compose takes it. Like the Dev Containers CLI, a named volume is declared in the
+ * project (Compose prefixes its name with the project's) unless `external=true` says it exists.
+ */
+export function composeMount(mount: string): ComposeMount {
+  const fields = new Map<string, string>();
+  for (const part of mount.split(',')) {
+    const at = part.indexOf('=');
+    const key = (at < 0 ? part : part.slice(0, at)).trim().toLowerCase();
+    if (key !== '') fields.set(key, at < 0 ? 'true' : part.slice(at + 1).trim());
+  }
+  const type = fields.get('type') ?? 'volume';
+  const source = fields.get('source') ?? fields.get('src') ?? '';
+  const target = fields.get('target') ?? fields.get('dst') ?? fields.get('destination') ?? '';
+  const flag = (key: string) => ['true', '1'].includes(fields.get(key)?.toLowerCase() ?? 'false');
+  if (target === '' || !['bind', 'volume', 'tmpfs'].includes(type)) {
+    throw new UsageError(`mounts: '${mount}' cannot be given to Compose`, {
+      code: 'CONFIG_INVALID',
+      description:
+        'Expected type=bind|volume|tmpfs and a target, e.g. "source=/host/dir,target=/data,type=bind". Fix the entry in devcontainer.json\'s mounts.',
+    });
+  }
+  if (type === 'tmpfs') return { kind: 'tmpfs', target: escapeDollars(target) };
+  const readOnly = flag('readonly') || flag('ro');
+  const entry = source === '' ? target : `${source}:${target}${readOnly ? ':ro' : ''}`;
+  const named = type === 'volume' && source !== '' ? { name: source, external: flag('external') } : null;
+  return { kind: 'volume', entry: escapeDollars(entry), named };
+}
+
 /** What the generated override file adds to the dev container's service. */
 export interface ComposeOverrideInput {
   service: string;
@@ -53,15 +91,17 @@ export interface ComposeOverrideInput {
   overrideCommand: boolean;
   containerEnv: Readonly<Record<string, string>>;
   containerUser: string | null;
+  /** devcontainer.json's `mounts` (`--mount` values); none when absent. */
+  mounts?: readonly string[];
   /** The first Compose file's `version:`; Compose v1 refuses files whose versions differ. */
   version: string | null;
 }
 
 /**
  * The override Compose file that makes the service a dev container, as the Dev Containers CLI writes
- * one: the workspace labels (so the container is found again), containerEnv, containerUser and, when
- * overrideCommand is true, the keep-alive entrypoint. It is JSON, which is YAML too. Every `$` is
- * doubled, because Compose would otherwise read `$!` or `${…}` as a variable to interpolate.
+ * one: the workspace labels (so the container is found again), containerEnv, containerUser, mounts
+ * and, when overrideCommand is true, the keep-alive entrypoint. It is JSON, which is YAML too. Every
+ * `$` is doubled, because Compose would otherwise read `$!` or `${…}` as a variable to interpolate.
  */
 export function composeOverride(input: ComposeOverrideInput): Record<string, unknown> {
   const service: Record<string, unknown> = { labels: escapeRecord(input.labels) };
@@ -70,9 +110,20 @@ export function composeOverride(input: ComposeOverrideInput): Record<string, unk
   }
   if (Object.keys(input.containerEnv).length > 0) service.environment = escapeRecord(input.containerEnv);
   if (input.containerUser) service.user = escapeDollars(input.containerUser);
+  const mounts = (input.mounts ?? []).map(composeMount);
+  const volumes = mounts.flatMap((mount) => (mount.kind === 'volume' ? [mount.entry] : []));
+  const tmpfs = mounts.flatMap((mount) => (mount.kind === 'tmpfs' ? [mount.target] : []));
+  if (volumes.length > 0) service.volumes = volumes;
+  if (tmpfs.length > 0) service.tmpfs = tmpfs;
+  const named = mounts.flatMap((mount) => (mount.kind === 'volume' && mount.named ? [mount.named] : []));
   const override: Record<string, unknown> = {};
   if (input.version !== null) override.version = input.version;
   override.services = { [input.service]: service };
+  if (named.length > 0) {
+    override.volumes = Object.fromEntries(
+      named.map(({ name, external }) => [escapeDollars(name), external ? { external: true } : {}]),
+    );
+  }
   return override;
 }
 

@@ -79,6 +79,7 @@ async function ensureComposeContainer(
     overrideCommand: config.overrideCommand,
     containerEnv: config.containerEnv,
     containerUser: config.containerUser,
+    mounts: config.mounts,
     version: await readComposeVersion(compose.source),
   });
   const overrideFile = await writeComposeOverrideFile(deps.stateDir, config, override);

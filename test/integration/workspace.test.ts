@@ -238,6 +238,23 @@ describe('a Compose workspace', () => {
     expect(await execOutput(folder, 'cat', '/tmp/lifecycle.log')).toBe('postCreate in /workspace');
   });
 
+  it("gives devcontainer.json's mounts to the dev container's service: bind (read-only kept) and tmpfs", async () => {
+    expect(await execOutput(folder, 'cat', '/mnt/shared/hello.txt')).toBe('mounted from the host');
+    const readOnly = await runCli(stateDir, [
+      'exec',
+      '--workspace-folder',
+      folder,
+      '--',
+      'touch',
+      '/mnt/shared/x',
+    ]);
+    expect(readOnly.exitCode).not.toBe(0);
+    expect(readOnly.stderr).toContain('Read-only file system');
+    const script = 'echo written > /mnt/shared-rw/from-container && stat -f -c %T /mnt/fast';
+    expect(await execOutput(folder, 'sh', '-c', script)).toBe('tmpfs');
+    expect(readFileSync(path.join(folder, 'shared', 'from-container'), 'utf8')).toBe('written\n');
+  });
+
   const rowOf = async (port: number) =>
     (await portsJson(stateDir)).find(
       (r) => r.forwarderPid === line.forwarder?.pid && r.containerPort === port && r.service === 'db',

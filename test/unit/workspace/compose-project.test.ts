@@ -3,6 +3,7 @@ import { KEEP_ALIVE_SCRIPT } from '../../../src/workspace/keep-alive.js';
 import {
   FALLBACK_PROJECT_NAME,
   composeFileVersion,
+  composeMount,
   composeOverride,
   composeProjectName,
   type ComposeSource,
@@ -125,5 +126,79 @@ describe('composeOverride', () => {
   it('doubles $ in label values too', () => {
     const override = composeOverride({ ...base, labels: { a: 'x$y' } });
     expect(override.services).toEqual({ app: { labels: { a: 'x$$y' } } });
+  });
+});
+
+describe('composeMount', () => {
+  it('turns a bind mount into a short-syntax volumes entry, read-only kept', () => {
+    expect(composeMount('source=/home/dev/.ssh,target=/root/.ssh,type=bind')).toEqual({
+      kind: 'volume',
+      entry: '/home/dev/.ssh:/root/.ssh',
+      named: null,
+    });
+    expect(composeMount('type=bind,src=/srv/data,dst=/data,readonly')).toEqual({
+      kind: 'volume',
+      entry: '/srv/data:/data:ro',
+      named: null,
+    });
+  });
+
+  it('declares a named volume (external when it says so); a mount without type is a volume, as for docker', () => {
+    expect(composeMount('source=node_modules,target=/w/node_modules,type=volume')).toEqual({
+      kind: 'volume',
+      entry: 'node_modules:/w/node_modules',
+      named: { name: 'node_modules', external: false },
+    });
+    expect(composeMount('src=shared-cache,destination=/cache,external=true')).toEqual({
+      kind: 'volume',
+      entry: 'shared-cache:/cache',
+      named: { name: 'shared-cache', external: true },
+    });
+    expect(composeMount('type=volume,target=/scratch')).toEqual({
+      kind: 'volume',
+      entry: '/scratch',
+      named: null,
+    });
+  });
+
+  it('gives tmpfs mounts as tmpfs entries, and doubles $ for Compose', () => {
+    expect(composeMount('type=tmpfs,target=/run/cache')).toEqual({ kind: 'tmpfs', target: '/run/cache' });
+    expect(composeMount('type=bind,source=/home/a$b,target=/x')).toMatchObject({ entry: '/home/a$$b:/x' });
+  });
+
+  it('refuses a mount with no target or an unknown type, naming it', () => {
+    for (const bad of ['type=bind,source=/a', 'type=npipe,source=x,target=/y', '']) {
+      expect(() => composeMount(bad)).toThrow(`mounts: '${bad}' cannot be given to Compose`);
+    }
+  });
+});
+
+describe('composeOverride with mounts', () => {
+  it('adds volumes, tmpfs and the named volumes to declare', () => {
+    const override = composeOverride({
+      service: 'app',
+      labels: {},
+      overrideCommand: false,
+      containerEnv: {},
+      containerUser: null,
+      version: '3.8',
+      mounts: [
+        'source=/home/dev/.ssh,target=/root/.ssh,type=bind,readonly',
+        'source=cache,target=/cache,type=volume',
+        'source=shared,target=/shared,type=volume,external=true',
+        'type=tmpfs,target=/tmp/fast',
+      ],
+    });
+    expect(override).toEqual({
+      version: '3.8',
+      services: {
+        app: {
+          labels: {},
+          volumes: ['/home/dev/.ssh:/root/.ssh:ro', 'cache:/cache', 'shared:/shared'],
+          tmpfs: ['/tmp/fast'],
+        },
+      },
+      volumes: { cache: {}, shared: { external: true } },
+    });
   });
 });
