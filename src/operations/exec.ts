@@ -6,7 +6,9 @@ import type { AttachedRunner } from '../workspace/attached-process.js';
 import { readComposeProjectName } from '../workspace/compose.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
 import { findWorkspaceContainers } from '../workspace/find-container.js';
+import { CONFIG_FILE_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
+import { LOCAL_FOLDER_LABEL } from './scope.js';
 import { attach } from './up.js';
 
 /** What `exec` is asked to run, and where. */
@@ -30,7 +32,8 @@ export interface ExecDeps {
 
 /**
  * Runs a command in the dev container with our stdin, stdout and stderr; resolves with its exit code.
- * In a workspace's container it runs in workspaceFolder, with containerEnv, as remoteUser.
+ * In a workspace's container it runs in workspaceFolder, with containerEnv, as remoteUser: also when
+ * the container is named by --container-id and its labels lead to its workspace's devcontainer.json.
  */
 export async function execInContainer(options: ExecOptions, deps: ExecDeps): Promise<number> {
   if (options.command.length === 0) {
@@ -43,7 +46,9 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
   let containerId: string;
   let settings: Omit<ExecSettings, 'interactive' | 'tty'> = { workdir: null, env: {}, user: null };
   if (options.containerId !== null) {
-    containerId = (await attach(docker, options.containerId)).id;
+    const container = await attach(docker, options.containerId);
+    containerId = container.id;
+    settings = (await labelledWorkspaceSettings(container.labels, deps.env)) ?? settings;
   } else {
     const folder = options.workspaceFolder ?? process.cwd();
     const config = await readDevContainerConfig(folder, options.config ?? undefined, deps.env);
@@ -68,4 +73,20 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
     tty: options.tty,
   });
   return deps.attached(options.dockerPath, args);
+}
+
+/**
+ * The exec settings of the workspace a container was made for, from the labels the Dev Containers
+ * CLI, VS Code and portpilot put on it; null when it has none, or its devcontainer.json cannot be
+ * read any more (the command then runs as `docker exec` would run it).
+ */
+async function labelledWorkspaceSettings(
+  labels: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<Omit<ExecSettings, 'interactive' | 'tty'> | null> {
+  const folder = labels[LOCAL_FOLDER_LABEL];
+  const configFile = labels[CONFIG_FILE_LABEL];
+  if (!folder || !configFile) return null;
+  const config = await readDevContainerConfig(folder, configFile, env).catch(() => null);
+  return config ? workspaceExecSettings(config) : null;
 }

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeStateDir, runCli, runUp } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
 import { TEST_CONTAINER_LABEL, TEST_RUN_ID, TEST_RUN_LABEL_KEY } from '../support/containers.js';
 import { DEBIAN_IMAGE } from '../support/images.js';
 
 const stateDir = makeStateDir();
+const scope = containerScope();
 const folder = mkdtempSync(path.join(tmpdir(), 'portpilot-ws-exec-'));
 let containerId = '';
 
@@ -77,6 +79,27 @@ describe('exec', () => {
     ]);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toBe('-w|two words|$HOME|');
+  });
+
+  it("runs in the workspace's folder too when --container-id names a workspace's container", async () => {
+    const run = await runCli(stateDir, [
+      'exec',
+      '--container-id',
+      containerId,
+      '--',
+      'sh',
+      '-c',
+      'pwd; echo "$EXEC_TEST"',
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`/workspaces/${path.basename(folder)}\nfrom containerEnv`);
+  });
+
+  it('runs as docker exec would in a container with no workspace labels', async () => {
+    const plain = await scope.start(DEBIAN_IMAGE);
+    const run = await runCli(stateDir, ['exec', '--container-id', plain.id, '--', 'pwd']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toBe('/');
   });
 
   it('fails with exit code 1 and a message on stderr for an unknown container', async () => {
