@@ -41,8 +41,9 @@ const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greet
   60 s after a 5 s settle (it idles while the other containers are set up). Host: utime+stime (reaped children included)
   of the daemon and its descendants, from /proc; container: the container's cgroup CPU (its other processes,
   \`sleep infinity\` and a listener that never accepts, use none). RSS: daemon + descendants, plus any processes it keeps
-  in the container; read again after one connection to each port (held 0.5 s, then closed) and a 5 s settle, which
-  starts the relay agent.
+  in the container; read again after one connection to each port (held 0.5 s, then reset: the listeners never accept,
+  so a close passed on would never be answered) and a 5 s settle, which starts the relay agent, and once more 65 s
+  after those connections, the relay agent's idle time (60 s) and the settle.
 - Memory per connection: host RSS (median of 5 readings) of the forwarder and its descendants added by 100 idle
   connections, each held open once its greeting arrived, divided by 100; "+ ctr" is the RSS of the processes that
   appeared in the container for them. A garbage-collected daemon's RSS moves by itself, so small values are noise.
