@@ -18,7 +18,10 @@ export function execCommand(): Command {
     )
     .usage('[--container-id ID | --workspace-folder DIR] -- CMD [ARGS...]')
     .argument('<command...>', 'the command and its arguments (after --)')
-    .option('--container-id <id>', 'run in this running container')
+    .option(
+      '--container-id <id>',
+      'run in this running container (in its workspace folder, as its user, when its labels name its devcontainer.json)',
+    )
     .option('--workspace-folder <dir>', "run in the workspace's dev container (default: current directory)")
     .option('--config <file>', 'a devcontainer.json outside the workspace')
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
