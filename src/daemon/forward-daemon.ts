@@ -92,7 +92,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const source = await createListenerSource(docker, container.id, container.pid);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
-  const otherContainers = new Map<string, ContainerInfo>();
+  const otherContainers: ContainerInfo[] = [];
   for (const declared of spec.declared) {
     if (declared.containerId === container.id || others.has(declared.containerId)) continue;
     const other = await docker.inspect(declared.containerId);
@@ -102,7 +102,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       });
     }
     others.set(other.id, { ...(await targetOf(docker, other, source)), service: declared.service });
-    otherContainers.set(other.id, other);
+    otherContainers.push(other);
   }
   log.info(
     { containerId: container.id, relay: primary.relayProgram, listenerSource: source.kind },
@@ -128,7 +128,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const peers: PeerWatch[] = [];
   const relayProgramOf = async (other: ContainerInfo) =>
     (await probeContainerPrograms(docker, other.id, other.name)).relayProgram;
-  for (const other of otherContainers.values()) {
+  for (const other of otherContainers) {
     const peer = await PeerWatch.start({ docker, supervisor, log, relayProgramOf }, other);
     if (peer) peers.push(peer);
   }

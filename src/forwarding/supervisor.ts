@@ -256,7 +256,7 @@ export class Supervisor {
     fresh: Pick<TargetContainer, 'id' | 'name' | 'directAddresses' | 'relayProgram'>,
   ): Promise<void> {
     const target = this.others.get(containerId);
-    if (!target || containerId === this.options.primary.id || fresh.id === containerId) return;
+    if (!target || fresh.id === containerId) return;
     this.others.delete(containerId);
     Object.assign(target, fresh);
     this.others.set(target.id, target);

@@ -6,9 +6,8 @@ import type { AttachedRunner } from '../workspace/attached-process.js';
 import { readComposeProjectName } from '../workspace/compose.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
 import { findWorkspaceContainers } from '../workspace/find-container.js';
-import { CONFIG_FILE_LABEL } from '../workspace/labels.js';
+import { labelledWorkspace } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
-import { LOCAL_FOLDER_LABEL } from './scope.js';
 import { attach } from './up.js';
 
 /** What `exec` is asked to run, and where. */
@@ -84,9 +83,10 @@ async function labelledWorkspaceSettings(
   labels: Readonly<Record<string, string>>,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<Omit<ExecSettings, 'interactive' | 'tty'> | null> {
-  const folder = labels[LOCAL_FOLDER_LABEL];
-  const configFile = labels[CONFIG_FILE_LABEL];
-  if (!folder || !configFile) return null;
-  const config = await readDevContainerConfig(folder, configFile, env).catch(() => null);
+  const workspace = labelledWorkspace(labels);
+  if (workspace === null) return null;
+  const config = await readDevContainerConfig(workspace.workspaceFolder, workspace.configFile, env).catch(
+    () => null,
+  );
   return config ? workspaceExecSettings(config) : null;
 }

@@ -19,3 +19,12 @@ export function workspaceLabels(
 ): Record<string, string> {
   return { [LOCAL_FOLDER_LABEL]: config.workspaceFolderHost, [CONFIG_FILE_LABEL]: config.configFile };
 }
+
+/** Pure: the workspace folder and config file a container's labels name (see workspaceLabels), or null. */
+export function labelledWorkspace(
+  labels: Readonly<Record<string, string>>,
+): { workspaceFolder: string; configFile: string } | null {
+  const workspaceFolder = labels[LOCAL_FOLDER_LABEL];
+  const configFile = labels[CONFIG_FILE_LABEL];
+  return workspaceFolder && configFile ? { workspaceFolder, configFile } : null;
+}
