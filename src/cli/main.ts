@@ -4,6 +4,7 @@ import { downCommand } from './commands/down-command.js';
 import { execCommand } from './commands/exec-command.js';
 import { portsCommand } from './commands/ports-command.js';
 import { upCommand } from './commands/up-command.js';
+import { explainUsageErrors } from './usage-errors.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -25,10 +26,20 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  portpilot up --container-id my-dev --auto-forward\n  portpilot ports\n  portpilot down --container-id my-dev',
     );
-  program.addCommand(upCommand());
-  program.addCommand(portsCommand());
-  program.addCommand(downCommand());
-  program.addCommand(execCommand());
+  program.addCommand(
+    explainUsageErrors(upCommand(), { hint: "Run 'portpilot up --help' for its options.", jsonResult: true }),
+  );
+  program.addCommand(
+    explainUsageErrors(portsCommand(), { hint: "Run 'portpilot ports --help' for its options." }),
+  );
+  program.addCommand(
+    explainUsageErrors(downCommand(), { hint: "Run 'portpilot down --help' for its options." }),
+  );
+  program.addCommand(
+    explainUsageErrors(execCommand(), {
+      hint: "Put the command after --, as in 'portpilot exec -- ls -la'; 'portpilot exec --help' lists the options.",
+    }),
+  );
   return program;
 }
 
