@@ -8,7 +8,7 @@ interface UpFlags {
   config?: string;
   containerId?: string;
   autoForward?: boolean;
-  forwardPort: string[];
+  forwardPort?: string[];
   removeExistingContainer?: boolean;
   relayPath: 'auto' | 'direct' | 'agent' | 'exec';
   hostAddress: string;
@@ -30,8 +30,7 @@ export function upCommand(): Command {
     .option(
       '--forward-port <spec>',
       'forward PORT or SERVICE:PORT eagerly, like forwardPorts (repeatable)',
-      (value: string, previous: string[]) => [...previous, value],
-      [],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option(
       '--remove-existing-container',
@@ -60,7 +59,7 @@ export function upCommand(): Command {
             workspaceFolder: flags.workspaceFolder ?? null,
             config: flags.config ?? null,
             autoForward: flags.autoForward === true,
-            forwardPorts: flags.forwardPort,
+            forwardPorts: flags.forwardPort ?? [],
             removeExistingContainer: flags.removeExistingContainer === true,
             relayPath: flags.relayPath === 'auto' ? null : flags.relayPath,
             hostAddress: flags.hostAddress,
