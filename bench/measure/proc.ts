@@ -35,6 +35,34 @@ async function allStats(): Promise<ProcStat[]> {
   return stats.filter((stat): stat is ProcStat => stat !== null);
 }
 
+/** The whole machine's CPU time so far, in clock ticks summed over its CPUs. */
+export interface MachineCpu {
+  /** Every state but idle and iowait: user, nice, system, irq, softirq, steal. */
+  busy: number;
+  total: number;
+}
+
+/** Pure: the first line of /proc/stat (`cpu  user nice system idle iowait irq softirq steal …`). */
+export function parseMachineCpu(procStat: string): MachineCpu {
+  const line = procStat.split('\n', 1)[0] ?? '';
+  if (!line.startsWith('cpu ')) throw new Error(`/proc/stat does not start with the cpu line: ${line}`);
+  // guest and guest_nice are already counted in user and nice.
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((sum, value) => sum + value, 0);
+  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
+}
+
+/** The machine's CPU time so far (see MachineCpu). */
+export async function machineCpu(): Promise<MachineCpu> {
+  return parseMachineCpu(await readFile('/proc/stat', 'utf8'));
+}
+
+/** Pure: how many of `cpus` were busy on average between two readings. */
+export function coresBusy(before: MachineCpu, after: MachineCpu, cpus: number): number {
+  const total = after.total - before.total;
+  return total > 0 ? ((after.busy - before.busy) / total) * cpus : 0;
+}
+
 /** The pid and every live descendant of it (empty when it is gone). */
 export async function processTree(rootPid: number): Promise<ProcStat[]> {
   const stats = await allStats();

@@ -1,7 +1,9 @@
 import { connect } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { THROUGHPUT_BYTES, THROUGHPUT_TIMEOUT_MS } from '../config.js';
 import type { BenchPath } from '../setup/topology.js';
 import { nsToMs } from '../stats.js';
+import { coresBusy, machineCpu } from './proc.js';
 
 /** One-way bulk transfer, server to host. */
 export interface ThroughputResult {
@@ -9,6 +11,11 @@ export interface ThroughputResult {
   mbPerS: number;
   bytes: number;
   seconds: number;
+  /**
+   * The machine's CPUs busy on average during the run (client, relay, server, kernel and anything
+   * else): how close the path came to what the machine can do.
+   */
+  coresBusy: number;
   /** Every run's MB/s, in the order they ran. */
   runs: number[];
 }
@@ -22,7 +29,15 @@ export function medianRun(runs: readonly ThroughputResult[]): ThroughputResult {
 }
 
 /** Reads THROUGHPUT_BYTES from the path's source server and times it; any other byte count is an error. */
-export function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
+export async function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
+  const cpuBefore = await machineCpu();
+  const { bytes, seconds } = await transfer(path);
+  const cores = coresBusy(cpuBefore, await machineCpu(), availableParallelism());
+  const mbPerS = bytes / 1e6 / seconds;
+  return { mbPerS, bytes, seconds, coresBusy: cores, runs: [mbPerS] };
+}
+
+function transfer(path: BenchPath): Promise<{ bytes: number; seconds: number }> {
   const { host, port } = path.endpoints.source;
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -44,8 +59,7 @@ export function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
       if (bytes !== THROUGHPUT_BYTES) {
         reject(new Error(`received ${bytes} bytes, expected ${THROUGHPUT_BYTES}`));
       } else {
-        const mbPerS = bytes / 1e6 / seconds;
-        resolve({ mbPerS, bytes, seconds, runs: [mbPerS] });
+        resolve({ bytes, seconds });
       }
     });
   });

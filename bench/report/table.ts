@@ -50,6 +50,23 @@ export function pathsTable(results: RunResults): string {
   return markdownTable(header, rows);
 }
 
+/** Pure: each path's throughput runs, and how busy the machine was during the median one. */
+export function throughputTable(results: RunResults): string {
+  const rows = results.paths.flatMap((path) => {
+    const throughput = path.throughput;
+    if (!throughput) return [];
+    return [
+      [
+        `**${path.name}**`,
+        throughput.runs.map((run) => formatNumber(run)).join(', '),
+        withRatio(throughput.mbPerS, path.ratios.throughput),
+        `${formatNumber(throughput.coresBusy)} of ${results.machine.nproc}`,
+      ],
+    ];
+  });
+  return markdownTable(['path', 'runs, MB/s', 'median MB/s', 'CPUs busy in the median run'], rows);
+}
+
 /** Pure: the idle forwarder's cost. */
 export function idleTable(idle: IdleResult | null): string {
   const header = [
