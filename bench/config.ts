@@ -53,6 +53,15 @@ export const AGENT_IDLE_MS = 60_000;
 /** Memory per connection: idle connections held open at once, and the settle time before reading RSS. */
 export const MEMORY_CONNECTIONS = 100;
 export const MEMORY_SETTLE_MS = 1_500;
+/**
+ * Before the baseline reading, the relaying processes' RSS must hold still (within
+ * MEMORY_STEADY_BYTES over MEMORY_STEADY_READINGS readings a second apart), or MEMORY_STEADY_MAX_MS
+ * pass: a daemon whose garbage collector is giving memory back would make the connections' share
+ * come out too small, even negative.
+ */
+export const MEMORY_STEADY_READINGS = 4;
+export const MEMORY_STEADY_BYTES = 512 * 1024;
+export const MEMORY_STEADY_MAX_MS = 30_000;
 /** Scale: concurrent echo connections through one forward, bytes each, and the time allowed. */
 export const SCALE_CONNECTIONS = 200;
 export const SCALE_BYTES = 256 * 1024;

@@ -128,6 +128,14 @@ async function run(): Promise<number> {
     if (result && tally)
       result.setup = await attempt(`${setupLabel} over ${path.name}`, async () => setupResult(tally));
   }
+  // Before the bulk measures: after them a daemon's garbage collector gives memory back for minutes,
+  // and the connections' share would drown in it.
+  await perPath(
+    'memory',
+    `memory per connection (${MEMORY_CONNECTIONS} idle)`,
+    measureConnectionMemory,
+    (path) => path.forwarded !== null,
+  );
   // Round by round across the paths, so that the machine's drift reaches every path alike.
   const throughputRuns = topology.paths.map((): ThroughputResult[] => []);
   for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
@@ -144,12 +152,6 @@ async function run(): Promise<number> {
     if (result && runs.length > 0) result.throughput = medianRun(runs);
   }
   await perPath('requests', `requests/s (wrk, ${WRK_DURATION_S} s, Connection: close)`, measureRequests);
-  await perPath(
-    'memory',
-    `memory per connection (${MEMORY_CONNECTIONS} idle)`,
-    measureConnectionMemory,
-    (path) => path.forwarded !== null,
-  );
   // The baseline is left out here: two hundred `docker exec`s at once add a minute and no target.
   await perPath(
     'scale',

@@ -1,6 +1,13 @@
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CONNECT_TIMEOUT_MS, MEMORY_CONNECTIONS, MEMORY_SETTLE_MS } from '../config.js';
+import {
+  CONNECT_TIMEOUT_MS,
+  MEMORY_CONNECTIONS,
+  MEMORY_SETTLE_MS,
+  MEMORY_STEADY_BYTES,
+  MEMORY_STEADY_MAX_MS,
+  MEMORY_STEADY_READINGS,
+} from '../config.js';
 import type { BenchPath } from '../setup/topology.js';
 import { percentile } from '../stats.js';
 import { connectToFirstByte } from './client.js';
@@ -32,15 +39,30 @@ async function relayRss(path: BenchPath): Promise<number> {
   return percentile(samples, 0.5);
 }
 
+/** The relaying processes' RSS once it holds still (see MEMORY_STEADY_READINGS), or the last reading. */
+async function steadyRelayRss(path: BenchPath): Promise<number> {
+  const deadline = Date.now() + MEMORY_STEADY_MAX_MS;
+  const readings = [await relayRss(path)];
+  for (;;) {
+    const recent = readings.slice(-MEMORY_STEADY_READINGS);
+    const steady =
+      recent.length === MEMORY_STEADY_READINGS &&
+      Math.max(...recent) - Math.min(...recent) <= MEMORY_STEADY_BYTES;
+    if (steady || Date.now() >= deadline) return recent[recent.length - 1] ?? 0;
+    await sleep(1_000);
+    readings.push(await relayRss(path));
+  }
+}
+
 /**
- * Reads the host RSS of the path's relaying processes (daemon plus children), opens
+ * Reads the host RSS of the path's relaying processes (daemon plus children) once it holds still, opens
  * MEMORY_CONNECTIONS connections to its greeting server and keeps them open and idle once each has
  * its greeting (so each relay is fully up), then reads it again.
  */
 export async function measureConnectionMemory(path: BenchPath): Promise<MemoryResult> {
   const cgroup = await containerCgroup(path.container.initPid);
   const containerBefore = new Set(await cgroup.pids());
-  const hostBefore = await relayRss(path);
+  const hostBefore = await steadyRelayRss(path);
   const sockets: Socket[] = [];
   try {
     while (sockets.length < MEMORY_CONNECTIONS) {

@@ -1,7 +1,7 @@
 import { THROUGHPUT_ROUNDS } from '../config.js';
 import type { MachineInfo } from '../setup/environment.js';
 import type { RunResults } from './results.js';
-import { idleTable, pathsTable, targetsTable } from './table.js';
+import { idleTable, pathsTable, targetsTable, throughputTable } from './table.js';
 
 /** Pure: one line naming the machine. */
 export function machineLine(machine: MachineInfo): string {
@@ -46,7 +46,9 @@ const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greet
   after those connections, the relay agent's idle time (60 s) and the settle.
 - Memory per connection: host RSS (median of 5 readings) of the forwarder and its descendants added by 100 idle
   connections, each held open once its greeting arrived, divided by 100; "+ ctr" is the RSS of the processes that
-  appeared in the container for them. A garbage-collected daemon's RSS moves by itself, so small values are noise.
+  appeared in the container for them. Taken right after the setup timing, before the bulk measures (after them the
+  daemon's garbage collector gives memory back for minutes), once the RSS holds still within 0.5 MB over 4 readings
+  a second apart (waiting up to 30 s); it still moves by itself, so small values are noise.
 - Echo: 200 connections at once to an echo server, each sending 256 KiB of its own random bytes and half-closing;
   ok = exactly its bytes back (the baseline is left out: it adds a minute and has no target).
 - Every path reaches the same servers (python3 in the Debian test image) from the same host client, in the same run;
@@ -68,6 +70,13 @@ ${pathsTable(results)}
 Ratios in parentheses are to **direct**: for times, how many times longer; for rates, the fraction of direct's rate.
 
 ${PATHS_LEGEND}
+
+## Throughput and the machine
+
+${throughputTable(results)}
+
+*CPUs busy*: the whole machine's CPU time (client, relay, server, kernel, anything else; from /proc/stat) over
+the median run's wall time. A path that keeps every CPU busy is bound by the machine, not by waiting.
 
 ## Idle forwarder
 
