@@ -40,16 +40,20 @@ export interface MachineCpu {
   /** Every state but idle and iowait: user, nice, system, irq, softirq, steal. */
   busy: number;
   total: number;
+  /** The CPUs the sums are over (one `cpuN` line each). */
+  cpus: number;
 }
 
-/** Pure: the first line of /proc/stat (`cpu  user nice system idle iowait irq softirq steal …`). */
+/** Pure: /proc/stat's `cpu  user nice system idle iowait irq softirq steal …` line, and its `cpuN` lines counted. */
 export function parseMachineCpu(procStat: string): MachineCpu {
-  const line = procStat.split('\n', 1)[0] ?? '';
+  const lines = procStat.split('\n');
+  const line = lines[0] ?? '';
   if (!line.startsWith('cpu ')) throw new Error(`/proc/stat does not start with the cpu line: ${line}`);
   // guest and guest_nice are already counted in user and nice.
   const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = ticks.reduce((sum, value) => sum + value, 0);
-  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total };
+  const cpus = lines.filter((other) => /^cpu\d+ /.test(other)).length;
+  return { busy: total - (ticks[3] ?? 0) - (ticks[4] ?? 0), total, cpus };
 }
 
 /** The machine's CPU time so far (see MachineCpu). */
@@ -57,10 +61,10 @@ export async function machineCpu(): Promise<MachineCpu> {
   return parseMachineCpu(await readFile('/proc/stat', 'utf8'));
 }
 
-/** Pure: how many of `cpus` were busy on average between two readings. */
-export function coresBusy(before: MachineCpu, after: MachineCpu, cpus: number): number {
+/** Pure: how many of the machine's CPUs were busy on average between two readings. */
+export function coresBusy(before: MachineCpu, after: MachineCpu): number {
   const total = after.total - before.total;
-  return total > 0 ? ((after.busy - before.busy) / total) * cpus : 0;
+  return total > 0 ? ((after.busy - before.busy) / total) * after.cpus : 0;
 }
 
 /** The pid and every live descendant of it (empty when it is gone). */

@@ -1,5 +1,4 @@
 import { connect } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { THROUGHPUT_BYTES, THROUGHPUT_TIMEOUT_MS } from '../config.js';
 import type { BenchPath } from '../setup/topology.js';
 import { nsToMs } from '../stats.js';
@@ -32,7 +31,7 @@ export function medianRun(runs: readonly ThroughputResult[]): ThroughputResult {
 export async function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
   const cpuBefore = await machineCpu();
   const { bytes, seconds } = await transfer(path);
-  const cores = coresBusy(cpuBefore, await machineCpu(), availableParallelism());
+  const cores = coresBusy(cpuBefore, await machineCpu());
   const mbPerS = bytes / 1e6 / seconds;
   return { mbPerS, bytes, seconds, coresBusy: cores, runs: [mbPerS] };
 }

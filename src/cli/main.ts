@@ -26,15 +26,9 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  portpilot up --container-id my-dev --auto-forward\n  portpilot ports\n  portpilot down --container-id my-dev',
     );
-  program.addCommand(
-    explainUsageErrors(upCommand(), { hint: "Run 'portpilot up --help' for its options.", jsonResult: true }),
-  );
-  program.addCommand(
-    explainUsageErrors(portsCommand(), { hint: "Run 'portpilot ports --help' for its options." }),
-  );
-  program.addCommand(
-    explainUsageErrors(downCommand(), { hint: "Run 'portpilot down --help' for its options." }),
-  );
+  program.addCommand(explainUsageErrors(upCommand(), { jsonResult: true }));
+  program.addCommand(explainUsageErrors(portsCommand()));
+  program.addCommand(explainUsageErrors(downCommand()));
   program.addCommand(
     explainUsageErrors(execCommand(), {
       hint: "Put the command after --, as in 'portpilot exec -- ls -la'; 'portpilot exec --help' lists the options.",
