@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { privateLockFs } from '../common/private-lock-fs.js';
 import { StateError, errorMessage } from '../common/errors.js';
-import { ensureStateDir, STATE_DIR_MODE } from '../common/state-dir.js';
+import { ensureStateDir, makeStateSubdir } from '../common/state-dir.js';
 import type { DevContainerConfig } from '../config/types.js';
 
 /** Hex digits of the config-path hash that names a workspace's folder in the state dir. */
@@ -26,7 +25,8 @@ async function ensureWorkspaceStateFolder(
 ): Promise<string> {
   await ensureStateDir(stateDir);
   const folder = workspaceStateFolder(stateDir, config);
-  await mkdir(folder, { recursive: true, mode: STATE_DIR_MODE });
+  await makeStateSubdir(stateDir, dirname(folder));
+  await makeStateSubdir(stateDir, folder);
   return folder;
 }
 

@@ -122,8 +122,9 @@ describe('the state dir', () => {
     chmodSync(stateDir, 0o755);
     const env = { PORTPILOT_LOG_ROTATE_BYTES: '1500' };
     const container = await debianContainer(stateDir);
-    // A log left world-readable (by an older version, by hand) is made private again.
-    mkdirSync(join(stateDir, 'forwarders'), { mode: 0o700 });
+    // A folder and a log left open to all (by an older version, by hand) are made private again.
+    mkdirSync(join(stateDir, 'forwarders'));
+    chmodSync(join(stateDir, 'forwarders'), 0o777);
     writeFileSync(join(stateDir, 'forwarders', `${container.id}.log`), '', { mode: 0o644 });
     const ports: number[] = [];
     for (let i = 0; i < 4; i++) {
