@@ -21,6 +21,7 @@ import { localRunner } from '../../src/runtime/process-runner.js';
 import {
   DOCKER_COMMAND,
   removeContainer,
+  removeProgramsInContainer,
   sha256,
   startContainer,
   startServer,
@@ -488,12 +489,21 @@ describe('probeRelayProgram', () => {
   it.each([
     [DEBIAN_IMAGE, { kind: 'socat' }],
     [BUSYBOX_NC_IMAGE, { kind: 'nc', flavor: 'busybox' }],
-    [BASH_ONLY_IMAGE, { kind: 'bash' }],
+    [BASH_ONLY_IMAGE, { kind: 'python3' }],
     [PYTHON_IMAGE, { kind: 'python3' }],
   ])('finds the best relay in %s', async (image, expected) => {
     const container = await startContainer(image);
     probed.push(container);
     expect(await probeRelayProgram(docker, container.id, container.name)).toEqual(expected);
+  });
+
+  it('takes bash where python3 and perl are not there, and perl before bash', async () => {
+    const container = await startContainer(BASH_ONLY_IMAGE);
+    probed.push(container);
+    await removeProgramsInContainer(container.id, ['python3']);
+    expect(await probeRelayProgram(docker, container.id, container.name)).toEqual({ kind: 'perl' });
+    await removeProgramsInContainer(container.id, ['perl']);
+    expect(await probeRelayProgram(docker, container.id, container.name)).toEqual({ kind: 'bash' });
   });
 
   it('throws NO_RELAY_PROGRAM naming the container and what to install when it has none', async () => {

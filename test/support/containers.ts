@@ -253,6 +253,22 @@ function containerTools(containerId: string): Promise<Tools> {
   return tools;
 }
 
+/**
+ * Takes programs off a running container's PATH (deletes what `command -v` finds): servers already
+ * running keep running, and the image is unchanged. Gives an image with fewer relay programs than
+ * any test image has, bash alone say.
+ */
+export async function removeProgramsInContainer(
+  containerId: string,
+  programs: readonly string[],
+): Promise<void> {
+  const script =
+    'for p in "$@"; do for i in 1 2 3 4; do hash -r; path=$(command -v "$p") || break; rm -f "$path"; done; ' +
+    'if command -v "$p" >/dev/null 2>&1; then echo "$p is still on PATH" >&2; exit 1; fi; done';
+  await dockerText(['exec', containerId, 'sh', '-c', script, 'sh', ...programs]);
+  toolsByContainer.delete(containerId);
+}
+
 // argv: KIND HOST PORT ARG (ARG: the greeting line, or the file a `source` server sends).
 const PYTHON_SERVER = `
 import hashlib, socket, sys, threading
