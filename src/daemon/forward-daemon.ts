@@ -118,7 +118,6 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     owners: await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
     relayPath: spec.relayPath,
     hostAddress: spec.hostAddress,
-    hostNetwork: container.networkMode === 'host',
     forwarder: { pid: process.pid, startTime },
     emit: (event: PortEvent) => log.info({ portEvent: event }, `port ${event.containerPort} ${event.type}`),
     log: (message, fields) => log.warn(fields ?? {}, message),
@@ -169,6 +168,8 @@ async function targetOf(
     agent: agent?.wanted
       ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
       : null,
+    hostNetwork: container.networkMode === 'host',
+    publishedPorts: container.publishedPorts,
   };
 }
 

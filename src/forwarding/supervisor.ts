@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
+import type { PublishedPort } from '../runtime/published-ports.js';
 import { bindHostListener, type HostListener } from './host-listener.js';
 import type { OnDemandAgent } from './agent-on-demand.js';
 import type { PortAttributesLookup } from './attributes-lookup.js';
@@ -39,6 +40,13 @@ export interface TargetContainer {
   relayProgram: RelayProgram;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
   agent: OnDemandAgent | null;
+  /**
+   * It runs in the host's own network namespace (network mode `host`): its servers already listen on
+   * the host, at their own ports, and the forwarder's listeners would show up as its own.
+   */
+  hostNetwork: boolean;
+  /** Its ports that the engine itself publishes on the host (appPort, `-p`, Compose `ports`). */
+  publishedPorts: readonly PublishedPort[];
 }
 
 export interface SupervisorOptions {
@@ -52,12 +60,6 @@ export interface SupervisorOptions {
   owners: SocketOwnerFinder | null;
   relayPath: RelayPath | null;
   hostAddress: string;
-  /**
-   * The primary container runs in the host's own network namespace (network mode `host`): its
-   * servers already listen on the host, and the forwarder's own listeners would show up as its, so
-   * nothing is auto-forwarded.
-   */
-  hostNetwork?: boolean;
   forwarder: { pid: number; startTime: number };
   emit: (event: PortEvent) => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -83,6 +85,8 @@ export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
   private readonly relays = new Set<Promise<void>>();
   private limitReported = false;
+  /** Published ports already said not to be forwarded again. */
+  private readonly publishedReported = new Set<number>();
   /** Socket inodes whose owner was already looked up: only new sockets cost a lookup. */
   private knownInodes = new Set<number>();
   private readonly ownerByInode = new Map<number, string>();
@@ -109,6 +113,12 @@ export class Supervisor {
   async declare(containerId: string, port: number): Promise<void> {
     const target = this.targetById(containerId);
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
+    if (target.hostNetwork) {
+      // A forward would take the host port from the server itself, and relay to itself.
+      const reason = `container ${target.name} uses the host's network (network mode host): its server for port ${port} listens on the host at port ${port} itself, so the port is not forwarded (a forward would take the port from it)`;
+      this.options.emit(this.event('failed', this.placeholder(target, port, 'declared'), reason));
+      return;
+    }
     const forward: Forward = {
       target,
       port,
@@ -134,13 +144,14 @@ export class Supervisor {
   async reconcile(read: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
     // On the host's network the listeners are the host's own (ours among them): none is the
-    // container's to forward, but declared forwards are still kept registered below.
-    if (this.options.hostNetwork) this.reportHostNetwork(read[0]?.port);
-    const listeners = this.options.hostNetwork ? [] : read;
+    // container's to forward.
+    if (primary.hostNetwork) this.reportHostNetwork(read[0]?.port);
+    const listeners = primary.hostNetwork ? [] : read;
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {
       if (primary.agent?.owns(listener.sockets)) continue;
+      if (this.publishedByEngine(primary, listener.port)) continue;
       seen.add(listener.port);
       const key = keyOf(primary.id, listener.port);
       const existing = this.forwards.get(key);
@@ -330,6 +341,18 @@ export class Supervisor {
     this.limitReported = true;
     const reason = `container ${this.options.primary.name} uses the host's network (network mode host): its servers already listen on the host at their own ports, so none is auto-forwarded`;
     this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
+  }
+
+  /** True when the engine publishes the port on the host itself; says so once per port. */
+  private publishedByEngine(target: TargetContainer, port: number): boolean {
+    const published = target.publishedPorts.filter((p) => p.protocol === 'tcp' && p.containerPort === port);
+    if (published.length === 0) return false;
+    if (this.publishedReported.has(port)) return true;
+    this.publishedReported.add(port);
+    const where = published.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort ?? '?'}`).join(', ');
+    const reason = `port ${port} is published by the engine itself at ${where} (appPort, docker run -p or Compose ports): it is reachable there already, so it is not forwarded a second time`;
+    this.options.emit(this.event('failed', this.placeholder(target, port, 'detected'), reason));
+    return true;
   }
 
   private reportCap(port: number): void {

@@ -1,6 +1,7 @@
 import { RuntimeError } from '../common/errors.js';
 import type { EngineApi } from './engine-api.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
+import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
 
 /** What portpilot needs to know of a container. */
 export interface ContainerInfo {
@@ -25,6 +26,8 @@ export interface ContainerInfo {
   composeProject: string | null;
   /** HostConfig.NetworkMode: `bridge`, `host`, `none`, `container:<id>`, a network's name; '' when absent. */
   networkMode: string;
+  /** The ports the engine publishes on the host itself (`-p`, appPort, Compose `ports`). */
+  publishedPorts: PublishedPort[];
 }
 
 interface InspectJson {
@@ -32,9 +35,10 @@ interface InspectJson {
   Name: string;
   State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
-  HostConfig?: { NetworkMode?: string };
+  HostConfig?: { NetworkMode?: string; PortBindings?: InspectPortMap };
   NetworkSettings: {
     Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
+    Ports?: InspectPortMap;
   };
 }
 
@@ -60,6 +64,10 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     composeService: labels['com.docker.compose.service'] ?? null,
     composeProject: labels['com.docker.compose.project'] ?? null,
     networkMode: json.HostConfig?.NetworkMode ?? '',
+    publishedPorts: parsePublishedPorts(
+      json.NetworkSettings.Ports ?? null,
+      json.HostConfig?.PortBindings ?? null,
+    ),
   };
 }
 

@@ -24,6 +24,7 @@ function info(status: string, pid: number): ContainerInfo {
     composeService: null,
     composeProject: null,
     networkMode: 'bridge',
+    publishedPorts: [],
   };
 }
 
