@@ -148,7 +148,7 @@ describe('a container whose process names and labels are full of terminal escape
       String(port),
     ]);
     const [row] = await waitForRows(stateDir, containerId, [port ?? 0], 10_000);
-    await sleep(1_000);
+    await waitFor(() => / forwarded /.test(watcher.output().toString('utf8')), 5_000, 'the forwarded event');
     const { exitCode } = await watcher.stop();
     expect(exitCode).toBe(0);
 
