@@ -183,7 +183,7 @@ describe('a container whose process names and labels are full of terminal escape
       String(port),
     ]);
     const [row] = await waitForRows(stateDir, containerId, [port ?? 0], 10_000);
-    await sleep(1_000);
+    await waitFor(() => / forwarded /.test(watcher.output().toString('utf8')), 5_000, 'the forwarded event');
     const { exitCode } = await watcher.stop();
     expect(exitCode).toBe(0);
 
@@ -200,7 +200,7 @@ describe('a container whose process names and labels are full of terminal escape
     expect(table.stdout).not.toContain('\u001b');
 
     const watched = watcher.output().toString('utf8');
-    expect(watched).toContain(`forwarded`);
+    expect(watched).toMatch(/ forwarded /);
     expect(watched).toMatch(/red/);
     expect(watched).not.toMatch(CONTROL);
     expect(watched).not.toContain('\u001b');
