@@ -89,7 +89,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const startTime = await readProcessStartTime(process.pid);
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
-  const source = await createListenerSource(docker, container.id, container.pid);
+  const source = await createListenerSource(docker, container);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
@@ -172,7 +172,7 @@ async function targetOf(
   };
 }
 
-/** Only a local engine (whose namespaces we can see) puts container addresses on the host's routes. */
+/** Only a local engine puts container addresses on the host's routes: one whose init is proven in our /proc. */
 function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
   return source.kind === 'host-proc' ? container.ipAddresses : [];
 }
@@ -286,7 +286,7 @@ async function superviseUntilDone(
         containerPid = container.pid;
         // New addresses, perhaps, and a new relay agent: the old one died with the container.
         try {
-          source = await createListenerSource(docker, container.id, container.pid);
+          source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
           await supervisor.refresh(container.id, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
