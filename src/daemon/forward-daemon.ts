@@ -78,6 +78,15 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       ? 'relay execs go through the engine API'
       : `relay execs go through '${spec.dockerPath} exec' (no local engine socket the CLI would use)`,
   );
+  if (engine?.execRemoval === 'unsupported') {
+    log.warn(
+      { podmanVersion: engine.podmanVersion },
+      'this Podman keeps every ended exec session (and its two conmon processes) for its ' +
+        'exit_command_delay (300 s by default) and cannot be asked to remove them before 4.8: each ' +
+        'exec-path connection costs that; python3 or perl in the image lets the relay agent carry ' +
+        "connections instead (on a local engine), and a lower exit_command_delay in the engine's containers.conf shortens it",
+    );
+  }
   const docker = new Docker(daemonRunner, spec.dockerPath, engine);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
