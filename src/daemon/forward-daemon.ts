@@ -81,10 +81,13 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   if (engine?.execRemoval === 'unsupported') {
     log.warn(
       { podmanVersion: engine.podmanVersion },
-      'this Podman keeps every ended exec session (and its two conmon processes) for its ' +
-        'exit_command_delay (300 s by default) and cannot be asked to remove them before 4.8: each ' +
-        'exec-path connection costs that; python3 or perl in the image lets the relay agent carry ' +
-        "connections instead (on a local engine), and a lower exit_command_delay in the engine's containers.conf shortens it",
+      [
+        'this Podman keeps every ended exec session, and its two conmon processes, for its',
+        'exit_command_delay (300 s by default), and cannot be asked to remove them before 4.8: each',
+        'exec-path connection costs that. On the engine host, --docker-path podman runs execs that',
+        'leave nothing behind; python3 or perl in the image lets the relay agent carry connections',
+        "instead; a lower exit_command_delay in the engine's containers.conf shortens the wait",
+      ].join(' '),
     );
   }
   const docker = new Docker(daemonRunner, spec.dockerPath, engine);
