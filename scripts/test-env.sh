@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes this machine ready for the integration tests: the host tools they use, a Docker engine that
-# answers, and the test images named in scripts/test-images.env. Idempotent, and a second or two
+# answers, the test images named in scripts/test-images.env, and Podman with the busybox-nc image. Idempotent, and a second or two
 # when everything is already in place. Needs root for whatever it has to install, start or build.
 set -euo pipefail
 
@@ -287,6 +287,22 @@ ensure_images() {
   step "test images ready: ${all[*]}"
 }
 
+# Podman (Debian's runs rootful here) and the busybox-nc image in its store: the Podman tests run
+# the forwarder against it, through the podman CLI and through its Docker-compatible socket.
+ensure_podman() {
+  if ! command -v podman >/dev/null 2>&1; then
+    step "no podman: installing it"
+    apt_install podman
+  fi
+  if podman image exists "localhost/$PORTPILOT_TEST_IMAGE_BUSYBOX_NC"; then
+    step "podman present, with $PORTPILOT_TEST_IMAGE_BUSYBOX_NC"
+    return
+  fi
+  require_root "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
+  step "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
+  docker save "$PORTPILOT_TEST_IMAGE_BUSYBOX_NC" | podman load >&2
+}
+
 main() {
   mkdir -p "$(dirname "$LOCK_FILE")"
   exec 9>>"$LOCK_FILE"
@@ -297,6 +313,7 @@ main() {
   ensure_host_tools
   ensure_engine
   ensure_images
+  ensure_podman
 }
 
 # Sourcing the script (to try one step) defines the functions without running them.

@@ -78,6 +78,18 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       ? 'relay execs go through the engine API'
       : `relay execs go through '${spec.dockerPath} exec' (no local engine socket the CLI would use)`,
   );
+  if (engine?.execRemoval === 'unsupported') {
+    log.warn(
+      { podmanVersion: engine.podmanVersion },
+      [
+        'this Podman keeps every ended exec session, and its two conmon processes, for its',
+        'exit_command_delay (300 s by default), and cannot be asked to remove them before 4.8: each',
+        'exec-path connection costs that. On the engine host, --docker-path podman runs execs that',
+        'leave nothing behind; python3 or perl in the image lets the relay agent carry connections',
+        "instead; a lower exit_command_delay in the engine's containers.conf shortens the wait",
+      ].join(' '),
+    );
+  }
   const docker = new Docker(daemonRunner, spec.dockerPath, engine);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
@@ -89,7 +101,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const startTime = await readProcessStartTime(process.pid);
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
-  const source = await createListenerSource(docker, container.id, container.pid);
+  const source = await createListenerSource(docker, container);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
@@ -173,7 +185,7 @@ async function targetOf(
   };
 }
 
-/** Only a local engine (whose namespaces we can see) puts container addresses on the host's routes. */
+/** Only a local engine puts container addresses on the host's routes: one whose init is proven in our /proc. */
 function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
   return source.kind === 'host-proc' ? container.ipAddresses : [];
 }
@@ -287,7 +299,7 @@ async function superviseUntilDone(
         containerPid = container.pid;
         // New addresses, perhaps, and a new relay agent: the old one died with the container.
         try {
-          source = await createListenerSource(docker, container.id, container.pid);
+          source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
           await supervisor.refresh(container.id, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readProcessStartTime } from '../common/process-info.js';
 import { findContainerProcsFile } from './container-cgroup.js';
+import { findContainerProcess, type EngineProcess } from './container-process.js';
 import type { Docker } from '../runtime/docker.js';
 import {
   groupListenersByPort,
@@ -36,16 +37,18 @@ export class ContainerGoneSignal extends Error {
 /**
  * On a local engine the container's network namespace is visible from the host as
  * /proc/<init pid>/net/tcp{,6}, readable without root and without spawning anything; that is used
- * whenever it works. Otherwise (a remote engine, a VM-backed runtime) the tables are read through exec.
+ * whenever the process with the engine's pid provably is the container's init (see
+ * findContainerProcess): on a remote engine, or one in another pid namespace, that pid is some
+ * unrelated local process, whose tables are this machine's own. Otherwise (a remote engine, a
+ * VM-backed runtime, a rootless container without a cgroup of its own) the tables are read through exec.
  */
 export async function createListenerSource(
   docker: Docker,
-  containerId: string,
-  initPid: number,
+  container: EngineProcess,
 ): Promise<ListenerSource> {
-  const startTime = initPid > 0 ? await readProcessStartTime(initPid) : null;
-  if (startTime !== null) {
-    const source = hostProcSource(initPid, startTime);
+  const proof = await findContainerProcess(container);
+  if (proof.proven) {
+    const source = hostProcSource(container.pid, proof.startTicks, container.id);
     try {
       await source.read();
       return source;
@@ -53,7 +56,7 @@ export async function createListenerSource(
       // Not readable from here: fall through to exec.
     }
   }
-  return execSource(docker, containerId);
+  return execSource(docker, container.id);
 }
 
 /**
@@ -63,8 +66,8 @@ export async function createListenerSource(
  */
 export const CHECKS_AFTER_PROCESS_CHANGE = 3;
 
-function hostProcSource(pid: number, startTime: number): ListenerSource {
-  const procsFile = findContainerProcsFile(pid);
+function hostProcSource(pid: number, startTime: number, containerId: string): ListenerSource {
+  const procsFile = findContainerProcsFile(pid, containerId);
   let lastCounts = '';
   let lastProcs = '';
   let followUps = 0;
