@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerInfo } from '../runtime/docker.js';
+import { retryDelayMs } from './backoff.js';
 
 /**
  * How long a container seen down may take to come back before the forwarder takes it as stopped:
@@ -33,20 +34,35 @@ export function restartVerdict(
 
 /**
  * After the container's init process went away: resolves to the container once it runs again (a
- * restart), or null once it has stayed down past the grace (a stop) or is gone. `signal` ends the
- * wait early (the forwarder is being stopped), also with null.
+ * restart), or null once the engine says it has stayed down past the grace (a stop) or is gone. An
+ * inspect that fails (the engine unreachable, this process out of file descriptors) is no answer: it
+ * is reported to `onFailure` and tried again with back-off, and the grace counts from the engine's
+ * first answer. `signal` ends the wait early (the forwarder is being stopped), also with null.
  */
 export async function waitForRestart(
   inspect: () => Promise<ContainerInfo | null>,
   previousPid: number,
   signal: AbortSignal,
+  onFailure: (error: unknown, failures: number) => void = () => undefined,
 ): Promise<ContainerInfo | null> {
-  const started = Date.now();
-  for (;;) {
-    const info = await inspect().catch(() => null);
-    const verdict = restartVerdict(info, Date.now() - started, previousPid);
+  let firstAnswer: number | null = null;
+  let failures = 0;
+  while (!signal.aborted) {
+    let info: ContainerInfo | null;
+    try {
+      info = await inspect();
+    } catch (error) {
+      failures += 1;
+      onFailure(error, failures);
+      await sleep(retryDelayMs(failures), undefined, { signal }).catch(() => undefined);
+      continue;
+    }
+    failures = 0;
+    firstAnswer ??= Date.now();
+    const verdict = restartVerdict(info, Date.now() - firstAnswer, previousPid);
     if (verdict === 'follow') return info;
-    if (verdict === 'stopped' || signal.aborted) return null;
+    if (verdict === 'stopped') return null;
     await sleep(RESTART_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
+  return null;
 }
