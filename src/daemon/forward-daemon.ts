@@ -26,7 +26,7 @@ import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
-import { waitForRestart } from './restart-wait.js';
+import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
@@ -285,8 +285,12 @@ async function superviseUntilDone(
           () => docker.inspect(started.containerId, { timeoutMs: ENGINE_CHECK_TIMEOUT_MS }),
           containerPid,
           wake.signal,
-          (error, failures) =>
-            log.warn({ err: error, failures }, 'cannot ask the engine whether the container runs'),
+          {
+            onFailure: (error, failures) =>
+              log.warn({ err: error, failures }, 'cannot ask the engine whether the container runs'),
+            // Read from the host, the init process was seen gone; through exec, the engine said so.
+            unansweredLimitMs: source.kind === 'host-proc' ? UNANSWERED_WAIT_MS : undefined,
+          },
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');

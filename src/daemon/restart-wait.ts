@@ -33,18 +33,37 @@ export function restartVerdict(
 }
 
 /**
+ * How long the engine may give no answer at all about a container whose init process the kernel
+ * showed gone, before the container is taken as stopped: a local engine that went away takes its
+ * containers with it (without live-restore), and nothing can start them again until it is back.
+ */
+export const UNANSWERED_WAIT_MS = 6_000;
+
+export interface RestartWaitOptions {
+  /** Told of each inspect that failed, with the number of failures in a row. */
+  onFailure?: (error: unknown, failures: number) => void;
+  /**
+   * Set when the container's init process is known gone (the host's /proc showed it): how long the
+   * engine may give no answer at all before the container is taken as stopped. Unset, only the
+   * engine's answers decide, however long it cannot be asked.
+   */
+  unansweredLimitMs?: number;
+}
+
+/**
  * After the container's init process went away: resolves to the container once it runs again (a
  * restart), or null once the engine says it has stayed down past the grace (a stop) or is gone. An
  * inspect that fails (the engine unreachable, this process out of file descriptors) is no answer: it
- * is reported to `onFailure` and tried again with back-off, and the grace counts from the engine's
- * first answer. `signal` ends the wait early (the forwarder is being stopped), also with null.
+ * is reported and tried again with back-off, and the grace counts from the engine's first answer.
+ * `signal` ends the wait early (the forwarder is being stopped), also with null.
  */
 export async function waitForRestart(
   inspect: () => Promise<ContainerInfo | null>,
   previousPid: number,
   signal: AbortSignal,
-  onFailure: (error: unknown, failures: number) => void = () => undefined,
+  options: RestartWaitOptions = {},
 ): Promise<ContainerInfo | null> {
+  const started = Date.now();
   let firstAnswer: number | null = null;
   let failures = 0;
   while (!signal.aborted) {
@@ -53,7 +72,9 @@ export async function waitForRestart(
       info = await inspect();
     } catch (error) {
       failures += 1;
-      onFailure(error, failures);
+      options.onFailure?.(error, failures);
+      const limit = options.unansweredLimitMs;
+      if (firstAnswer === null && limit !== undefined && Date.now() - started >= limit) return null;
       await sleep(retryDelayMs(failures), undefined, { signal }).catch(() => undefined);
       continue;
     }

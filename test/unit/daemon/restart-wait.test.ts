@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import {
   RESTART_GRACE_MS,
@@ -56,6 +57,22 @@ describe('restartVerdict', () => {
 });
 
 describe('waitForRestart', () => {
+  it('never gives up on an engine that cannot be asked, unless the init process was seen gone', async () => {
+    const unreachable = () => Promise.reject(new Error('error during connect: connection refused'));
+    const stopping = new AbortController();
+    const waiting = waitForRestart(unreachable, OLD_PID, stopping.signal);
+    const outcome = await Promise.race([waiting.then(() => 'returned'), sleep(RESTART_GRACE_MS + 1_000)]);
+    expect(outcome).toBeUndefined();
+    stopping.abort();
+    expect(await waiting).toBeNull();
+    // The kernel showed the process gone and the engine never answers: it went away with it.
+    const started = Date.now();
+    expect(
+      await waitForRestart(unreachable, OLD_PID, new AbortController().signal, { unansweredLimitMs: 500 }),
+    ).toBeNull();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+  });
+
   it('resolves to the container once it runs again', async () => {
     const seen = [info('exited', 0), info('created', 0), info('running', 5200)];
     let asked = 0;
@@ -77,9 +94,9 @@ describe('waitForRestart', () => {
       ++asked <= 3
         ? Promise.reject(new Error('error during connect: ssh exited with 255'))
         : Promise.resolve(info('running', OLD_PID));
-    const container = await waitForRestart(inspect, OLD_PID, new AbortController().signal, (_, count) =>
-      failures.push(count),
-    );
+    const container = await waitForRestart(inspect, OLD_PID, new AbortController().signal, {
+      onFailure: (_, count) => failures.push(count),
+    });
     // Running under the same init process: the read that failed was not about the container.
     expect(container?.pid).toBe(OLD_PID);
     expect(failures).toEqual([1, 2, 3]);
