@@ -8,6 +8,7 @@ import { ensureStateDir, statePaths, type StatePaths } from '../common/state-dir
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
 import {
   ContainerGoneSignal,
+  ENGINE_CHECK_TIMEOUT_MS,
   createListenerSource,
   type ListenerSource,
 } from '../forwarding/listener-source.js';
@@ -21,10 +22,11 @@ import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { EngineApi } from '../runtime/engine-api.js';
 import { daemonRunner } from '../runtime/process-runner.js';
+import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
-import { waitForRestart } from './restart-wait.js';
+import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
@@ -261,6 +263,9 @@ async function superviseUntilDone(
   process.on('SIGHUP', () => undefined);
 
   const schedule = new ScanSchedule();
+  // Reads failed in a row for reasons that say nothing about the container (see ListenerSource):
+  // retried with back-off, and nothing forwarded is withdrawn meanwhile.
+  let readFailures = 0;
   while (stopping === null) {
     for (const peer of peers) {
       await peer
@@ -272,20 +277,33 @@ async function superviseUntilDone(
     try {
       if (schedule.due(await source.mayHaveChanged(), Date.now())) {
         const listeners = await source.read();
+        if (readFailures > 0) log.info({ failures: readFailures }, 'reading listeners works again');
+        readFailures = 0;
         schedule.scanned(JSON.stringify(listeners), Date.now());
         await supervisor.reconcile(listeners);
       }
     } catch (error) {
       if (!(error instanceof ContainerGoneSignal)) {
-        log.warn({ err: error }, 'reading listeners failed');
+        readFailures += 1;
+        log.warn(
+          { err: error, failures: readFailures, retryInMs: retryDelayMs(readFailures) },
+          'reading listeners failed',
+        );
       } else {
+        readFailures = 0;
         // `docker restart` shows the container down for a moment: wait for it before giving up.
         const downSince = Date.now();
         await supervisor.suspend(started.containerId);
         const container = await waitForRestart(
-          () => docker.inspect(started.containerId),
+          () => docker.inspect(started.containerId, { timeoutMs: ENGINE_CHECK_TIMEOUT_MS }),
           containerPid,
           wake.signal,
+          {
+            onFailure: (error, failures) =>
+              log.warn({ err: error, failures }, 'cannot ask the engine whether the container runs'),
+            // Read from the host, the init process was seen gone; through exec, the engine said so.
+            unansweredLimitMs: source.kind === 'host-proc' ? UNANSWERED_WAIT_MS : undefined,
+          },
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
@@ -310,7 +328,8 @@ async function superviseUntilDone(
         }
       }
     }
-    await sleep(CHANGE_CHECK_MS, undefined, { signal: wake.signal }).catch(() => undefined);
+    const pauseMs = readFailures > 0 ? retryDelayMs(readFailures) : CHANGE_CHECK_MS;
+    await sleep(pauseMs, undefined, { signal: wake.signal }).catch(() => undefined);
   }
   log.info({ reason: stopping }, 'forwarder stopping');
   await supervisor.shutdown(stopping ?? 'stopped');

@@ -114,7 +114,11 @@ async function lockSpawn(paths: StatePaths, lockPath: string): Promise<() => Pro
   }
 }
 
-/** Spawns the detached daemon and resolves with its pid once it reports ready. */
+/**
+ * Spawns the detached daemon and resolves with its pid once it reports ready. It needs no `ulimit` of
+ * its own: Node raises its soft open-file limit to the hard one as it starts (on Linux and macOS), so
+ * each connection's descriptors (see README) count against the hard limit it inherits.
+ */
 async function spawnAndAwaitReady(
   paths: StatePaths,
   logFile: string,

@@ -101,15 +101,23 @@ export class Docker {
     return result;
   }
 
-  /** The container named or identified by `ref`, or null when the engine has no such container. */
-  async inspect(ref: string): Promise<ContainerInfo | null> {
+  /**
+   * The container named or identified by `ref`, or null when the engine says it has no such container.
+   * Rejects (RuntimeError) when the engine cannot be asked or gives no answer within `timeoutMs`.
+   */
+  async inspect(ref: string, options: { timeoutMs?: number } = {}): Promise<ContainerInfo | null> {
     let result: RunResult;
     try {
-      result = await this.runner.run(this.dockerPath, ['container', 'inspect', '--', ref]);
+      result = await this.runner.run(this.dockerPath, ['container', 'inspect', '--', ref], options);
     } catch (error) {
       throw new RuntimeError(`cannot run the container CLI '${this.dockerPath}'`, {
         cause: error,
         description: `Install Docker, or name a docker-compatible CLI with --docker-path.`,
+      });
+    }
+    if (result.limit === 'time') {
+      throw new RuntimeError(`cannot inspect container '${ref}': no answer in ${options.timeoutMs} ms`, {
+        description: `Check that the engine '${this.dockerPath}' talks to (DOCKER_HOST) is reachable.`,
       });
     }
     if (result.exitCode !== 0) {
