@@ -104,7 +104,7 @@ const SSH_DOWN: RunResult = {
 /** What an exec-path read rejects with (or 'ok'), given how exec and inspect answer. */
 async function readOutcome(answers: { exec: RunResult | Error; inspect: RunResult | Error }) {
   const { docker } = fakeDocker(answers);
-  const source = await createListenerSource(docker, CONTAINER, 0);
+  const source = await createListenerSource(docker, { id: CONTAINER, pid: 0, startedAt: '' });
   expect(source.kind).toBe('exec');
   return source.read().then(
     () => 'ok',
@@ -118,7 +118,7 @@ describe('reading listeners through exec', () => {
       exec: { exitCode: 0, stdout: HEADER, stderr: '' },
       inspect: SSH_DOWN,
     });
-    await (await createListenerSource(docker, CONTAINER, 0)).read();
+    await (await createListenerSource(docker, { id: CONTAINER, pid: 0, startedAt: '' })).read();
     expect(asked[0]?.args).toEqual(['exec', CONTAINER, 'cat', '/proc/net/tcp', '/proc/net/tcp6']);
     expect(asked[0]?.options).toMatchObject({
       timeoutMs: EXEC_READ_TIMEOUT_MS,
