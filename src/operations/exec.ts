@@ -7,6 +7,7 @@ import { readComposeProjectName } from '../workspace/compose.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
 import { findWorkspaceContainers } from '../workspace/find-container.js';
 import { readLabelledConfig } from '../workspace/labelled-config.js';
+import { withPassedEnv } from '../workspace/passed-env.js';
 import type { CommonOptions } from './forwarder-options.js';
 import { attach } from './up.js';
 
@@ -69,10 +70,12 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
     containerId = container.id;
     settings = workspaceExecSettings(config);
   }
-  const args = dockerExecArgs(containerId, options.command, {
-    ...settings,
-    interactive: true,
-    tty: options.tty,
-  });
-  return deps.attached(options.dockerPath, args);
+  const flags = { ...settings, interactive: true, tty: options.tty };
+  return withPassedEnv(settings.env, (passed) =>
+    deps.attached(
+      options.dockerPath,
+      dockerExecArgs(containerId, options.command, flags, passed.flags),
+      passed.processEnv,
+    ),
+  );
 }
