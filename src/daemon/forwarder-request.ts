@@ -3,13 +3,12 @@ import type { DaemonSpec, DeclaredForward } from './daemon-spec.js';
 /**
  * What `up` asks of a container's forwarder. A workspace's request is whole: its declared ports and
  * portsAttributes are the config's, so a port no longer declared goes. An attach (`--container-id`)
- * only adds: its declared ports join the running forwarder's, and where it has no portsAttributes
- * (null) or no relay path (null) the running forwarder keeps its own.
+ * takes a running forwarder as it is and only adds: the ports in `added` (its --forward-port flags)
+ * join the running ones, and it keeps its portsAttributes and, unless a relay path is given, its
+ * relay path. `spec` is what a new forwarder starts with when none runs.
  */
-export interface ForwarderRequest {
-  kind: 'workspace' | 'attach';
-  spec: DaemonSpec;
-}
+export type ForwarderRequest =
+  { kind: 'workspace'; spec: DaemonSpec } | { kind: 'attach'; spec: DaemonSpec; added: DeclaredForward[] };
 
 /** The spec a forwarder should run with, and how it differs from the running one's. */
 export interface ForwarderPlan {
@@ -33,8 +32,8 @@ export function planForwarder(running: DaemonSpec | null, request: ForwarderRequ
       ? wanted
       : {
           ...wanted,
-          declared: mergeDeclared(running.declared, wanted.declared),
-          attributes: wanted.attributes ?? running.attributes,
+          declared: mergeDeclared(running.declared, request.added),
+          attributes: running.attributes,
           relayPath: wanted.relayPath ?? running.relayPath,
         };
   return { spec, changes: specChanges(running, spec) };

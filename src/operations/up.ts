@@ -101,7 +101,8 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   const target = compose ? { project: compose.project, service: compose.source.service } : null;
   const forwards = await resolveForwards(docker, declared, container, target);
   const attributes = serializeAttributes(config);
-  result.forwarder = await startForwarding(options, container, 'workspace', forwards, attributes, deps);
+  const mode = { kind: 'workspace' as const };
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
   return result;
 }
 
@@ -122,9 +123,9 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
     remoteWorkspaceFolder: container.workingDir || '/',
   };
   if (!options.autoForward) return result;
-  // A container made for a workspace is forwarded as that workspace's up forwards it (its
+  // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
   // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
-  // may be followed; the flags' ports come on top.
+  // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
   const config = await readLabelledConfig(docker, container, deps.env, deps.progress);
   let forwards: DeclaredForward[] = [];
   if (config) {
@@ -137,13 +138,13 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
         : null;
     forwards = await resolveForwards(docker, declaredPorts(config, []), container, target);
   }
-  for (const { port } of declared) {
-    if (!forwards.some((f) => f.service === null && f.port === port)) {
-      forwards.push({ service: null, port, containerId: container.id });
-    }
+  const added = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
+  for (const port of added) {
+    if (!forwards.some((f) => f.service === null && f.port === port.port)) forwards.push(port);
   }
   const attributes = config ? serializeAttributes(config) : null;
-  result.forwarder = await startForwarding(options, container, 'attach', forwards, attributes, deps);
+  const mode = { kind: 'attach' as const, added };
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
   return result;
 }
 
@@ -173,7 +174,7 @@ function checkHostAddress(address: string, progress: (message: string) => void):
 export async function startForwarding(
   options: CommonOptions & ForwardingOptions,
   container: ContainerInfo,
-  kind: ForwarderRequest['kind'],
+  mode: { kind: 'workspace' } | { kind: 'attach'; added: DeclaredForward[] },
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
   deps: Pick<UpDeps, 'progress'>,
@@ -183,18 +184,17 @@ export async function startForwarding(
   // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
   await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
   deps.progress(`Starting the port forwarder for ${container.name}…`);
-  const handle = await ensureForwarder(paths, {
-    kind,
-    spec: {
-      containerId: container.id,
-      stateDir: paths.root,
-      dockerPath: options.dockerPath,
-      declared,
-      attributes,
-      relayPath: options.relayPath,
-      hostAddress: options.hostAddress,
-    },
-  });
+  const spec: DaemonSpec = {
+    containerId: container.id,
+    stateDir: paths.root,
+    dockerPath: options.dockerPath,
+    declared,
+    attributes,
+    relayPath: options.relayPath,
+    hostAddress: options.hostAddress,
+  };
+  const request: ForwarderRequest = { ...mode, spec };
+  const handle = await ensureForwarder(paths, request);
   if (handle.replaced) {
     deps.progress(
       `Replaced the running forwarder (pid ${handle.replaced.pid}), as this up changes what it runs ` +

@@ -29,15 +29,18 @@ describe('planForwarder', () => {
     const plan = planForwarder(spec({ relayPath: 'exec' }), {
       kind: 'attach',
       spec: spec({ declared: [], attributes: null }),
+      added: [],
     });
     expect(plan.changes).toEqual([]);
     expect(plan.spec).toEqual(spec({ relayPath: 'exec' }));
   });
 
   it("adds an attach's declared port to the running ones and says so", () => {
+    const port = { service: null, port: 9000, containerId: 'c0ffee' };
     const plan = planForwarder(spec(), {
       kind: 'attach',
-      spec: spec({ declared: [{ service: null, port: 9000, containerId: 'c0ffee' }], attributes: null }),
+      spec: spec({ declared: [port], attributes: null }),
+      added: [port],
     });
     expect(plan.changes).toEqual(['declared ports added: 9000']);
     expect(plan.spec.declared.map((d) => d.port)).toEqual([3000, 9000]);
@@ -61,7 +64,16 @@ describe('planForwarder', () => {
     ]);
   });
 
+  it("keeps a running forwarder's attributes and ports for an attach whose config says otherwise", () => {
+    const plan = planForwarder(spec(), {
+      kind: 'attach',
+      spec: spec({ declared: [], attributes: { portsAttributes: [], otherPortsAttributes: null } }),
+      added: [],
+    });
+    expect(plan).toEqual({ spec: spec(), changes: [] });
+  });
+
   it('replaces a forwarder whose spec cannot be read', () => {
-    expect(planForwarder(null, { kind: 'attach', spec: spec() }).changes).toHaveLength(1);
+    expect(planForwarder(null, { kind: 'attach', spec: spec(), added: [] }).changes).toHaveLength(1);
   });
 });
