@@ -6,7 +6,8 @@ import type { AttachedRunner } from '../workspace/attached-process.js';
 import { readComposeProjectName } from '../workspace/compose.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
 import { findWorkspaceContainers } from '../workspace/find-container.js';
-import { labelledWorkspace } from '../workspace/labels.js';
+import { readLabelledConfig } from '../workspace/labelled-config.js';
+import { withPassedEnv } from '../workspace/passed-env.js';
 import type { CommonOptions } from './forwarder-options.js';
 import { attach } from './up.js';
 
@@ -27,6 +28,8 @@ export interface ExecDeps {
   runner: ProcessRunner;
   attached: AttachedRunner;
   env: Readonly<Record<string, string | undefined>>;
+  /** Warnings for the user (stderr). */
+  warn: (message: string) => void;
 }
 
 /**
@@ -47,7 +50,8 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
   if (options.containerId !== null) {
     const container = await attach(docker, options.containerId);
     containerId = container.id;
-    settings = (await labelledWorkspaceSettings(container.labels, deps.env)) ?? settings;
+    const config = await readLabelledConfig(docker, container, deps.env, deps.warn);
+    if (config) settings = workspaceExecSettings(config);
   } else {
     const folder = options.workspaceFolder ?? process.cwd();
     const config = await readDevContainerConfig(folder, options.config ?? undefined, deps.env);
@@ -66,27 +70,12 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
     containerId = container.id;
     settings = workspaceExecSettings(config);
   }
-  const args = dockerExecArgs(containerId, options.command, {
-    ...settings,
-    interactive: true,
-    tty: options.tty,
-  });
-  return deps.attached(options.dockerPath, args);
-}
-
-/**
- * The exec settings of the workspace a container was made for, from the labels the Dev Containers
- * CLI, VS Code and portpilot put on it; null when it has none, or its devcontainer.json cannot be
- * read any more (the command then runs as `docker exec` would run it).
- */
-async function labelledWorkspaceSettings(
-  labels: Readonly<Record<string, string>>,
-  env: Readonly<Record<string, string | undefined>>,
-): Promise<Omit<ExecSettings, 'interactive' | 'tty'> | null> {
-  const workspace = labelledWorkspace(labels);
-  if (workspace === null) return null;
-  const config = await readDevContainerConfig(workspace.workspaceFolder, workspace.configFile, env).catch(
-    () => null,
+  const flags = { ...settings, interactive: true, tty: options.tty };
+  return withPassedEnv(settings.env, (passed) =>
+    deps.attached(
+      options.dockerPath,
+      dockerExecArgs(containerId, options.command, flags, passed.flags),
+      passed.processEnv,
+    ),
   );
-  return config ? workspaceExecSettings(config) : null;
 }

@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
 import { PortpilotError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
+import { readDevContainerConfig } from '../config/read-config.js';
 import { listMarkedContainers } from '../daemon/marker.js';
 import { Docker } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
+import { readComposeProjectName } from '../workspace/compose.js';
+import { COMPOSE_PROJECT_LABEL, LOCAL_FOLDER_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
 import type { Scope } from './ports.js';
-
-/** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
-export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
 
 /** Turns --container-id / --workspace-folder into the set of container ids a command acts on. */
 export async function resolveScope(
@@ -28,8 +28,9 @@ export async function resolveScope(
   }
   if (flags.workspaceFolder) {
     const folder = resolve(flags.workspaceFolder);
-    const ids = await workspaceContainerIds(docker, folder);
-    return { kind: 'containers', containerIds: new Set(ids) };
+    const composeProject = await workspaceComposeProject(folder, process.env);
+    const ids = await workspaceContainerIds(docker, folder, composeProject);
+    return { kind: 'containers', containerIds: new Set(ids), composeProject };
   }
   if (options.required) {
     throw new UsageError('say which container: --container-id ID or --workspace-folder DIR');
@@ -37,19 +38,37 @@ export async function resolveScope(
   return { kind: 'all' };
 }
 
-/** The containers of a workspace: the one labelled with its folder, and its Compose project's. */
-export async function workspaceContainerIds(docker: Docker, folder: string): Promise<string[]> {
-  const labelled = await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder });
-  const ids = new Set(labelled);
-  for (const id of labelled) {
-    const info = await docker.inspect(id);
-    if (info?.composeProject) {
-      for (const other of await docker.listByLabels({ 'com.docker.compose.project': info.composeProject })) {
-        ids.add(other);
-      }
-    }
+/**
+ * The containers of a workspace: those labelled with its folder, and those of its Compose project,
+ * named as the workspace's own config names it. A container's own project label is never followed:
+ * an image can carry any label (Docker copies them to its containers), another project's included.
+ */
+export async function workspaceContainerIds(
+  docker: Docker,
+  folder: string,
+  composeProject: string | null,
+): Promise<string[]> {
+  const ids = new Set(await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder }));
+  if (composeProject !== null) {
+    for (const id of await docker.listByLabels({ [COMPOSE_PROJECT_LABEL]: composeProject })) ids.add(id);
   }
   return [...ids];
+}
+
+/**
+ * The Compose project of the workspace in `folder`, from its devcontainer.json as `up` names it; null
+ * when it does not use Compose, or its config cannot be read (then only its labelled containers count).
+ */
+export async function workspaceComposeProject(
+  folder: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<string | null> {
+  try {
+    const config = await readDevContainerConfig(folder, undefined, env);
+    return config.source.kind === 'compose' ? await readComposeProjectName(config, config.source, env) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

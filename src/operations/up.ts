@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import type { Writable } from 'node:stream';
-import { PortpilotError, RuntimeError, UsageError } from '../common/errors.js';
+import { PortpilotError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
 import { parseForwardPortSpec } from '../config/port-specs.js';
 import { readDevContainerConfig } from '../config/read-config.js';
-import type { DeclaredPort, DevContainerConfig } from '../config/types.js';
 import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
+import type { ForwarderRequest } from '../daemon/forwarder-request.js';
 import { reapForwarder } from '../daemon/reap-forwarder.js';
 import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
@@ -13,10 +13,12 @@ import { isLoopbackAddress } from '../forwarding/host-listener.js';
 import { listPorts } from '../forwarding/registry.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { findServiceContainer, prepareCompose, type ComposeWorkspace } from '../workspace/compose.js';
+import { prepareCompose, readComposeProjectName } from '../workspace/compose.js';
 import { ensureWorkspaceContainer } from '../workspace/ensure-container.js';
+import { readLabelledConfig } from '../workspace/labelled-config.js';
 import { runLifecycleCommands } from '../workspace/lifecycle-runner.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
+import { checkDeclaredServices, declaredPorts, resolveForwards } from './declared-forwards.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
 
 /** What `up` is asked to do: the flags, typed. */
@@ -96,8 +98,11 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
     remoteWorkspaceFolder: config.workspaceFolder,
   };
   if (!options.autoForward) return result;
-  const forwards = await resolveForwards(docker, declared, container, compose);
-  result.forwarder = await startForwarding(options, container, forwards, serializeAttributes(config), deps);
+  const target = compose ? { project: compose.project, service: compose.source.service } : null;
+  const forwards = await resolveForwards(docker, declared, container, target);
+  const attributes = serializeAttributes(config);
+  const mode = { kind: 'workspace' as const };
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
   return result;
 }
 
@@ -118,85 +123,29 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
     remoteWorkspaceFolder: container.workingDir || '/',
   };
   if (!options.autoForward) return result;
-  const forwards = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
-  result.forwarder = await startForwarding(options, container, forwards, null, deps);
+  // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
+  // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
+  // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
+  const config = await readLabelledConfig(docker, container, deps.env, deps.progress);
+  let forwards: DeclaredForward[] = [];
+  if (config) {
+    const target =
+      config.source.kind === 'compose'
+        ? {
+            project: await readComposeProjectName(config, config.source, deps.env),
+            service: config.source.service,
+          }
+        : null;
+    forwards = await resolveForwards(docker, declaredPorts(config, []), container, target);
+  }
+  const added = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
+  for (const port of added) {
+    if (!forwards.some((f) => f.service === null && f.port === port.port)) forwards.push(port);
+  }
+  const attributes = config ? serializeAttributes(config) : null;
+  const mode = { kind: 'attach' as const, added };
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
   return result;
-}
-
-/** A declared port and where it was declared, for error messages. */
-interface DeclaredSource extends DeclaredPort {
-  /** `forwardPorts[2]` or `--forward-port db:5432`. */
-  origin: string;
-}
-
-/** forwardPorts followed by the --forward-port values, each port once. */
-function declaredPorts(
-  config: Pick<DevContainerConfig, 'forwardPorts'>,
-  flags: readonly string[],
-): DeclaredSource[] {
-  const ports: DeclaredSource[] = config.forwardPorts.map((port, index) => ({
-    ...port,
-    origin: `forwardPorts[${index}]`,
-  }));
-  for (const raw of flags) {
-    const spec = parseForwardPortSpec(raw);
-    if (!ports.some((p) => p.service === spec.service && p.port === spec.port)) {
-      ports.push({ ...spec, origin: `--forward-port ${raw}` });
-    }
-  }
-  return ports;
-}
-
-function checkDeclaredServices(declared: readonly DeclaredSource[], compose: ComposeWorkspace | null): void {
-  for (const { service, port, origin } of declared) {
-    if (service === null) continue;
-    if (!compose) {
-      throw new UsageError(
-        `${origin}: "${service}:${port}" names a Compose service, but this workspace does not use Compose`,
-        {
-          code: 'CONFIG_INVALID',
-          description: `Forward ${port} alone, or use dockerComposeFile with a service named ${service}.`,
-        },
-      );
-    }
-    if (!compose.services.includes(service)) {
-      throw new UsageError(
-        `${origin}: "${service}:${port}" names no service of ${compose.source.files.join(', ')}; ` +
-          `expected one of ${compose.services.join(', ')}`,
-        {
-          code: 'CONFIG_INVALID',
-          description: `Name a service the Compose file(s) define, not "${service}".`,
-        },
-      );
-    }
-  }
-}
-
-/** Each declared port with the container it is dialled in: its Compose service's, or the dev container. */
-async function resolveForwards(
-  docker: Docker,
-  declared: readonly DeclaredSource[],
-  primary: ContainerInfo,
-  compose: ComposeWorkspace | null,
-): Promise<DeclaredForward[]> {
-  const forwards: DeclaredForward[] = [];
-  for (const { service, port, origin } of declared) {
-    if (service === null || !compose || service === compose.source.service) {
-      forwards.push({ service, port, containerId: primary.id });
-      continue;
-    }
-    const container = await findServiceContainer(docker, compose.project, service);
-    if (!container?.running) {
-      throw new RuntimeError(`${origin}: service ${service} has no running container`, {
-        code: 'CONTAINER_NOT_RUNNING',
-        description:
-          `Compose project ${compose.project} ${container ? `has it ${container.status}` : 'did not start it'}: ` +
-          `add "${service}" to runServices (or remove runServices), then run up again.`,
-      });
-    }
-    forwards.push({ service, port, containerId: container.id });
-  }
-  return forwards;
 }
 
 /**
@@ -218,10 +167,14 @@ function checkHostAddress(address: string, progress: (message: string) => void):
   }
 }
 
-/** Starts (or reuses) the container's forwarder. */
+/**
+ * Starts (or reuses) the container's forwarder. A running one is replaced only when the request
+ * changes what it runs with (see planForwarder), and `up` says what changed.
+ */
 export async function startForwarding(
   options: CommonOptions & ForwardingOptions,
   container: ContainerInfo,
+  mode: { kind: 'workspace' } | { kind: 'attach'; added: DeclaredForward[] },
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
   deps: Pick<UpDeps, 'progress'>,
@@ -231,7 +184,7 @@ export async function startForwarding(
   // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
   await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
   deps.progress(`Starting the port forwarder for ${container.name}…`);
-  const handle = await ensureForwarder(paths, {
+  const spec: DaemonSpec = {
     containerId: container.id,
     stateDir: paths.root,
     dockerPath: options.dockerPath,
@@ -239,7 +192,15 @@ export async function startForwarding(
     attributes,
     relayPath: options.relayPath,
     hostAddress: options.hostAddress,
-  });
+  };
+  const request: ForwarderRequest = { ...mode, spec };
+  const handle = await ensureForwarder(paths, request);
+  if (handle.replaced) {
+    deps.progress(
+      `Replaced the running forwarder (pid ${handle.replaced.pid}), as this up changes what it runs ` +
+        `with: ${handle.replaced.changes.join('; ')}.`,
+    );
+  }
   deps.progress(
     handle.reused
       ? `Reusing the running forwarder (pid ${handle.pid}); log: ${handle.logFile}`

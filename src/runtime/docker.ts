@@ -19,6 +19,8 @@ export interface ContainerInfo {
   ipAddresses: string[];
   labels: Record<string, string>;
   image: string;
+  /** The id of the image the container was created from (`sha256:…`); '' when absent. */
+  imageId: string;
   /** The image's or run's working directory, '' when unset. */
   workingDir: string;
   /** Compose service name, when Compose made it. */
@@ -33,6 +35,7 @@ export interface ContainerInfo {
 interface InspectJson {
   Id: string;
   Name: string;
+  Image?: string;
   State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
   HostConfig?: { NetworkMode?: string; PortBindings?: InspectPortMap };
@@ -60,6 +63,7 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     ipAddresses,
     labels,
     image: json.Config.Image,
+    imageId: json.Image ?? '',
     workingDir: json.Config.WorkingDir ?? '',
     composeService: labels['com.docker.compose.service'] ?? null,
     composeProject: labels['com.docker.compose.project'] ?? null,
@@ -129,6 +133,12 @@ export class Docker {
     const parsed = JSON.parse(result.stdout) as InspectJson[];
     const first = parsed[0];
     return first ? parseInspect(first) : null;
+  }
+
+  /** The labels an image carries (which Docker copies to every container made from it). */
+  async imageLabels(ref: string): Promise<Record<string, string>> {
+    const { stdout } = await this.cli(['image', 'inspect', '--format', '{{json .Config.Labels}}', '--', ref]);
+    return (JSON.parse(stdout) as Record<string, string> | null) ?? {};
   }
 
   /** Ids of the containers (running or not) that carry every label given. */

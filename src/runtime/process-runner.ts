@@ -42,8 +42,8 @@ export interface RunningProcess {
 export interface ProcessRunner {
   /** Run to completion; never rejects for a non-zero exit (check exitCode), only if it cannot start. */
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
-  /** Start a streaming process with piped stdin, stdout and stderr. */
-  spawn(file: string, args: readonly string[]): RunningProcess;
+  /** Start a streaming process with piped stdin, stdout and stderr (`env`: its whole environment). */
+  spawn(file: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv }): RunningProcess;
 }
 
 const SIGNAL_EXIT_BASE = 128;
@@ -56,8 +56,12 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null | 
 }
 
 /** Starts a child with piped stdio: the streaming half every runner shares. */
-function spawnPiped(file: string, args: readonly string[]): RunningProcess {
-  const child = spawnChild(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function spawnPiped(
+  file: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): RunningProcess {
+  const child = spawnChild(file, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env });
   const exited = new Promise<number>((resolve) => {
     child.once('error', () => resolve(SIGNAL_EXIT_BASE - 1));
     child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));

@@ -2,6 +2,7 @@ import { RuntimeError } from '../common/errors.js';
 import type { DevContainerConfig } from '../config/types.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { workspaceLabels } from './labels.js';
+import { withPassedEnv } from './passed-env.js';
 import { containerNameFor, dockerRunArgs, namesContainer } from './run-args.js';
 
 /** How many lines of a container's log an error shows when it stops right after starting. */
@@ -27,8 +28,10 @@ export async function createContainer(
     }
   }
   progress(`Creating the dev container from ${image}…`);
-  const args = dockerRunArgs(config, { image, labels: workspaceLabels(config), name });
-  const { stdout } = await docker.cli(args);
+  const target = { image, labels: workspaceLabels(config), name };
+  const { stdout } = await withPassedEnv(config.containerEnv, ({ flags, processEnv }) =>
+    docker.cli(dockerRunArgs(config, target, flags), { env: processEnv }),
+  );
   const id = stdout.trim().split('\n').pop() ?? '';
   return ensureRunning(docker, id);
 }

@@ -20,17 +20,22 @@ export function workspaceExecSettings(
   return { workdir: config.workspaceFolder, env: config.containerEnv, user: config.remoteUser };
 }
 
-/** The `docker exec` argv (without the CLI itself) that runs `argv` in the container. */
+/**
+ * The `docker exec` argv (without the CLI itself) that runs `argv` in the container. The environment
+ * is not in it: `envFlags` are the flags withPassedEnv made for `settings.env`, which name variables
+ * and a file but hold no value.
+ */
 export function dockerExecArgs(
   containerId: string,
   argv: readonly string[],
-  settings: ExecSettings,
+  settings: Omit<ExecSettings, 'env'>,
+  envFlags: readonly string[] = [],
 ): string[] {
   const args = ['exec'];
   if (settings.interactive) args.push('-i');
   if (settings.tty) args.push('-t');
   if (settings.workdir) args.push('-w', settings.workdir);
-  for (const [key, value] of Object.entries(settings.env)) args.push('-e', `${key}=${value}`);
+  args.push(...envFlags);
   if (settings.user) args.push('-u', settings.user);
   args.push(containerId, ...argv);
   return args;

@@ -4,6 +4,7 @@ import { lifecycleInvocations, type LifecycleInvocation } from '../config/lifecy
 import type { DevContainerConfig } from '../config/types.js';
 import type { Docker } from '../runtime/docker.js';
 import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from './exec-args.js';
+import { withPassedEnv } from './passed-env.js';
 import { lastLines, runStreamed } from './stream-command.js';
 
 /** A lifecycle command property, in the order they run. */
@@ -75,8 +76,15 @@ async function runInvocation(
   invocation: LifecycleInvocation,
 ): Promise<void> {
   const { docker, containerId, output } = target;
-  const args = dockerExecArgs(containerId, invocation.argv, settings);
-  const result = await runStreamed(docker.runner, docker.dockerPath, args, output);
+  const result = await withPassedEnv(settings.env, ({ flags, processEnv }) =>
+    runStreamed(
+      docker.runner,
+      docker.dockerPath,
+      dockerExecArgs(containerId, invocation.argv, settings, flags),
+      output,
+      processEnv,
+    ),
+  );
   if (result.exitCode === 0) return;
   const what = invocation.name === null ? phase : `${phase} "${invocation.name}"`;
   throw new RuntimeError(`${what} failed with exit code ${result.exitCode}`, {
@@ -105,9 +113,7 @@ async function readMarkers(
   phases: LifecyclePhase[],
 ): Promise<Map<string, string>> {
   const argv = ['/bin/sh', '-c', READ_MARKERS_SCRIPT, '-', ...phases];
-  const result = await target.docker.cli(
-    dockerExecArgs(target.containerId, argv, { ...settings, workdir: null }),
-  );
+  const result = await execQuietly(target, settings, argv);
   const markers = new Map<string, string>();
   for (const line of result.stdout.split('\n')) {
     const at = line.indexOf('=');
@@ -123,5 +129,14 @@ async function writeMarker(
   time: string,
 ): Promise<void> {
   const argv = ['/bin/sh', '-c', WRITE_MARKER_SCRIPT, phase, time];
-  await target.docker.cli(dockerExecArgs(target.containerId, argv, { ...settings, workdir: null }));
+  await execQuietly(target, settings, argv);
+}
+
+/** Runs a marker script with the phase's user and environment (its HOME may come from containerEnv). */
+function execQuietly(target: LifecycleTarget, settings: ExecSettings, argv: readonly string[]) {
+  return withPassedEnv(settings.env, ({ flags, processEnv }) =>
+    target.docker.cli(dockerExecArgs(target.containerId, argv, { ...settings, workdir: null }, flags), {
+      env: processEnv,
+    }),
+  );
 }

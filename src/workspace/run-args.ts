@@ -22,15 +22,20 @@ export const MAX_CONTAINER_NAME_CHARS = 63;
  * The `docker run` argv (without the CLI itself) that creates a workspace's container, detached, in
  * the Dev Containers CLI's order: published appPorts, the workspace mount, mounts, labels, containerEnv,
  * containerUser, then runArgs (so the user's flags win, `--name` included), then the keep-alive
- * entrypoint when overrideCommand is true.
+ * entrypoint when overrideCommand is true. containerEnv is there only as `envFlags`, the flags
+ * withPassedEnv made for it, which name variables and a file but hold no value.
  */
-export function dockerRunArgs(config: RunConfig, target: RunTarget): string[] {
+export function dockerRunArgs(
+  config: Omit<RunConfig, 'containerEnv'>,
+  target: RunTarget,
+  envFlags: readonly string[] = [],
+): string[] {
   const args = ['run', '-d'];
   for (const port of config.appPort) args.push('-p', port.publish);
   if (config.workspaceMount) args.push('--mount', config.workspaceMount);
   for (const mount of config.mounts) args.push('--mount', mount);
   for (const [key, value] of Object.entries(target.labels)) args.push('-l', `${key}=${value}`);
-  for (const [key, value] of Object.entries(config.containerEnv)) args.push('-e', `${key}=${value}`);
+  args.push(...envFlags);
   if (config.containerUser) args.push('-u', config.containerUser);
   if (target.name) args.push('--name', target.name);
   args.push(...config.runArgs);

@@ -20,8 +20,9 @@ export async function runStreamed(
   file: string,
   args: readonly string[],
   output: Writable,
+  env?: NodeJS.ProcessEnv,
 ): Promise<StreamedResult> {
-  const child = runner.spawn(file, args);
+  const child = runner.spawn(file, args, env === undefined ? undefined : { env });
   // A command that never reads stdin may be gone before the close: that EPIPE is no failure.
   child.stdin.on('error', () => undefined);
   child.stdin.end();

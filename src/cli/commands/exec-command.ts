@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { execInContainer } from '../../operations/exec.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { runAttached } from '../../workspace/attached-process.js';
-import { commonOptions, reportFailure } from '../command-context.js';
+import { commonOptions, progress, reportFailure } from '../command-context.js';
 
 interface ExecFlags {
   containerId?: string;
@@ -36,7 +36,7 @@ export function execCommand(): Command {
             command,
             tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
           },
-          { runner: localRunner, attached: runAttached, env: process.env },
+          { runner: localRunner, attached: runAttached, env: process.env, warn: progress },
         );
       } catch (error) {
         reportFailure(error);

@@ -21,6 +21,7 @@ function info(status: string, pid: number): ContainerInfo {
     ipAddresses: ['172.17.0.2'],
     labels: {},
     image: 'debian',
+    imageId: '',
     workingDir: '',
     composeService: null,
     composeProject: null,

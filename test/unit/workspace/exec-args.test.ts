@@ -2,19 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { dockerExecArgs, workspaceExecSettings } from '../../../src/workspace/exec-args.js';
 
 describe('dockerExecArgs', () => {
-  it('runs in the workspace folder with containerEnv as remoteUser', () => {
+  it('runs in the workspace folder with the env flags given (no value) as remoteUser', () => {
     const settings = workspaceExecSettings({
       workspaceFolder: '/workspaces/app',
-      containerEnv: { A: '1' },
+      containerEnv: { A: 'secret' },
       remoteUser: 'dev',
     });
-    expect(dockerExecArgs('cid', ['ls', '-la'], { ...settings, interactive: true, tty: false })).toEqual([
+    expect(settings.env).toEqual({ A: 'secret' });
+    const flags = ['--env-file', '/tmp/portpilot-env-1/env'];
+    expect(
+      dockerExecArgs('cid', ['ls', '-la'], { ...settings, interactive: true, tty: false }, flags),
+    ).toEqual([
       'exec',
       '-i',
       '-w',
       '/workspaces/app',
-      '-e',
-      'A=1',
+      '--env-file',
+      '/tmp/portpilot-env-1/env',
       '-u',
       'dev',
       'cid',
@@ -43,7 +47,6 @@ describe('dockerExecArgs', () => {
     expect(
       dockerExecArgs('cid', ['-w', '--rm'], {
         workdir: null,
-        env: {},
         user: null,
         interactive: false,
         tty: false,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDevContainerConfig } from '../../../src/config/parse-config.js';
 import { KEEP_ALIVE_SCRIPT } from '../../../src/workspace/keep-alive.js';
+import { planEnvPassing } from '../../../src/workspace/passed-env.js';
 import {
   MAX_CONTAINER_NAME_CHARS,
   containerNameFor,
@@ -79,13 +80,17 @@ describe('dockerRunArgs', () => {
     expect(args).not.toContain('--mount');
   });
 
-  it('sets containerEnv with -e and containerUser with -u', () => {
+  it('passes containerEnv only through the env flags given, never a value, and containerUser with -u', () => {
     const args = dockerRunArgs(
-      config({ image: 'x', containerEnv: { A: '1', B: 'two words' }, containerUser: 'dev' }),
+      config({ image: 'x', containerEnv: { A: 'secret-a', B: 'two\nlines' }, containerUser: 'dev' }),
       target(),
+      ['--env-file', '/tmp/portpilot-env-1/env', '-e', 'B'],
     );
-    expect(args).toEqual(expect.arrayContaining(['-e', 'A=1', '-e', 'B=two words', '-u', 'dev']));
-    expect(args.indexOf('-u')).toBeGreaterThan(args.indexOf('B=two words'));
+    expect(args).toEqual(
+      expect.arrayContaining(['--env-file', '/tmp/portpilot-env-1/env', '-e', 'B', '-u', 'dev']),
+    );
+    expect(args.join(' ')).not.toMatch(/secret-a|two/);
+    expect(args.indexOf('-u')).toBeGreaterThan(args.indexOf('B'));
   });
 
   it("puts runArgs after portpilot's own flags (so they win) and before the image", () => {
@@ -104,15 +109,12 @@ describe('dockerRunArgs', () => {
     expect(args[args.indexOf('--name') + 1]).toBe('web-dev');
   });
 
-  it('substitutes variables before building the arguments', () => {
-    const args = dockerRunArgs(
-      config({
-        image: 'x',
-        containerEnv: { WS: '${containerWorkspaceFolder}', HOSTWS: '${localWorkspaceFolder}' },
-      }),
-      target(),
-    );
-    expect(args).toEqual(expect.arrayContaining(['WS=/workspaces/my app', `HOSTWS=${WORKSPACE}`]));
+  it('substitutes variables in containerEnv before it is passed', () => {
+    const { containerEnv } = config({
+      image: 'x',
+      containerEnv: { WS: '${containerWorkspaceFolder}', HOSTWS: '${localWorkspaceFolder}' },
+    });
+    expect(planEnvPassing(containerEnv).fileText).toBe(`WS=/workspaces/my app\nHOSTWS=${WORKSPACE}\n`);
   });
 });
 
