@@ -49,6 +49,15 @@ function reset(socket: Socket): void {
   if (!socket.destroyed) socket.resetAndDestroy();
 }
 
+/**
+ * True when a closed client socket went away without finishing both directions: reset by its peer
+ * or destroyed here (the forwarder shutting down). Its server must not be left holding a connection
+ * that nobody reads, so the container side is ended too.
+ */
+function cutShort(client: Socket): boolean {
+  return !client.readableEnded || !client.writableFinished;
+}
+
 function relayDirect(
   client: Socket,
   target: Extract<RelayTarget, { path: 'direct' }>,
@@ -66,7 +75,10 @@ function relayDirect(
     const closed = () => {
       if (--open === 0) resolve();
     };
-    client.once('close', closed);
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
     upstream.once('close', closed);
     let connected = false;
     upstream.once('connect', () => (connected = true));
@@ -103,7 +115,7 @@ async function relayAgent(
     return relayExec(client, target.fallback, deps);
   }
   if (client.destroyed) {
-    upstream.destroy();
+    reset(upstream);
     return;
   }
   await new Promise<void>((resolve) => {
@@ -111,7 +123,10 @@ async function relayAgent(
     const closed = () => {
       if (--open === 0) resolve();
     };
-    client.once('close', closed);
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
     upstream.once('close', closed);
     client.on('error', () => reset(upstream));
     upstream.on('error', () => reset(client));

@@ -84,6 +84,8 @@ interface Forward {
 export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
   private readonly relays = new Set<Promise<void>>();
+  /** Listeners of withdrawn forwards that still have connections open (see stopAccepting). */
+  private readonly withdrawn = new Set<HostListener>();
   private limitReported = false;
   /** Published ports already said not to be forwarded again. */
   private readonly publishedReported = new Set<number>();
@@ -302,6 +304,8 @@ export class Supervisor {
     const all = [...this.forwards.values()];
     this.forwards.clear();
     await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
+    // A forwarder going away ends every connection, those of forwards withdrawn earlier too.
+    await Promise.all([...this.withdrawn].map((listener) => listener.close()));
     const { pid } = this.options.forwarder;
     await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid, this.registryOptions).catch(
       (error: unknown) =>
@@ -455,7 +459,7 @@ export class Supervisor {
   }
 
   private async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {
-    await forward.listener?.close();
+    if (forward.listener) this.stopAccepting(forward.listener);
     forward.listener = null;
     const entry = forward.entry;
     forward.entry = null;
@@ -471,6 +475,16 @@ export class Supervisor {
       });
     }
     this.options.emit(this.event(type, entry, reason));
+  }
+
+  /**
+   * A withdrawn forward's listener stops accepting, and its registry entry goes with it: the port is
+   * no longer forwarded. Connections already open live on until one of their ends closes them (a
+   * debugger session whose server stopped listening once it had its client); shutdown() ends them.
+   */
+  private stopAccepting(listener: HostListener): void {
+    this.withdrawn.add(listener);
+    void listener.withdraw().then(() => this.withdrawn.delete(listener));
   }
 
   private accept(forward: Forward, socket: Socket): void {

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { ForwarderError } from '../../src/common/errors.js';
 import { OnDemandAgent } from '../../src/forwarding/agent-on-demand.js';
+import { findHostAddress, startRelayAgent } from '../../src/forwarding/relay-agent.js';
 import { bindHostListener, type HostListener } from '../../src/forwarding/host-listener.js';
 import {
   BASH_DRAIN_S,
@@ -22,6 +23,7 @@ import {
   DOCKER_COMMAND,
   removeContainer,
   removeProgramsInContainer,
+  serverConnectionsInContainer,
   sha256,
   startContainer,
   startServer,
@@ -182,7 +184,7 @@ async function forward(target: RelayTarget, errors: string[] = []) {
   });
   if (!listener) throw new Error('could not bind a host port for the test');
   listeners.push(listener);
-  return { port: listener.port, relays, errors };
+  return { port: listener.port, relays, errors, listener };
 }
 
 function execTarget(relay: RelayCase, address: string, port: number): RelayTarget {
@@ -447,6 +449,90 @@ describe('relay straight to the container IP', () => {
     expect(await failure).toBe('ECONNRESET');
     await Promise.all(relays);
     expect(errors.join('\n')).toMatch(/cannot connect/);
+  });
+});
+
+describe("a client gone before its server: the server's side of the connection ends", () => {
+  let container: TestContainer | undefined;
+  let host = '';
+  let agent: OnDemandAgent | undefined;
+  // On all addresses, so that every path reaches it: direct at the container's IP, the others at 127.0.0.1.
+  const ECHO_PORT = 7112;
+
+  beforeAll(async () => {
+    container = await startContainer(DEBIAN_IMAGE);
+    const containerId = container.id;
+    await startServer(containerId, { kind: 'echo', address: '0.0.0.0', port: ECHO_PORT });
+    const info = await docker.inspect(containerId);
+    host = info?.ipAddresses.find((address) => !address.includes(':')) ?? '';
+    if (!host) throw new Error(`container ${containerId} has no IPv4 address`);
+    const hostAddress = await findHostAddress(host);
+    agent = new OnDemandAgent(host, () =>
+      startRelayAgent(docker, containerId, {
+        containerAddress: host,
+        hostAddress,
+        interpreter: 'python3',
+        log: () => {},
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    if (container) await removeContainer(container.id);
+  });
+
+  function target(path: 'direct' | 'agent' | 'exec'): RelayTarget {
+    const containerId = container?.id ?? '';
+    const exec = {
+      path: 'exec',
+      containerId,
+      argv: relayArgv({ kind: 'socat' }, '127.0.0.1', ECHO_PORT),
+    } as const;
+    if (path === 'direct') return { path, host, port: ECHO_PORT };
+    if (path === 'exec') return exec;
+    const through = agent;
+    if (!through) throw new Error('no relay agent');
+    return {
+      path,
+      connect: (destination) => through.connect('127.0.0.1', ECHO_PORT, destination),
+      fallback: exec,
+    };
+  }
+
+  const serverConnections = () => serverConnectionsInContainer(container?.id ?? '', ECHO_PORT);
+
+  it.each([
+    ['direct', 'the client resets'],
+    ['agent', 'the client resets'],
+    ['exec', 'the client resets'],
+    ['direct', 'the forwarder destroys its socket'],
+    ['agent', 'the forwarder destroys its socket'],
+    ['exec', 'the forwarder destroys its socket'],
+  ] as const)('on the %s path, when %s', async (path, how) => {
+    await waitFor(async () => (await serverConnections()) === 0, CLEANUP_TIMEOUT_MS, 'no connection left');
+    const errors: string[] = [];
+    const { port, relays, listener } = await forward(target(path), errors);
+    const socket = await open(port);
+    const received = collect(socket);
+    socket.write('ping');
+    await waitFor(() => received.length() === 4, 30_000, 'the echo');
+    expect(await serverConnections()).toBe(1);
+
+    // The forwarder destroys its client sockets when it shuts down (HostListener.close): the client
+    // sees its EOF.
+    const gone = closed(socket);
+    if (how === 'the client resets') socket.resetAndDestroy();
+    else await Promise.all([listener.close(), received.ended]);
+    socket.destroy();
+    await gone;
+    await Promise.all(relays);
+    await waitFor(
+      async () => (await serverConnections()) === 0,
+      CLEANUP_TIMEOUT_MS,
+      "the server's side closed",
+    );
+    expect(errors).toEqual([]);
   });
 });
 

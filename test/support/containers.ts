@@ -22,6 +22,7 @@ const SERVER_READY_TIMEOUT_MS = 15_000;
 const SERVER_STOP_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 50;
 const TCP_LISTEN_STATE = '0A';
+const TCP_TIME_WAIT = '06';
 // PID 1 of every test container: exits at once on SIGTERM, so `docker stop` and `rm -f` are quick.
 const KEEP_ALIVE_SCRIPT = 'trap "exit 0" TERM; while sleep 1 & wait $!; do :; done';
 
@@ -46,7 +47,7 @@ export interface StartContainerOptions {
 }
 
 /** What a test server does with each connection (see startServer). */
-export type ServerKind = 'http' | 'echo' | 'greeting' | 'sink-sha256' | 'source';
+export type ServerKind = 'http' | 'echo' | 'greeting' | 'sink-sha256' | 'source' | 'session';
 
 /** The addresses a test server can listen on inside the container. */
 export type ServerAddress = '127.0.0.1' | '::1' | '0.0.0.0' | '::';
@@ -222,6 +223,21 @@ async function readProcNet(containerId: string, file: 'tcp' | 'tcp6'): Promise<s
   }
 }
 
+/**
+ * How many connections a server in the container still holds on this TCP port: its accepted
+ * sockets that it has not closed yet (any state but listening and TIME_WAIT, which is closed).
+ */
+export async function serverConnectionsInContainer(containerId: string, port: number): Promise<number> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const text = (await readProcNet(containerId, 'tcp')) + (await readProcNet(containerId, 'tcp6'));
+  return text.split('\n').filter((line) => {
+    const fields = line.trim().split(/\s+/);
+    return (
+      fields[1]?.endsWith(local) === true && fields[3] !== TCP_LISTEN_STATE && fields[3] !== TCP_TIME_WAIT
+    );
+  }).length;
+}
+
 /** Whether something in the container listens on exactly this address and TCP port. */
 export async function isListeningInContainer(
   containerId: string,
@@ -308,6 +324,14 @@ def serve(conn):
     finally:
         conn.close()
 
+if kind == 'session':
+    # A debugger's way (gdbserver, JDWP server=y): accept one client, stop listening, keep talking.
+    conn, _ = server.accept()
+    server.close()
+    kind = 'echo'
+    serve(conn)
+    sys.exit(0)
+
 while True:
     conn, _ = server.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
@@ -377,6 +401,7 @@ function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): str
 /**
  * Starts a test server in the container with `docker exec -d` and waits until it listens.
  * http: serves HELLO_FILE_PATH; echo: echoes bytes; greeting: GREETING_LINE, then echoes;
+ * session (python3 only): accepts one connection, closes its listener, echoes on it until its EOF;
  * sink-sha256: reads to EOF, answers the sha256 hex and a newline, closes; source: sends
  * `sourceBytes` deterministic bytes (sha256 in the handle), half-closes. Python3 where the image
  * has it, else busybox httpd / nc (nc: address '::' only).
