@@ -214,6 +214,8 @@ async function agentFor(
     },
     {
       idleMs: agentIdleMs(),
+      onStartFailed: (retryInMs) =>
+        log.info({ retryInMs }, 'connections go through exec until the relay agent is tried again'),
       onIdleStop: (idleMs) =>
         log.info({ idleMs }, 'relay agent stopped after an idle spell; the next connection starts it again'),
     },
