@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
@@ -89,5 +90,28 @@ describe('an IPv6-only listener', () => {
     await waitFor(async () => (await portsJson(stateDir)).some((r) => r.containerId === container.id), 5_000);
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     expect((await httpGet(port, '/hello.txt', '::1')).body).toBe(HELLO_FILE_TEXT);
+  });
+
+  it("on the container's '::' for IPv6 only (IPV6_V6ONLY) is reached inside the container, and a dual-stack '::' still directly", async () => {
+    const container = await scope.start(TEST_IMAGES.debian.tag);
+    const [v6Only, dualStack] = [await freeHostPort(), await freeHostPort()];
+    await startServer(container.id, { port: v6Only, address: '::', kind: 'http', v6Only: true });
+    await startServer(container.id, { port: dualStack, address: '::', kind: 'http' });
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(line.outcome).toBe('success');
+    const pathOf = async (port: number) =>
+      (await portsJson(stateDir, ['--container-id', container.id])).find((r) => r.containerPort === port)
+        ?.path;
+    await waitFor(async () => (await pathOf(v6Only)) && (await pathOf(dualStack)), 5_000, 'both ports');
+    const curl = async (url: string) =>
+      (await execa('curl', ['-sSf', '-g', '--max-time', '30', url], { stripFinalNewline: false })).stdout;
+    // The first connection finds the container's IPv4 address refused; it and every later one get through.
+    for (const host of ['127.0.0.1', '[::1]', '127.0.0.1']) {
+      expect(await curl(`http://${host}:${v6Only}/hello.txt`)).toBe(HELLO_FILE_TEXT);
+      expect(await curl(`http://${host}:${dualStack}/hello.txt`)).toBe(HELLO_FILE_TEXT);
+    }
+    expect((await httpGet(v6Only, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+    await waitFor(async () => (await pathOf(v6Only)) === 'agent', 5_000, 'ports to show the agent path');
+    expect(await pathOf(dualStack)).toBe('direct');
   });
 });
