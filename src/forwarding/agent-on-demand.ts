@@ -38,14 +38,16 @@ export interface OnDemandAgentOptions {
   idleMs?: number;
   /** Told when an idle agent is stopped. */
   onIdleStop?: (idleMs: number) => void;
+  /** See AGENT_RETRY_MIN_MS. */
+  retryMinMs?: number;
   /** Told when a start failed, with how long until the next try. */
   onStartFailed?: (retryInMs: number) => void;
 }
 
 /** Pure: how long to wait before the next start after `failures` failed starts in a row (≥ 1). */
-export function agentRetryDelayMs(failures: number): number {
+export function agentRetryDelayMs(failures: number, minMs = AGENT_RETRY_MIN_MS): number {
   const doublings = Math.min(Math.max(failures - 1, 0), 30);
-  return Math.min(AGENT_RETRY_MIN_MS * 2 ** doublings, AGENT_RETRY_MAX_MS);
+  return Math.min(minMs * 2 ** doublings, Math.max(AGENT_RETRY_MAX_MS, minMs));
 }
 
 /** The agent idle time a forwarder runs with: AGENT_IDLE_MS_ENV when it holds a whole number of ms. */
@@ -135,7 +137,7 @@ export class OnDemandAgent {
 
   private recordFailure(): void {
     this.failures += 1;
-    const retryInMs = agentRetryDelayMs(this.failures);
+    const retryInMs = agentRetryDelayMs(this.failures, this.options.retryMinMs);
     this.retryAt = Date.now() + retryInMs;
     if (!this.closed) this.options.onStartFailed?.(retryInMs);
   }

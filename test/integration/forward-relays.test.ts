@@ -1,8 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { portsJson, runUp } from '../support/cli.js';
+import { portsJson, runCli, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
-import { freeHostPort, startServer, waitFor, type TestContainer } from '../support/containers.js';
+import {
+  DOCKER_COMMAND,
+  TEST_RUN_ID,
+  freeHostPort,
+  startServer,
+  waitFor,
+  type TestContainer,
+} from '../support/containers.js';
 import { echoExact, exchange, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES, type TestImageName } from '../support/images.js';
 
@@ -113,5 +121,38 @@ describe('an IPv6-only listener', () => {
     expect((await httpGet(v6Only, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     await waitFor(async () => (await pathOf(v6Only)) === 'agent', 5_000, 'ports to show the agent path');
     expect(await pathOf(dualStack)).toBe('direct');
+  });
+
+  it("on '::' for IPv6 only, in a container with an IPv6 address, is dialled there directly", async () => {
+    const network = `portpilot-test-v6-${TEST_RUN_ID}-${randomBytes(2).toString('hex')}`;
+    const subnet = `fd00:5eed:${randomBytes(2).toString('hex')}::/64`;
+    await execa(DOCKER_COMMAND, ['network', 'create', '--ipv6', '--subnet', subnet, network]);
+    try {
+      const container = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', network] });
+      const port = await freeHostPort();
+      await startServer(container.id, { port, address: '::', kind: 'http', v6Only: true });
+      const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+      expect(line.outcome).toBe('success');
+      const row = await waitFor(
+        async () =>
+          (await portsJson(stateDir, ['--container-id', container.id])).find((r) => r.containerPort === port),
+        5_000,
+      );
+      expect(row.path).toBe('direct');
+      for (const host of ['127.0.0.1', '[::1]']) {
+        const { stdout } = await execa(
+          'curl',
+          ['-sSf', '-g', '--max-time', '30', `http://${host}:${port}/hello.txt`],
+          {
+            stripFinalNewline: false,
+          },
+        );
+        expect(stdout).toBe(HELLO_FILE_TEXT);
+      }
+      expect((await portsJson(stateDir, ['--container-id', container.id]))[0]?.path).toBe('direct');
+      await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+    } finally {
+      await execa(DOCKER_COMMAND, ['network', 'rm', network], { reject: false });
+    }
   });
 });
