@@ -2,6 +2,7 @@ import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StateError } from './errors.js';
+import { checkStateDirAncestry } from './state-dir-ancestry.js';
 
 /** The state dir and its files are private to the user who owns them. */
 export const STATE_DIR_MODE = 0o700;
@@ -95,6 +96,7 @@ async function makePrivate(root: string, dir: string, mode: number): Promise<voi
 
 /** Creates the state dir (0700) if needed, tightens a looser mode, and refuses one that is unsafe. */
 export async function ensureStateDir(root: string): Promise<void> {
+  await checkStateDirAncestry(root);
   await createDir(root, root);
   // lstat, not stat: a symlink could point the registry and its lock at a place another user controls.
   const stats = await lstat(root);

@@ -2,9 +2,9 @@ import { closeSync, writeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { ForwarderError, PortpilotError, errorMessage } from '../common/errors.js';
+import { ForwarderError, PortpilotError, StateError, errorMessage } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
-import { ensureStateDir, statePaths, type StatePaths } from '../common/state-dir.js';
+import { ensureStateDir, refuseLinkedStateFile, statePaths, type StatePaths } from '../common/state-dir.js';
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
 import {
   ContainerGoneSignal,
@@ -24,7 +24,7 @@ import { EngineApi } from '../runtime/engine-api.js';
 import { daemonRunner } from '../runtime/process-runner.js';
 import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import { stateDirOfSpecFile, type DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
@@ -37,7 +37,7 @@ export const CHANGE_CHECK_MS = 250;
 type Logger = pino.Logger;
 
 /** The forwarder's main: runs until signalled or until its container is gone. Never returns normally. */
-export async function runForwardDaemon(specFile: string): Promise<never> {
+export async function runForwardDaemon(specFile: string, containerIdArg: string): Promise<never> {
   const sink = createDaemonLogSink();
   const log = pino({ base: { pid: process.pid } }, sink);
   process.chdir('/');
@@ -50,10 +50,9 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   let containerPid: number;
   let peers: PeerWatch[];
   try {
-    spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+    spec = await readSpec(specFile, containerIdArg);
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
-    await ensureStateDir(paths.root);
     ({ supervisor, source, docker, containerId, containerPid, peers } = await start(spec, paths, log));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
@@ -70,6 +69,31 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
     { docker, supervisor, source, containerId, containerPid, peers },
     log,
   );
+}
+
+/**
+ * The spec `up` wrote, read only once the state dir that holds it has been found safe (nobody else
+ * could have put it there), and only when it is the spec of this state dir and container.
+ */
+async function readSpec(specFile: string, containerId: string): Promise<DaemonSpec> {
+  const root = stateDirOfSpecFile(specFile, containerId);
+  if (root === null) {
+    throw new StateError(
+      `the forwarder spec ${specFile} is not <state dir>/forwarders/${containerId}.spec.json`,
+      {
+        description: 'The forwarder is started by `portpilot up`; run that instead.',
+      },
+    );
+  }
+  await ensureStateDir(root);
+  await refuseLinkedStateFile(specFile, 'forwarder spec');
+  const spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+  if (spec.stateDir !== root || spec.containerId !== containerId) {
+    throw new StateError(`the forwarder spec ${specFile} is for another state dir or container`, {
+      description: 'Run `portpilot up` again: it writes the spec afresh.',
+    });
+  }
+  return spec;
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
@@ -229,6 +253,8 @@ async function agentFor(
     },
     {
       idleMs: agentIdleMs(),
+      onStartFailed: (retryInMs) =>
+        log.info({ retryInMs }, 'connections go through exec until the relay agent is tried again'),
       onIdleStop: (idleMs) =>
         log.info({ idleMs }, 'relay agent stopped after an idle spell; the next connection starts it again'),
     },

@@ -12,6 +12,7 @@ import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
+import { directDialAddress, fallsBackWhenRefused } from './direct-dial.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn… */
@@ -78,6 +79,10 @@ interface Forward {
   /** When the first of the current run of missed reads happened. */
   missingSince: number;
   lastAttemptAt: number;
+  /** The listener's socket inodes, as last read. */
+  sockets?: string;
+  /** A direct dial at the container's IPv4 address was refused by these sockets: IPv6-only. */
+  ipv4Refused?: boolean;
 }
 
 /** Keeps the host's forwards equal to what is wanted: the declared ports plus the detected listeners. */
@@ -184,6 +189,7 @@ export class Supervisor {
         missedReads: 0,
         missingSince: 0,
         lastAttemptAt: 0,
+        sockets: socketsOf(listener),
       };
       this.forwards.set(key, forward);
       await this.open(forward);
@@ -371,6 +377,12 @@ export class Supervisor {
     listener: PortListener,
     processLine: string | null,
   ): Promise<void> {
+    // A new socket on the port (a restarted server) may be bound differently: dial it afresh.
+    const sockets = socketsOf(listener);
+    if (forward.sockets !== sockets) {
+      forward.sockets = sockets;
+      forward.ipv4Refused = false;
+    }
     // The path can change with the listener's binding, or when the relay agent cannot run after all.
     if (
       forward.scope === listener.scope &&
@@ -383,12 +395,17 @@ export class Supervisor {
     forward.scope = listener.scope;
     forward.dialAddress = listener.dialAddress;
     forward.process = processLine;
+    await this.updateEntry(forward);
+  }
+
+  /** Writes a forward's path and process to its registry entry when they changed. */
+  private async updateEntry(forward: Forward): Promise<void> {
     const entry = forward.entry;
     if (!entry) return;
     const path = this.pathFor(forward);
-    if (entry.path === path && entry.process === processLine) return;
+    if (entry.path === path && entry.process === forward.process) return;
     entry.path = path;
-    entry.process = processLine;
+    entry.process = forward.process;
     await updateEntries(
       this.options.paths,
       (entries) =>
@@ -512,24 +529,39 @@ export class Supervisor {
   }
 
   private directAddress(forward: Forward): string | null {
-    const addresses = forward.target.directAddresses;
-    if (addresses.length === 0) return null;
-    if (forward.scope === 'wildcard') return addresses.find((a) => !a.includes(':')) ?? addresses[0] ?? null;
-    if (forward.scope === 'specific' && addresses.includes(forward.dialAddress)) return forward.dialAddress;
-    return null;
+    return directDialAddress(forward.target.directAddresses, forward, forward.ipv4Refused === true);
   }
 
   private targetFor(forward: Forward): RelayTarget {
     const path = this.pathFor(forward);
     const direct = path === 'direct' ? this.directAddress(forward) : null;
-    if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
-    const exec: RelayTarget = {
+    if (direct === null) return this.insideTarget(forward, path);
+    if (!fallsBackWhenRefused(forward, direct)) return { path: 'direct', host: direct, port: forward.port };
+    // Refused there, the `::` socket is IPv6-only: this connection, and the next ones, go on to ::1
+    // inside the container, until the port has another socket.
+    const sockets = forward.sockets;
+    const onRefused = () => {
+      if (forward.ipv4Refused || forward.sockets !== sockets) return;
+      forward.ipv4Refused = true;
+      this.options.log(
+        `port ${forward.port} listens on '::' for IPv6 only, which the container's IPv4 address does not reach: its connections go to [::1] inside the container`,
+        { port: forward.port },
+      );
+      void this.updateEntry(forward);
+    };
+    const fallback = this.insideTarget(forward, 'agent');
+    return { path: 'direct', host: direct, port: forward.port, refused: { fallback, onRefused } };
+  }
+
+  /** The agent, or else exec, to the server's address inside the container. */
+  private insideTarget(forward: Forward, path: RelayPath): Exclude<RelayTarget, { path: 'direct' }> {
+    const exec: Extract<RelayTarget, { path: 'exec' }> = {
       path: 'exec',
       containerId: forward.target.id,
       argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
     };
     const agent = forward.target.agent;
-    if (path === 'agent' && agent) {
+    if (path === 'agent' && agent?.usable) {
       return {
         path: 'agent',
         connect: (destination) => agent.connect(forward.dialAddress, forward.port, destination),
@@ -598,6 +630,11 @@ function identities(entries: readonly PortEntry[]): string {
     .map((e) => `${e.containerId}:${e.containerPort}:${e.hostPort}`)
     .sort()
     .join(',');
+}
+
+/** A listener's socket inodes, in a comparable form: another value means another socket. */
+function socketsOf(listener: PortListener): string {
+  return listener.sockets.map((socket) => socket.inode).join(',');
 }
 
 function keyOf(containerId: string, port: number): string {

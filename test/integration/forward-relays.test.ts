@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { portsJson, runUp } from '../support/cli.js';
+import { portsJson, runCli, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import {
+  DOCKER_COMMAND,
+  TEST_RUN_ID,
   freeHostPort,
   removeProgramsInContainer,
   startServer,
@@ -126,5 +130,61 @@ describe('an IPv6-only listener', () => {
     await waitFor(async () => (await portsJson(stateDir)).some((r) => r.containerId === container.id), 5_000);
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     expect((await httpGet(port, '/hello.txt', '::1')).body).toBe(HELLO_FILE_TEXT);
+  });
+
+  it("on the container's '::' for IPv6 only (IPV6_V6ONLY) is reached inside the container, and a dual-stack '::' still directly", async () => {
+    const container = await scope.start(TEST_IMAGES.debian.tag);
+    const [v6Only, dualStack] = [await freeHostPort(), await freeHostPort()];
+    await startServer(container.id, { port: v6Only, address: '::', kind: 'http', v6Only: true });
+    await startServer(container.id, { port: dualStack, address: '::', kind: 'http' });
+    const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+    expect(line.outcome).toBe('success');
+    const pathOf = async (port: number) =>
+      (await portsJson(stateDir, ['--container-id', container.id])).find((r) => r.containerPort === port)
+        ?.path;
+    await waitFor(async () => (await pathOf(v6Only)) && (await pathOf(dualStack)), 5_000, 'both ports');
+    const curl = async (url: string) =>
+      (await execa('curl', ['-sSf', '-g', '--max-time', '30', url], { stripFinalNewline: false })).stdout;
+    // The first connection finds the container's IPv4 address refused; it and every later one get through.
+    for (const host of ['127.0.0.1', '[::1]', '127.0.0.1']) {
+      expect(await curl(`http://${host}:${v6Only}/hello.txt`)).toBe(HELLO_FILE_TEXT);
+      expect(await curl(`http://${host}:${dualStack}/hello.txt`)).toBe(HELLO_FILE_TEXT);
+    }
+    expect((await httpGet(v6Only, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+    await waitFor(async () => (await pathOf(v6Only)) === 'agent', 5_000, 'ports to show the agent path');
+    expect(await pathOf(dualStack)).toBe('direct');
+  });
+
+  it("on '::' for IPv6 only, in a container with an IPv6 address, is dialled there directly", async () => {
+    const network = `portpilot-test-v6-${TEST_RUN_ID}-${randomBytes(2).toString('hex')}`;
+    const subnet = `fd00:5eed:${randomBytes(2).toString('hex')}::/64`;
+    await execa(DOCKER_COMMAND, ['network', 'create', '--ipv6', '--subnet', subnet, network]);
+    try {
+      const container = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', network] });
+      const port = await freeHostPort();
+      await startServer(container.id, { port, address: '::', kind: 'http', v6Only: true });
+      const { line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+      expect(line.outcome).toBe('success');
+      const row = await waitFor(
+        async () =>
+          (await portsJson(stateDir, ['--container-id', container.id])).find((r) => r.containerPort === port),
+        5_000,
+      );
+      expect(row.path).toBe('direct');
+      for (const host of ['127.0.0.1', '[::1]']) {
+        const { stdout } = await execa(
+          'curl',
+          ['-sSf', '-g', '--max-time', '30', `http://${host}:${port}/hello.txt`],
+          {
+            stripFinalNewline: false,
+          },
+        );
+        expect(stdout).toBe(HELLO_FILE_TEXT);
+      }
+      expect((await portsJson(stateDir, ['--container-id', container.id]))[0]?.path).toBe('direct');
+      await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+    } finally {
+      await execa(DOCKER_COMMAND, ['network', 'rm', network], { reject: false });
+    }
   });
 });

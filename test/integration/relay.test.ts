@@ -418,10 +418,17 @@ describe('relay straight to the container IP', () => {
   let container: TestContainer | undefined;
   let host = '';
   const SINK_PORT = 7110;
+  const V6_ONLY_SINK_PORT = 7112;
 
   beforeAll(async () => {
     container = await startContainer(DEBIAN_IMAGE);
     await startServer(container.id, { kind: 'sink-sha256', address: '0.0.0.0', port: SINK_PORT });
+    await startServer(container.id, {
+      kind: 'sink-sha256',
+      address: '::',
+      port: V6_ONLY_SINK_PORT,
+      v6Only: true,
+    });
     const info = await docker.inspect(container.id);
     host = info?.ipAddresses.find((address) => !address.includes(':')) ?? '';
     if (!host) throw new Error(`container ${container.id} has no IPv4 address`);
@@ -449,6 +456,27 @@ describe('relay straight to the container IP', () => {
     expect(await failure).toBe('ECONNRESET');
     await Promise.all(relays);
     expect(errors.join('\n')).toMatch(/cannot connect/);
+  });
+
+  it('hands a refused connection whole to its fallback: an IPv6-only server reached at [::1] inside', async () => {
+    const errors: string[] = [];
+    let refused = 0;
+    const containerId = container?.id ?? '';
+    const argv = relayArgv({ kind: 'socat' }, '::1', V6_ONLY_SINK_PORT);
+    const { port, relays } = await forward(
+      {
+        path: 'direct',
+        host,
+        port: V6_ONLY_SINK_PORT,
+        refused: { fallback: { path: 'exec', containerId, argv }, onRefused: () => refused++ },
+      },
+      errors,
+    );
+    // The client's bytes, sent before the refusal, reach the server through the fallback.
+    for (let round = 0; round < 2; round++) await sinkRoundTrip(port, 4 * 1024 * 1024);
+    await Promise.all(relays);
+    expect(refused).toBe(2);
+    expect(errors).toEqual([]);
   });
 });
 
@@ -549,13 +577,18 @@ describe('relay agent target whose agent cannot start', () => {
     if (container) await removeContainer(container.id);
   });
 
-  it('takes the exec fallback, byte-exact with the half-close, and tries the start only once', async () => {
+  it('takes the exec fallback, byte-exact with the half-close, and tries the start only once in its back-off', async () => {
     const containerId = container?.id ?? '';
     let starts = 0;
-    const agent = new OnDemandAgent('127.0.0.1', () => {
-      starts++;
-      return Promise.resolve(null);
-    });
+    const agent = new OnDemandAgent(
+      '127.0.0.1',
+      () => {
+        starts++;
+        return Promise.resolve(null);
+      },
+      // Longer than both rounds take on a busy machine: the second one comes within the back-off.
+      { retryMinMs: 600_000 },
+    );
     const { port, relays } = await forward({
       path: 'agent',
       connect: (destination) => agent.connect('127.0.0.1', SINK_PORT, destination),

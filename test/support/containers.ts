@@ -61,6 +61,11 @@ export interface ServerOptions {
   readonly sourceBytes?: number;
   /** `source` only: seed of the deterministic bytes (default 'portpilot'). */
   readonly sourceSeed?: string;
+  /**
+   * Address '::' only, python3 only: an IPv6-only socket (IPV6_V6ONLY, as nginx's `listen [::]:80;`)
+   * instead of a dual-stack one. /proc/net/tcp6 shows the two alike.
+   */
+  readonly v6Only?: boolean;
 }
 
 /** A running test server; stop() kills it and resolves once the port no longer listens. */
@@ -288,11 +293,11 @@ export async function removeProgramsInContainer(
 // argv: KIND HOST PORT ARG (ARG: the greeting line, or the file a `source` server sends).
 const PYTHON_SERVER = `
 import hashlib, socket, sys, threading
-kind, host, port, arg = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+kind, host, port, arg, v6only = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 server = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if host == '::':
-    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
 server.bind((host, port))
 server.listen(128)
 
@@ -337,6 +342,18 @@ while True:
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 `;
 
+// argv: DIR PORT. Serves DIR over http on an IPv6-only '::' socket (python's http.server is dual-stack).
+const PYTHON_V6ONLY_HTTP_SERVER = `
+import functools, http.server, socket, sys
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+Server(('::', int(sys.argv[2])), handler).serve_forever()
+`;
+
 // argv: HOST PORT. Sends stdin, half-closes, prints everything the server sends until it closes.
 const PYTHON_CLIENT = `
 import socket, sys
@@ -355,13 +372,17 @@ sys.stdout.buffer.flush()
 function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): string[] {
   const { kind, address } = opts;
   const port = String(opts.port);
+  if (opts.v6Only && (address !== '::' || !tools.has('python3'))) {
+    throw new Error(`an IPv6-only test server needs address '::' (not ${address}) and python3`);
+  }
   if (tools.has('python3')) {
     if (kind === 'http') {
       const dir = HELLO_FILE_PATH.slice(0, HELLO_FILE_PATH.lastIndexOf('/'));
+      if (opts.v6Only) return ['python3', '-c', PYTHON_V6ONLY_HTTP_SERVER, dir, port];
       return ['python3', '-m', 'http.server', '--bind', address, '--directory', dir, port];
     }
     const arg = kind === 'greeting' ? GREETING_LINE : kind === 'source' ? dataFile : '';
-    return ['python3', '-c', PYTHON_SERVER, kind, address, port, arg];
+    return ['python3', '-c', PYTHON_SERVER, kind, address, port, arg, opts.v6Only ? '1' : '0'];
   }
   if (kind === 'http' && tools.has('httpd')) {
     const host = address.includes(':') ? `[${address}]` : address;
