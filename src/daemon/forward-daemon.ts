@@ -29,6 +29,7 @@ import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
+import { WarningThrottle } from './log-throttle.js';
 import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
 
 /** How often the cheap change check runs (see ListenerSource.mayHaveChanged). */
@@ -147,6 +148,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     'forwarder starting',
   );
 
+  const warnings = new WarningThrottle();
   const supervisor = new Supervisor({
     paths,
     docker,
@@ -158,7 +160,12 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     hostAddress: spec.hostAddress,
     forwarder: { pid: process.pid, startTime },
     emit: (event: PortEvent) => log.info({ portEvent: event }, `port ${event.containerPort} ${event.type}`),
-    log: (message, fields) => log.warn(fields ?? {}, message),
+    log: (message, fields) => {
+      const verdict = warnings.admit(message, Date.now());
+      if (!verdict.write) return;
+      const held = verdict.suppressed > 0 ? { repeatsNotLogged: verdict.suppressed } : {};
+      log.warn({ ...fields, ...held }, message);
+    },
   });
   for (const declared of spec.declared) await supervisor.declare(declared.containerId, declared.port);
   // Other services' containers are watched only where their tables can be read from the host.
