@@ -1,23 +1,22 @@
-import { isIP } from 'node:net';
-import type { Writable } from 'node:stream';
-import { PortpilotError, RuntimeError, UsageError } from '../common/errors.js';
-import { ensureStateDir, statePaths } from '../common/state-dir.js';
-import { parseForwardPortSpec } from '../config/port-specs.js';
-import { readDevContainerConfig } from '../config/read-config.js';
-import type { DeclaredPort, DevContainerConfig } from '../config/types.js';
-import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
+import path from 'node:path';
+import { statePaths } from '../common/state-dir.js';
+import {
+  parseForwardSettings,
+  NO_FORWARD_SETTINGS,
+  type ForwardSettings,
+} from '../config/forward-settings.js';
 import { reapForwarder } from '../daemon/reap-forwarder.js';
-import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
-import { isLoopbackAddress } from '../forwarding/host-listener.js';
-import { listPorts } from '../forwarding/registry.js';
-import { Docker, type ContainerInfo } from '../runtime/docker.js';
+import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
+import { Docker } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { findServiceContainer, prepareCompose, type ComposeWorkspace } from '../workspace/compose.js';
-import { ensureWorkspaceContainer } from '../workspace/ensure-container.js';
-import { runLifecycleCommands } from '../workspace/lifecycle-runner.js';
+import { trustedLabelledWorkspace } from '../workspace/labels.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
+import { declaredPorts, resolveForwards, type ComposeTarget } from './declared-forwards.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
+import { workspaceContainerIds } from './scope.js';
+import { attach, checkHostAddress, startForwarding } from './start-forwarding.js';
+import { UsageError } from '../common/errors.js';
 
 /** What `up` is asked to do: the flags, typed. */
 export interface UpOptions extends CommonOptions, ForwardingOptions {
@@ -26,91 +25,96 @@ export interface UpOptions extends CommonOptions, ForwardingOptions {
   workspaceFolder: string | null;
   config: string | null;
   removeExistingContainer: boolean;
+  /** The flags portpilot does not own, in order: passed to the reference CLI's `up` unchanged. */
+  passThrough: string[];
 }
 
-/** The success line `up` prints, in the devcontainer CLI's shape. */
-export interface UpResult {
+/** The success line `up` prints: the reference CLI's result, every field kept, plus `forwarder`. */
+export type UpResult = ReferenceResult & {
   outcome: 'success';
   containerId: string;
-  remoteWorkspaceFolder: string;
   forwarder?: { pid: number; logFile: string };
-}
+};
 
 /** What `up` runs things with and reports to. */
 export interface UpDeps {
   runner: ProcessRunner;
   progress: (message: string) => void;
-  /** Where the output of builds, Compose and lifecycle commands streams: stderr, never stdout. */
-  output: Writable;
-  /** What `${localEnv:…}` and COMPOSE_PROJECT_NAME read. */
+  /** What the reference CLI runs with (`${localEnv:…}`, COMPOSE_PROJECT_NAME, …). */
   env: Readonly<Record<string, string | undefined>>;
 }
 
+const MERGED_FLAG = '--include-merged-configuration';
+
 /**
- * Brings up the workspace's dev container (or attaches to `--container-id`) and, when asked, its
- * forwarder. A malformed config or Compose file fails before any container or forwarder is touched.
+ * Brings up the workspace's dev container with the reference CLI's `up` (or attaches to
+ * `--container-id`) and, when asked, its forwarder, which forwards the ports of the configuration as
+ * the reference merged it (devcontainer.json, features, the image's metadata).
  */
 export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   if (options.autoForward) checkHostAddress(options.hostAddress, deps.progress);
   const docker = new Docker(deps.runner, options.dockerPath);
-  if (options.containerId !== null) return upAttached(options, options.containerId, docker, deps);
+  if (options.containerId !== null) {
+    if (options.passThrough.length > 0) {
+      throw new UsageError(`up --container-id takes none of ${options.passThrough.join(' ')}`, {
+        description: 'Those flags go to the Dev Containers CLI, which up runs only for a --workspace-folder.',
+      });
+    }
+    return upAttached(options, options.containerId, docker, deps);
+  }
 
-  const config = await readDevContainerConfig(
-    options.workspaceFolder ?? process.cwd(),
-    options.config ?? undefined,
-    deps.env,
-  );
-  const declared = declaredPorts(config, options.forwardPorts);
-  const compose =
-    config.source.kind === 'compose'
-      ? await prepareCompose(deps.runner, options.dockerPath, config, config.source, deps.env)
-      : null;
-  checkDeclaredServices(declared, compose);
-
-  const container = await withWorkspaceLock(options.stateDir, config, async () => {
-    const ensured = await ensureWorkspaceContainer(
-      config,
-      compose,
-      { removeExisting: options.removeExistingContainer },
-      {
-        docker,
-        stateDir: options.stateDir,
-        output: deps.output,
-        progress: deps.progress,
-        beforeRemove: async (containerId) => {
-          const reaped = await reapForwarder(statePaths(options.stateDir), containerId);
-          if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
-        },
-      },
-    );
-    const { name, id } = ensured.container;
-    deps.progress(`${ensured.created ? 'Created' : 'Using'} container ${name} (${id.slice(0, 12)}).`);
-    const target = { docker, containerId: id, output: deps.output, progress: deps.progress };
-    await runLifecycleCommands(config, target);
-    return ensured.container;
+  const folder = path.resolve(options.workspaceFolder ?? process.cwd());
+  const lockKey = { configFile: path.resolve(options.config ?? folder) };
+  const userAskedMerged = options.passThrough.includes(MERGED_FLAG);
+  const result = await withWorkspaceLock(options.stateDir, lockKey, async () => {
+    if (options.removeExistingContainer) {
+      for (const id of await workspaceContainerIds(docker, folder)) {
+        const reaped = await reapForwarder(statePaths(options.stateDir), id);
+        if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
+      }
+    }
+    const args = [
+      '--workspace-folder',
+      folder,
+      ...(options.config !== null ? ['--config', path.resolve(options.config)] : []),
+      ...(options.removeExistingContainer ? ['--remove-existing-container'] : []),
+      ...(options.autoForward && !userAskedMerged ? [MERGED_FLAG] : []),
+      ...options.passThrough,
+    ];
+    return runReference(deps.runner, 'up', args, { dockerPath: options.dockerPath, env: deps.env });
   });
+  const merged = result.mergedConfiguration;
+  if (!userAskedMerged) delete result.mergedConfiguration;
+  const success = result as UpResult;
+  if (!options.autoForward) return success;
 
-  const result: UpResult = {
-    outcome: 'success',
-    containerId: container.id,
-    remoteWorkspaceFolder: config.workspaceFolder,
-  };
-  if (!options.autoForward) return result;
-  const forwards = await resolveForwards(docker, declared, container, compose);
-  result.forwarder = await startForwarding(options, container, forwards, serializeAttributes(config), deps);
-  return result;
+  const container = await attach(docker, success.containerId);
+  const settings = parseForwardSettings(merged, 'the merged configuration of ' + folder);
+  const compose = composeTarget(result, merged);
+  const forwards = await resolveForwards(
+    docker,
+    declaredPorts(settings.forwardPorts, options.forwardPorts),
+    container,
+    compose,
+  );
+  success.forwarder = await startForwarding(
+    options,
+    container,
+    forwards,
+    serializeAttributes(settings),
+    deps,
+  );
+  return success;
+}
+
+/** The Compose project (as the reference named it) and service of the dev container, if any. */
+function composeTarget(result: ReferenceResult, merged: unknown): ComposeTarget | null {
+  const project = result.composeProjectName;
+  const service = (merged as { service?: unknown } | undefined)?.service;
+  return typeof project === 'string' && typeof service === 'string' ? { project, service } : null;
 }
 
 async function upAttached(options: UpOptions, ref: string, docker: Docker, deps: UpDeps): Promise<UpResult> {
-  const declared = options.forwardPorts.map((raw) => {
-    const spec = parseForwardPortSpec(raw);
-    if (spec.service !== null) {
-      throw new UsageError(`--forward-port ${raw}: a SERVICE:PORT needs a Compose workspace`, {
-        description: 'Use a plain port number when attaching with --container-id.',
-      });
-    }
-    return spec;
-  });
   const container = await attach(docker, ref);
   const result: UpResult = {
     outcome: 'success',
@@ -118,152 +122,47 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
     remoteWorkspaceFolder: container.workingDir || '/',
   };
   if (!options.autoForward) return result;
-  const forwards = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
-  result.forwarder = await startForwarding(options, container, forwards, null, deps);
+  const settings = await labelledSettings(container.labels, container.id, options, deps);
+  const compose =
+    container.composeProject && container.composeService
+      ? { project: container.composeProject, service: container.composeService }
+      : null;
+  const declared = declaredPorts(settings.forwardPorts, options.forwardPorts);
+  const forwards = await resolveForwards(docker, declared, container, compose);
+  result.forwarder = await startForwarding(options, container, forwards, serializeAttributes(settings), deps);
   return result;
 }
 
-/** A declared port and where it was declared, for error messages. */
-interface DeclaredSource extends DeclaredPort {
-  /** `forwardPorts[2]` or `--forward-port db:5432`. */
-  origin: string;
-}
-
-/** forwardPorts followed by the --forward-port values, each port once. */
-function declaredPorts(
-  config: Pick<DevContainerConfig, 'forwardPorts'>,
-  flags: readonly string[],
-): DeclaredSource[] {
-  const ports: DeclaredSource[] = config.forwardPorts.map((port, index) => ({
-    ...port,
-    origin: `forwardPorts[${index}]`,
-  }));
-  for (const raw of flags) {
-    const spec = parseForwardPortSpec(raw);
-    if (!ports.some((p) => p.service === spec.service && p.port === spec.port)) {
-      ports.push({ ...spec, origin: `--forward-port ${raw}` });
-    }
-  }
-  return ports;
-}
-
-function checkDeclaredServices(declared: readonly DeclaredSource[], compose: ComposeWorkspace | null): void {
-  for (const { service, port, origin } of declared) {
-    if (service === null) continue;
-    if (!compose) {
-      throw new UsageError(
-        `${origin}: "${service}:${port}" names a Compose service, but this workspace does not use Compose`,
-        {
-          code: 'CONFIG_INVALID',
-          description: `Forward ${port} alone, or use dockerComposeFile with a service named ${service}.`,
-        },
-      );
-    }
-    if (!compose.services.includes(service)) {
-      throw new UsageError(
-        `${origin}: "${service}:${port}" names no service of ${compose.source.files.join(', ')}; ` +
-          `expected one of ${compose.services.join(', ')}`,
-        {
-          code: 'CONFIG_INVALID',
-          description: `Name a service the Compose file(s) define, not "${service}".`,
-        },
-      );
-    }
-  }
-}
-
-/** Each declared port with the container it is dialled in: its Compose service's, or the dev container. */
-async function resolveForwards(
-  docker: Docker,
-  declared: readonly DeclaredSource[],
-  primary: ContainerInfo,
-  compose: ComposeWorkspace | null,
-): Promise<DeclaredForward[]> {
-  const forwards: DeclaredForward[] = [];
-  for (const { service, port, origin } of declared) {
-    if (service === null || !compose || service === compose.source.service) {
-      forwards.push({ service, port, containerId: primary.id });
-      continue;
-    }
-    const container = await findServiceContainer(docker, compose.project, service);
-    if (!container?.running) {
-      throw new RuntimeError(`${origin}: service ${service} has no running container`, {
-        code: 'CONTAINER_NOT_RUNNING',
-        description:
-          `Compose project ${compose.project} ${container ? `has it ${container.status}` : 'did not start it'}: ` +
-          `add "${service}" to runServices (or remove runServices), then run up again.`,
-      });
-    }
-    forwards.push({ service, port, containerId: container.id });
-  }
-  return forwards;
-}
-
 /**
- * Refuses a --host-address that is not an IP address, and warns about one that is not loopback:
- * its forwards are open to every machine that can reach that address, not only to this host.
+ * The forward settings of the workspace a container's labels name, merged by the reference CLI with
+ * the container's metadata; none when the labels name no workspace, or a config file outside the
+ * folder they name (labels can come from an image: they never lead portpilot to another file).
  */
-function checkHostAddress(address: string, progress: (message: string) => void): void {
-  if (isIP(address) === 0) {
-    throw new UsageError(`--host-address ${address} is not an IP address`, {
-      description: 'Leave it out: forwards listen on 127.0.0.1 (and ::1), reachable from this host only.',
-    });
-  }
-  if (!isLoopbackAddress(address)) {
-    progress(
-      `warning: --host-address ${address} is not a loopback address: every forwarded port will be ` +
-        `reachable by anyone who can reach ${address}, other machines included. Leave the flag out ` +
-        'to listen on 127.0.0.1 and ::1 only.',
-    );
-  }
-}
-
-/** Starts (or reuses) the container's forwarder. */
-export async function startForwarding(
-  options: CommonOptions & ForwardingOptions,
-  container: ContainerInfo,
-  declared: DeclaredForward[],
-  attributes: DaemonSpec['attributes'],
-  deps: Pick<UpDeps, 'progress'>,
-): Promise<{ pid: number; logFile: string }> {
-  const paths = statePaths(options.stateDir);
-  await ensureStateDir(paths.root);
-  // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
-  await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
-  deps.progress(`Starting the port forwarder for ${container.name}…`);
-  const handle = await ensureForwarder(paths, {
-    containerId: container.id,
-    stateDir: paths.root,
+async function labelledSettings(
+  labels: Readonly<Record<string, string>>,
+  containerId: string,
+  options: UpOptions,
+  deps: UpDeps,
+): Promise<ForwardSettings> {
+  const workspace = trustedLabelledWorkspace(labels);
+  if (workspace === null) return NO_FORWARD_SETTINGS;
+  const args = [
+    '--container-id',
+    containerId,
+    '--workspace-folder',
+    workspace.workspaceFolder,
+    '--config',
+    workspace.configFile,
+    MERGED_FLAG,
+  ];
+  const read = await runReference(deps.runner, 'read-configuration', args, {
     dockerPath: options.dockerPath,
-    declared,
-    attributes,
-    relayPath: options.relayPath,
-    hostAddress: options.hostAddress,
-  });
-  deps.progress(
-    handle.reused
-      ? `Reusing the running forwarder (pid ${handle.pid}); log: ${handle.logFile}`
-      : `Forwarder running (pid ${handle.pid}); log: ${handle.logFile}`,
-  );
-  return { pid: handle.pid, logFile: handle.logFile };
-}
-
-/** Finds a running container by id or name. */
-export async function attach(docker: Docker, ref: string): Promise<ContainerInfo> {
-  const container = await docker.inspect(ref);
-  if (!container) {
-    throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {
-      description: `'${docker.dockerPath} ps -a' lists the containers there are.`,
-    });
-  }
-  if (!container.running) {
-    throw new PortpilotError(
-      'CONTAINER_NOT_RUNNING',
-      `container ${container.name} is ${container.status}, not running`,
-      {
-        description: `Start it first: ${docker.dockerPath} start ${container.name}`,
-      },
+    env: deps.env,
+  }).catch((error: unknown) => {
+    deps.progress(
+      `warning: cannot read ${workspace.configFile}; forwarding without its ports: ${String(error)}`,
     );
-  }
-  return container;
+    return null;
+  });
+  return read ? parseForwardSettings(read.mergedConfiguration, workspace.configFile) : NO_FORWARD_SETTINGS;
 }

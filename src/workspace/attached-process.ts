@@ -3,7 +3,11 @@ import { constants } from 'node:os';
 import { RuntimeError } from '../common/errors.js';
 
 /** Runs a program on this process's own stdin, stdout and stderr; resolves with its exit code. */
-export type AttachedRunner = (file: string, args: readonly string[]) => Promise<number>;
+export type AttachedRunner = (
+  file: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+) => Promise<number>;
 
 /** The exit code of a process killed by a signal: 128 plus the signal's number, as shells report it. */
 export const SIGNAL_EXIT_BASE = 128;
@@ -12,9 +16,9 @@ export const SIGNAL_EXIT_BASE = 128;
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
 
 /** The local AttachedRunner: the child inherits our stdio, so terminals, EOF and binary data pass as they are. */
-export const runAttached: AttachedRunner = (file, args) =>
+export const runAttached: AttachedRunner = (file, args, env) =>
   new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: 'inherit' });
+    const child = spawn(file, [...args], { stdio: 'inherit', env: env ?? process.env });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     const ignoreInterrupt = () => undefined;
     process.on('SIGINT', ignoreInterrupt);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { DevContainerConfig } from '../config/types.js';
 import { LOCAL_FOLDER_LABEL } from '../operations/scope.js';
 
@@ -27,4 +28,19 @@ export function labelledWorkspace(
   const workspaceFolder = labels[LOCAL_FOLDER_LABEL];
   const configFile = labels[CONFIG_FILE_LABEL];
   return workspaceFolder && configFile ? { workspaceFolder, configFile } : null;
+}
+
+/**
+ * Pure: the workspace a container's labels name (see labelledWorkspace), when its config file lies
+ * inside its folder; else null. Labels can come from an image, so a config elsewhere is never read.
+ */
+export function trustedLabelledWorkspace(
+  labels: Readonly<Record<string, string>>,
+): { workspaceFolder: string; configFile: string } | null {
+  const workspace = labelledWorkspace(labels);
+  if (workspace === null) return null;
+  const { workspaceFolder, configFile } = workspace;
+  if (!path.isAbsolute(workspaceFolder) || !path.isAbsolute(configFile)) return null;
+  const inside = path.relative(path.resolve(workspaceFolder), path.resolve(configFile));
+  return inside !== '' && inside.split(path.sep)[0] !== '..' && !path.isAbsolute(inside) ? workspace : null;
 }

@@ -95,11 +95,11 @@ describe('exec', () => {
     expect(run.stdout).toBe(`/workspaces/${path.basename(folder)}\nfrom containerEnv`);
   });
 
-  it('runs as docker exec would in a container with no workspace labels', async () => {
+  it("runs as the reference CLI's exec does in a container with no workspace labels: in the user's home", async () => {
     const plain = await scope.start(DEBIAN_IMAGE);
     const run = await runCli(stateDir, ['exec', '--container-id', plain.id, '--', 'pwd']);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stdout).toBe('/');
+    expect(run.stdout).toBe('/root');
   });
 
   it('fails with exit code 1 and a message on stderr for an unknown container', async () => {
