@@ -16,7 +16,7 @@ DOCKERD_PID_FILE=/var/run/docker.pid
 DOCKERD_READY_TIMEOUT_S=60
 DEBIAN_SUITE=bookworm
 DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2
-HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk)
+HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk git)
 # What the busybox images link; busybox-nc adds nc. Never socat, bash, python3 or perl.
 BUSYBOX_APPLETS=(
   sh ash '[' '[[' test true false echo printf cat sleep usleep httpd wget kill killall ps pidof

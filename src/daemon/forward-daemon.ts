@@ -27,7 +27,8 @@ import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
-import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
+import { READY_FD, ensureForwarder, type ReadyMessage } from './spawn-forwarder.js';
+import { specForReplacement, waitForReplacement } from './follow-workspace.js';
 
 /** How often the cheap change check runs (see ListenerSource.mayHaveChanged). */
 export const CHANGE_CHECK_MS = 250;
@@ -248,6 +249,7 @@ async function superviseUntilDone(
   process.on('SIGHUP', () => undefined);
 
   const schedule = new ScanSchedule();
+  let replacement: ContainerInfo | null = null;
   while (stopping === null) {
     for (const peer of peers) {
       await peer
@@ -276,7 +278,11 @@ async function superviseUntilDone(
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
-          stop('the container stopped');
+          if (spec.follow && stopping === null) {
+            log.info({ labels: spec.follow }, 'waiting for a container of the workspace to replace it');
+            replacement = await waitForReplacement(docker, spec.follow, started.containerId, wake.signal);
+          }
+          stop(replacement ? 'the workspace container was replaced' : 'the container stopped');
           break;
         }
         log.info(
@@ -303,8 +309,25 @@ async function superviseUntilDone(
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
   await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);
+  if (replacement) await handOver(spec, paths, replacement, log);
   log.info('forwarder stopped');
   process.exit(0);
+}
+
+/**
+ * Starts (or finds) the forwarder of the container that replaced ours, now that our host ports are
+ * released: it binds the same ones wherever they are still free.
+ */
+async function handOver(spec: DaemonSpec, paths: StatePaths, replacement: ContainerInfo, log: Logger) {
+  try {
+    const handle = await ensureForwarder(paths, specForReplacement(spec, replacement.id));
+    log.info(
+      { containerId: replacement.id, forwarderPid: handle.pid, reused: handle.reused },
+      'forwarding moved to the container that replaced this one',
+    );
+  } catch (error) {
+    log.error({ err: error, containerId: replacement.id }, 'cannot forward the replacement container');
+  }
 }
 
 function reportReady(message: ReadyMessage): void {

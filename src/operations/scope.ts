@@ -6,6 +6,7 @@ import { Docker } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
 import type { CommonOptions } from './forwarder-options.js';
 import type { Scope } from './ports.js';
+import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 
 /** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
 export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
@@ -37,17 +38,15 @@ export async function resolveScope(
   return { kind: 'all' };
 }
 
-/** The containers of a workspace: the one labelled with its folder, and its Compose project's. */
+/**
+ * The containers of a workspace: those labelled with its folder, and those of the Compose project its
+ * own devcontainer.json names (as the reference CLI names it), never a project a label names.
+ */
 export async function workspaceContainerIds(docker: Docker, folder: string): Promise<string[]> {
-  const labelled = await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder });
-  const ids = new Set(labelled);
-  for (const id of labelled) {
-    const info = await docker.inspect(id);
-    if (info?.composeProject) {
-      for (const other of await docker.listByLabels({ 'com.docker.compose.project': info.composeProject })) {
-        ids.add(other);
-      }
-    }
+  const ids = new Set(await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder }));
+  const project = await workspaceComposeProject(folder, process.env);
+  if (project !== null) {
+    for (const id of await docker.listByLabels({ 'com.docker.compose.project': project })) ids.add(id);
   }
   return [...ids];
 }

@@ -34,6 +34,7 @@ export async function startForwarding(
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
   deps: { progress: (message: string) => void },
+  follow: Record<string, string> | null = null,
 ): Promise<{ pid: number; logFile: string }> {
   const paths = statePaths(options.stateDir);
   await ensureStateDir(paths.root);
@@ -48,6 +49,7 @@ export async function startForwarding(
     attributes,
     relayPath: options.relayPath,
     hostAddress: options.hostAddress,
+    ...(follow ? { follow } : {}),
   });
   deps.progress(
     handle.reused

@@ -10,7 +10,7 @@ import { serializeAttributes } from '../forwarding/attributes-lookup.js';
 import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
 import { Docker } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { trustedLabelledWorkspace } from '../workspace/labels.js';
+import { trustedLabelledWorkspace, workspaceIdLabels } from '../workspace/labels.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
 import { declaredPorts, resolveForwards, type ComposeTarget } from './declared-forwards.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
@@ -97,13 +97,10 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
     container,
     compose,
   );
-  success.forwarder = await startForwarding(
-    options,
-    container,
-    forwards,
-    serializeAttributes(settings),
-    deps,
-  );
+  // The forwarder follows the workspace: a rebuild's new container is found by these labels.
+  const follow = workspaceIdLabels(options.passThrough, container.labels);
+  const attributes = serializeAttributes(settings);
+  success.forwarder = await startForwarding(options, container, forwards, attributes, deps, follow);
   return success;
 }
 

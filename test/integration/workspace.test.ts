@@ -303,6 +303,7 @@ describe('a Compose workspace', () => {
   it('is brought down by down --workspace-folder: forwarder reaped, every container stopped', async () => {
     const project = (await inspect(line.containerId))?.labels['com.docker.compose.project'] ?? '';
     expect(project).not.toBe('');
+    expect(line.composeProjectName).toBe(project);
     const ids = (
       await execa(DOCKER_COMMAND, [
         'ps',
@@ -322,6 +323,17 @@ describe('a Compose workspace', () => {
     expect(processAlive(line.forwarder?.pid ?? 0)).toBe(false);
     for (const id of ids) expect((await inspect(id))?.running).toBe(false);
     expect(await accepts(hostPort)).toBe(false);
+  });
+
+  it('leaves no container or network of its Compose project after down --remove', async () => {
+    const project = line.composeProjectName ?? '';
+    const down = await runCli(stateDir, ['down', '--workspace-folder', folder, '--remove']);
+    expect(down.exitCode, down.stderr).toBe(0);
+    const filter = `label=com.docker.compose.project=${project}`;
+    const left = await execa(DOCKER_COMMAND, ['ps', '-aq', '--filter', filter]);
+    expect(left.stdout.trim()).toBe('');
+    const networks = await execa(DOCKER_COMMAND, ['network', 'ls', '-q', '--filter', filter]);
+    expect(networks.stdout.trim()).toBe('');
   });
 });
 

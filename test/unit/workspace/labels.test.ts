@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { trustedLabelledWorkspace } from '../../../src/workspace/labels.js';
+import { trustedLabelledWorkspace, workspaceIdLabels } from '../../../src/workspace/labels.js';
 
 const labels = (folder: string, config: string) => ({
   'devcontainer.local_folder': folder,
@@ -20,5 +20,29 @@ describe('trustedLabelledWorkspace', () => {
     expect(trustedLabelledWorkspace(labels('/w/app', '/w/app-evil/devcontainer.json'))).toBeNull();
     expect(trustedLabelledWorkspace(labels('w/app', 'w/app/devcontainer.json'))).toBeNull();
     expect(trustedLabelledWorkspace({ 'devcontainer.local_folder': '/w/app' })).toBeNull();
+  });
+});
+
+describe('workspaceIdLabels', () => {
+  it("takes up's --id-label flags, both spellings, before the container's workspace labels", () => {
+    const flags = [
+      '--skip-post-create',
+      '--id-label',
+      'team=web',
+      '--id-label=app=shop',
+      '--log-format',
+      'json',
+    ];
+    expect(workspaceIdLabels(flags, labels('/w/app', '/w/app/.devcontainer.json'))).toEqual({
+      team: 'web',
+      app: 'shop',
+    });
+  });
+
+  it("falls back to the container's folder and config file labels, or null without them", () => {
+    expect(workspaceIdLabels([], labels('/w/app', '/w/app/.devcontainer.json'))).toEqual(
+      labels('/w/app', '/w/app/.devcontainer.json'),
+    );
+    expect(workspaceIdLabels([], {})).toBeNull();
   });
 });
