@@ -360,6 +360,35 @@ describe('a container made by plain docker run with the devcontainer labels', ()
   });
 });
 
+describe('up --container-id on a container whose labels name a workspace', () => {
+  it("applies that workspace's port attributes only when its config lies inside its folder", async () => {
+    const port = await freeHostPort();
+    const folder = workspace('labelled', { PORT: String(port) });
+    const inside = await startContainer(DEBIAN_IMAGE, {
+      labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
+    });
+    // Labels as an image could carry them: a config file outside the folder they name.
+    const outside = await startContainer(DEBIAN_IMAGE, {
+      labels: {
+        'devcontainer.local_folder': path.join(folder, 'sub'),
+        'devcontainer.config_file': configPath(folder),
+      },
+    });
+    for (const container of [inside, outside]) {
+      const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+      expect(line.outcome, run.stderr).toBe('success');
+      await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
+    }
+    const rowOf = (id: string) =>
+      eventually(async () => (await portsJson(stateDir)).find((r) => r.containerId === id), `a row of ${id}`);
+    expect(await rowOf(inside.id)).toMatchObject({ origin: 'declared', label: 'made by docker run' });
+    expect(await rowOf(outside.id)).toMatchObject({ origin: 'detected', label: null });
+    for (const container of [inside, outside]) {
+      await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+    }
+  });
+});
+
 describe('a failing lifecycle command', () => {
   it('fails up with the command and its exit code', async () => {
     const folder = workspace('labelled', { PORT: String(await freeHostPort()) });
