@@ -1,10 +1,19 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceCliPath } from '../../src/devcontainer/reference-cli.js';
-import { makeStateDir, portsJson, processAlive, runCli, runUp, type UpLine } from '../support/cli.js';
+import { CLI, makeStateDir, portsJson, processAlive, runCli, runUp, type UpLine } from '../support/cli.js';
 import {
   DOCKER_COMMAND,
   TEST_CONTAINER_LABEL,
@@ -347,5 +356,59 @@ describe('a rebuild under a running forwarder', () => {
     const again = await up(['--workspace-folder', folder, '--auto-forward']);
     expect(again.containerId).toBe(replacement);
     expect(again.forwarder?.pid).toBe(rows[0]?.forwarderPid);
+  });
+});
+
+/** The command lines of every process on this machine that contain `text`. */
+function processesShowing(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline}`);
+  }
+  return found;
+}
+
+describe('containerEnv and remoteEnv values', () => {
+  it('are on no process command line while the container runs and while exec runs, yet reach the command', async () => {
+    const containerSecret = `ce-${randomBytes(8).toString('hex')}`;
+    const remoteSecret = `re-${randomBytes(8).toString('hex')}`;
+    const folder = workspace({
+      image: DEBIAN_IMAGE,
+      runArgs: RUN_ARGS,
+      containerEnv: { CONTAINER_SECRET: containerSecret },
+      remoteEnv: { REMOTE_SECRET: remoteSecret },
+    });
+    await up(['--workspace-folder', folder]);
+    // `docker run -a …`, which the reference CLI leaves running as long as the container, included.
+    expect(processesShowing(containerSecret)).toEqual([]);
+    expect(processesShowing(remoteSecret)).toEqual([]);
+
+    const running = execa(
+      process.execPath,
+      [
+        CLI,
+        'exec',
+        '--workspace-folder',
+        folder,
+        'sh',
+        '-c',
+        'echo "$CONTAINER_SECRET $REMOTE_SECRET"; sleep 4',
+      ],
+      { env: { PORTPILOT_STATE_DIR: stateDir }, reject: false },
+    );
+    let seen: string[] = [];
+    for (let i = 0; i < 20 && running.exitCode === undefined; i++) {
+      seen = [...seen, ...processesShowing(containerSecret), ...processesShowing(remoteSecret)];
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    const result = await running;
+    expect(result.stdout.trim()).toBe(`${containerSecret} ${remoteSecret}`);
+    expect(seen).toEqual([]);
   });
 });
