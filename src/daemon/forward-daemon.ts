@@ -249,7 +249,7 @@ async function superviseUntilDone(
   process.on('SIGHUP', () => undefined);
 
   const schedule = new ScanSchedule();
-  let replacement: ContainerInfo | null = null;
+  let followWorkspace = false;
   while (stopping === null) {
     for (const peer of peers) {
       await peer
@@ -278,11 +278,8 @@ async function superviseUntilDone(
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
-          if (spec.follow && stopping === null) {
-            log.info({ labels: spec.follow }, 'waiting for a container of the workspace to replace it');
-            replacement = await waitForReplacement(docker, spec.follow, started.containerId, wake.signal);
-          }
-          stop(replacement ? 'the workspace container was replaced' : 'the container stopped');
+          followWorkspace = spec.follow !== undefined && stopping === null;
+          stop('the container stopped');
           break;
         }
         log.info(
@@ -309,7 +306,14 @@ async function superviseUntilDone(
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
   await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);
-  if (replacement) await handOver(spec, paths, replacement, log);
+  if (followWorkspace && spec.follow) {
+    // Its ports are released already: a rebuild may build an image before it starts the new container.
+    log.info({ labels: spec.follow }, 'waiting for a container of the workspace to replace it');
+    const interrupt = new AbortController();
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => interrupt.abort());
+    const replacement = await waitForReplacement(docker, spec.follow, started.containerId, interrupt.signal);
+    if (replacement) await handOver(spec, paths, replacement, log);
+  }
   log.info('forwarder stopped');
   process.exit(0);
 }

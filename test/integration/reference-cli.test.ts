@@ -23,7 +23,7 @@ import {
   startServer,
   waitFor,
 } from '../support/containers.js';
-import { httpGet } from '../support/host-client.js';
+import { accepts, httpGet } from '../support/host-client.js';
 import { DEBIAN_IMAGE, HELLO_FILE_TEXT } from '../support/images.js';
 
 // Configurations as the reference CLI's own tests use them: a local Feature ("./hello"), an image
@@ -356,6 +356,22 @@ describe('a rebuild under a running forwarder', () => {
     const again = await up(['--workspace-folder', folder, '--auto-forward']);
     expect(again.containerId).toBe(replacement);
     expect(again.forwarder?.pid).toBe(rows[0]?.forwarderPid);
+  });
+
+  it('releases its host ports as soon as the workspace container is removed with no replacement', async () => {
+    const port = await freeHostPort();
+    const folder = workspace({ image: DEBIAN_IMAGE, runArgs: RUN_ARGS, forwardPorts: [port] });
+    const line = await up(['--workspace-folder', folder, '--auto-forward']);
+    const hostPort = await hostPortOf(line, port);
+    expect(await accepts(hostPort)).toBe(true);
+    await execa(DOCKER_COMMAND, ['rm', '-f', line.containerId]);
+    const released = await waitFor(
+      async () => !(await accepts(hostPort)),
+      5_000,
+      `host port ${hostPort} freed`,
+    );
+    expect(released).toBe(true);
+    expect((await portsJson(stateDir)).filter((row) => row.containerId === line.containerId)).toEqual([]);
   });
 });
 
