@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes this machine ready for the integration tests: the host tools they use, a Docker engine that
-# answers, and the test images named in scripts/test-images.env. Idempotent, and a second or two
+# answers, the test images named in scripts/test-images.env, and Podman with the busybox-nc image. Idempotent, and a second or two
 # when everything is already in place. Needs root for whatever it has to install, start or build.
 set -euo pipefail
 
@@ -16,7 +16,9 @@ DOCKERD_PID_FILE=/var/run/docker.pid
 DOCKERD_READY_TIMEOUT_S=60
 DEBIAN_SUITE=bookworm
 DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2
-HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk git)
+# openssh-server: the remote-engine tests run their own sshd on 127.0.0.1 (DOCKER_HOST=ssh://…); the
+# system's ssh service is never started for them.
+HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git)
 # What the busybox images link; busybox-nc adds nc. Never socat, bash, python3 or perl.
 BUSYBOX_APPLETS=(
   sh ash '[' '[[' test true false echo printf cat sleep usleep httpd wget kill killall ps pidof
@@ -287,6 +289,22 @@ ensure_images() {
   step "test images ready: ${all[*]}"
 }
 
+# Podman (Debian's runs rootful here) and the busybox-nc image in its store: the Podman tests run
+# the forwarder against it, through the podman CLI and through its Docker-compatible socket.
+ensure_podman() {
+  if ! command -v podman >/dev/null 2>&1; then
+    step "no podman: installing it"
+    apt_install podman
+  fi
+  if podman image exists "localhost/$PORTPILOT_TEST_IMAGE_BUSYBOX_NC"; then
+    step "podman present, with $PORTPILOT_TEST_IMAGE_BUSYBOX_NC"
+    return
+  fi
+  require_root "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
+  step "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
+  docker save "$PORTPILOT_TEST_IMAGE_BUSYBOX_NC" | podman load >&2
+}
+
 main() {
   mkdir -p "$(dirname "$LOCK_FILE")"
   exec 9>>"$LOCK_FILE"
@@ -297,6 +315,7 @@ main() {
   ensure_host_tools
   ensure_engine
   ensure_images
+  ensure_podman
 }
 
 # Sourcing the script (to try one step) defines the functions without running them.

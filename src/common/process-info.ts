@@ -28,17 +28,26 @@ export function parseProcStatState(statText: string): string | null {
 
 /**
  * The start time of a live process, or null when there is no such process. A zombie counts as gone:
- * a detached forwarder's parent may never reap it, and it holds no sockets.
+ * a detached forwarder's parent may never reap it, and it holds no sockets. Rejects when it cannot
+ * tell (out of file descriptors, say): that says nothing about the process.
  */
 export async function readProcessStartTime(pid: number): Promise<number | null> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  let stat: string;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    if (parseProcStatState(stat) === 'Z') return null;
-    return parseProcStatStartTime(stat);
-  } catch {
-    return null;
+    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch (error) {
+    if (isNoSuchProcess(error)) return null;
+    throw error;
   }
+  if (parseProcStatState(stat) === 'Z') return null;
+  return parseProcStatStartTime(stat);
+}
+
+/** True for the errors a read under /proc/PID gives once the process is gone (ENOENT; ESRCH mid-read). */
+export function isNoSuchProcess(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'ESRCH';
 }
 
 /** The argv of a live process, or null. */

@@ -2,6 +2,7 @@ import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StateError } from './errors.js';
+import { checkStateDirAncestry } from './state-dir-ancestry.js';
 
 /** The state dir and its files are private to the user who owns them. */
 export const STATE_DIR_MODE = 0o700;
@@ -58,8 +59,18 @@ export function stateWriteError(root: string, action: string, error: unknown): S
   });
 }
 
-/** Creates a directory of the state dir (0700, parents too); a failure says why, naming `root`. */
+/**
+ * Creates a directory of the state dir (0700, parents too) or tightens a looser one found there (made
+ * by hand, an older version or another umask); a failure says why, naming `root`.
+ */
 export async function makeStateSubdir(root: string, dir: string): Promise<void> {
+  await createDir(root, dir);
+  // lstat: a link is never followed to change the mode of what it points at.
+  const stats = await lstat(dir);
+  if (stats.isDirectory() && stats.uid === process.getuid?.()) await makePrivate(root, dir, stats.mode);
+}
+
+async function createDir(root: string, dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
   } catch (error) {
@@ -76,9 +87,17 @@ export async function makeStateSubdir(root: string, dir: string): Promise<void> 
   }
 }
 
+async function makePrivate(root: string, dir: string, mode: number): Promise<void> {
+  if ((mode & 0o777) === STATE_DIR_MODE) return;
+  await chmod(dir, STATE_DIR_MODE).catch((error: unknown) => {
+    throw stateWriteError(root, `make ${dir === root ? 'it' : dir} private (mode 0700)`, error);
+  });
+}
+
 /** Creates the state dir (0700) if needed, tightens a looser mode, and refuses one that is unsafe. */
 export async function ensureStateDir(root: string): Promise<void> {
-  await makeStateSubdir(root, root);
+  await checkStateDirAncestry(root);
+  await createDir(root, root);
   // lstat, not stat: a symlink could point the registry and its lock at a place another user controls.
   const stats = await lstat(root);
   if (stats.isSymbolicLink()) {
@@ -97,11 +116,7 @@ export async function ensureStateDir(root: string): Promise<void> {
       description: `Run portpilot as its owner, or choose a dir of your own with --state-dir or PORTPILOT_STATE_DIR.`,
     });
   }
-  if ((stats.mode & 0o777) !== STATE_DIR_MODE) {
-    await chmod(root, STATE_DIR_MODE).catch((error: unknown) => {
-      throw stateWriteError(root, 'make it private (mode 0700)', error);
-    });
-  }
+  await makePrivate(root, root, stats.mode);
 }
 
 /**

@@ -13,8 +13,9 @@ export async function daemonMain(argv: readonly string[]): Promise<void> {
     strict: true,
   });
   const specFile = values['spec-file'];
-  if (!values['container-id'] || !specFile) {
+  const containerId = values['container-id'];
+  if (!containerId || !specFile) {
     throw new Error('__forward-daemon is started by `portpilot up`; it needs --container-id and --spec-file');
   }
-  await runForwardDaemon(specFile);
+  await runForwardDaemon(specFile, containerId);
 }

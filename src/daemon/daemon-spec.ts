@@ -1,5 +1,8 @@
+import { dirname, isAbsolute } from 'node:path';
+import { statePaths } from '../common/state-dir.js';
 import type { PortAttributes } from '../config/types.js';
 import type { RelayPath } from '../forwarding/port-entry.js';
+import { forwarderFiles } from './marker.js';
 
 /** A port the user declared (forwardPorts, --forward-port), forwarded whether or not it listens yet. */
 export interface DeclaredForward {
@@ -32,4 +35,15 @@ export interface DaemonSpec {
    * forwarder moves to the running container with these labels. Absent: it ends with its container.
    */
   follow?: Record<string, string>;
+}
+
+/**
+ * Pure: the state dir a forwarder's spec file lies in, `<state dir>/forwarders/<container id>.spec.json`
+ * as `up` writes it, or null when the path is not that. The forwarder checks this dir before it
+ * reads anything in it.
+ */
+export function stateDirOfSpecFile(specFile: string, containerId: string): string | null {
+  if (!isAbsolute(specFile) || !/^[0-9a-f]{64}$/.test(containerId)) return null;
+  const root = dirname(dirname(specFile));
+  return forwarderFiles(statePaths(root), containerId).spec === specFile ? root : null;
 }

@@ -2,12 +2,13 @@ import { closeSync, writeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { ForwarderError, PortpilotError, errorMessage } from '../common/errors.js';
+import { ForwarderError, PortpilotError, StateError, errorMessage } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
-import { ensureStateDir, statePaths, type StatePaths } from '../common/state-dir.js';
+import { ensureStateDir, refuseLinkedStateFile, statePaths, type StatePaths } from '../common/state-dir.js';
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
 import {
   ContainerGoneSignal,
+  ENGINE_CHECK_TIMEOUT_MS,
   createListenerSource,
   type ListenerSource,
 } from '../forwarding/listener-source.js';
@@ -21,10 +22,11 @@ import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { EngineApi } from '../runtime/engine-api.js';
 import { daemonRunner } from '../runtime/process-runner.js';
+import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import { stateDirOfSpecFile, type DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
-import { waitForRestart } from './restart-wait.js';
+import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { READY_FD, ensureForwarder, type ReadyMessage } from './spawn-forwarder.js';
@@ -36,7 +38,7 @@ export const CHANGE_CHECK_MS = 250;
 type Logger = pino.Logger;
 
 /** The forwarder's main: runs until signalled or until its container is gone. Never returns normally. */
-export async function runForwardDaemon(specFile: string): Promise<never> {
+export async function runForwardDaemon(specFile: string, containerIdArg: string): Promise<never> {
   const sink = createDaemonLogSink();
   const log = pino({ base: { pid: process.pid } }, sink);
   process.chdir('/');
@@ -49,10 +51,9 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   let containerPid: number;
   let peers: PeerWatch[];
   try {
-    spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+    spec = await readSpec(specFile, containerIdArg);
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
-    await ensureStateDir(paths.root);
     ({ supervisor, source, docker, containerId, containerPid, peers } = await start(spec, paths, log));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
@@ -71,6 +72,31 @@ export async function runForwardDaemon(specFile: string): Promise<never> {
   );
 }
 
+/**
+ * The spec `up` wrote, read only once the state dir that holds it has been found safe (nobody else
+ * could have put it there), and only when it is the spec of this state dir and container.
+ */
+async function readSpec(specFile: string, containerId: string): Promise<DaemonSpec> {
+  const root = stateDirOfSpecFile(specFile, containerId);
+  if (root === null) {
+    throw new StateError(
+      `the forwarder spec ${specFile} is not <state dir>/forwarders/${containerId}.spec.json`,
+      {
+        description: 'The forwarder is started by `portpilot up`; run that instead.',
+      },
+    );
+  }
+  await ensureStateDir(root);
+  await refuseLinkedStateFile(specFile, 'forwarder spec');
+  const spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+  if (spec.stateDir !== root || spec.containerId !== containerId) {
+    throw new StateError(`the forwarder spec ${specFile} is for another state dir or container`, {
+      description: 'Run `portpilot up` again: it writes the spec afresh.',
+    });
+  }
+  return spec;
+}
+
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const engine = await EngineApi.forCli(spec.dockerPath, process.env);
   log.info(
@@ -79,6 +105,18 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       ? 'relay execs go through the engine API'
       : `relay execs go through '${spec.dockerPath} exec' (no local engine socket the CLI would use)`,
   );
+  if (engine?.execRemoval === 'unsupported') {
+    log.warn(
+      { podmanVersion: engine.podmanVersion },
+      [
+        'this Podman keeps every ended exec session, and its two conmon processes, for its',
+        'exit_command_delay (300 s by default), and cannot be asked to remove them before 4.8: each',
+        'exec-path connection costs that. On the engine host, --docker-path podman runs execs that',
+        'leave nothing behind; python3 or perl in the image lets the relay agent carry connections',
+        "instead; a lower exit_command_delay in the engine's containers.conf shortens the wait",
+      ].join(' '),
+    );
+  }
   const docker = new Docker(daemonRunner, spec.dockerPath, engine);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
@@ -90,7 +128,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const startTime = await readProcessStartTime(process.pid);
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
-  const source = await createListenerSource(docker, container.id, container.pid);
+  const source = await createListenerSource(docker, container);
   const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
@@ -119,7 +157,6 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     owners: await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
     relayPath: spec.relayPath,
     hostAddress: spec.hostAddress,
-    hostNetwork: container.networkMode === 'host',
     forwarder: { pid: process.pid, startTime },
     emit: (event: PortEvent) => log.info({ portEvent: event }, `port ${event.containerPort} ${event.type}`),
     log: (message, fields) => log.warn(fields ?? {}, message),
@@ -170,10 +207,12 @@ async function targetOf(
     agent: agent?.wanted
       ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
       : null,
+    hostNetwork: container.networkMode === 'host',
+    publishedPorts: container.publishedPorts,
   };
 }
 
-/** Only a local engine (whose namespaces we can see) puts container addresses on the host's routes. */
+/** Only a local engine puts container addresses on the host's routes: one whose init is proven in our /proc. */
 function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
   return source.kind === 'host-proc' ? container.ipAddresses : [];
 }
@@ -215,6 +254,8 @@ async function agentFor(
     },
     {
       idleMs: agentIdleMs(),
+      onStartFailed: (retryInMs) =>
+        log.info({ retryInMs }, 'connections go through exec until the relay agent is tried again'),
       onIdleStop: (idleMs) =>
         log.info({ idleMs }, 'relay agent stopped after an idle spell; the next connection starts it again'),
     },
@@ -250,6 +291,9 @@ async function superviseUntilDone(
 
   const schedule = new ScanSchedule();
   let followWorkspace = false;
+  // Reads failed in a row for reasons that say nothing about the container (see ListenerSource):
+  // retried with back-off, and nothing forwarded is withdrawn meanwhile.
+  let readFailures = 0;
   while (stopping === null) {
     for (const peer of peers) {
       await peer
@@ -261,20 +305,33 @@ async function superviseUntilDone(
     try {
       if (schedule.due(await source.mayHaveChanged(), Date.now())) {
         const listeners = await source.read();
+        if (readFailures > 0) log.info({ failures: readFailures }, 'reading listeners works again');
+        readFailures = 0;
         schedule.scanned(JSON.stringify(listeners), Date.now());
         await supervisor.reconcile(listeners);
       }
     } catch (error) {
       if (!(error instanceof ContainerGoneSignal)) {
-        log.warn({ err: error }, 'reading listeners failed');
+        readFailures += 1;
+        log.warn(
+          { err: error, failures: readFailures, retryInMs: retryDelayMs(readFailures) },
+          'reading listeners failed',
+        );
       } else {
+        readFailures = 0;
         // `docker restart` shows the container down for a moment: wait for it before giving up.
         const downSince = Date.now();
         await supervisor.suspend(started.containerId);
         const container = await waitForRestart(
-          () => docker.inspect(started.containerId),
+          () => docker.inspect(started.containerId, { timeoutMs: ENGINE_CHECK_TIMEOUT_MS }),
           containerPid,
           wake.signal,
+          {
+            onFailure: (error, failures) =>
+              log.warn({ err: error, failures }, 'cannot ask the engine whether the container runs'),
+            // Read from the host, the init process was seen gone; through exec, the engine said so.
+            unansweredLimitMs: source.kind === 'host-proc' ? UNANSWERED_WAIT_MS : undefined,
+          },
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
@@ -289,7 +346,7 @@ async function superviseUntilDone(
         containerPid = container.pid;
         // New addresses, perhaps, and a new relay agent: the old one died with the container.
         try {
-          source = await createListenerSource(docker, container.id, container.pid);
+          source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
           await supervisor.refresh(container.id, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
@@ -300,7 +357,8 @@ async function superviseUntilDone(
         }
       }
     }
-    await sleep(CHANGE_CHECK_MS, undefined, { signal: wake.signal }).catch(() => undefined);
+    const pauseMs = readFailures > 0 ? retryDelayMs(readFailures) : CHANGE_CHECK_MS;
+    await sleep(pauseMs, undefined, { signal: wake.signal }).catch(() => undefined);
   }
   log.info({ reason: stopping }, 'forwarder stopping');
   await supervisor.shutdown(stopping ?? 'stopped');
@@ -324,7 +382,10 @@ async function superviseUntilDone(
  */
 async function handOver(spec: DaemonSpec, paths: StatePaths, replacement: ContainerInfo, log: Logger) {
   try {
-    const handle = await ensureForwarder(paths, specForReplacement(spec, replacement.id));
+    const handle = await ensureForwarder(paths, {
+      kind: 'workspace',
+      spec: specForReplacement(spec, replacement.id),
+    });
     log.info(
       { containerId: replacement.id, forwarderPid: handle.pid, reused: handle.reused },
       'forwarding moved to the container that replaced this one',

@@ -79,7 +79,7 @@ export class PeerWatch {
    * declared ports then go through exec, as before).
    */
   static async start(deps: PeerWatchDeps, container: ContainerInfo): Promise<PeerWatch | null> {
-    const source = await createListenerSource(deps.docker, container.id, container.pid).catch(() => null);
+    const source = await createListenerSource(deps.docker, container).catch(() => null);
     if (source?.kind !== 'host-proc') return null;
     const watch = new PeerWatch(deps, container.id, replacementLabels(container.labels), source);
     await watch.check(Date.now());
@@ -117,9 +117,7 @@ export class PeerWatch {
   private async lookAgain(now: number): Promise<void> {
     const { docker, supervisor, log } = this.deps;
     const container = await this.findRunning();
-    const source = container
-      ? await createListenerSource(docker, container.id, container.pid).catch(() => null)
-      : null;
+    const source = container ? await createListenerSource(docker, container).catch(() => null) : null;
     const relayProgram =
       container && container.id !== this.id
         ? await this.deps.relayProgramOf(container).catch(() => null)

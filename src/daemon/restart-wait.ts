@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerInfo } from '../runtime/docker.js';
+import { retryDelayMs } from './backoff.js';
 
 /**
  * How long a container seen down may take to come back before the forwarder takes it as stopped:
@@ -32,21 +33,57 @@ export function restartVerdict(
 }
 
 /**
+ * How long the engine may give no answer at all about a container whose init process the kernel
+ * showed gone, before the container is taken as stopped: a local engine that went away takes its
+ * containers with it (without live-restore), and nothing can start them again until it is back.
+ */
+export const UNANSWERED_WAIT_MS = 6_000;
+
+export interface RestartWaitOptions {
+  /** Told of each inspect that failed, with the number of failures in a row. */
+  onFailure?: (error: unknown, failures: number) => void;
+  /**
+   * Set when the container's init process is known gone (the host's /proc showed it): how long the
+   * engine may give no answer at all before the container is taken as stopped. Unset, only the
+   * engine's answers decide, however long it cannot be asked.
+   */
+  unansweredLimitMs?: number;
+}
+
+/**
  * After the container's init process went away: resolves to the container once it runs again (a
- * restart), or null once it has stayed down past the grace (a stop) or is gone. `signal` ends the
- * wait early (the forwarder is being stopped), also with null.
+ * restart), or null once the engine says it has stayed down past the grace (a stop) or is gone. An
+ * inspect that fails (the engine unreachable, this process out of file descriptors) is no answer: it
+ * is reported and tried again with back-off, and the grace counts from the engine's first answer.
+ * `signal` ends the wait early (the forwarder is being stopped), also with null.
  */
 export async function waitForRestart(
   inspect: () => Promise<ContainerInfo | null>,
   previousPid: number,
   signal: AbortSignal,
+  options: RestartWaitOptions = {},
 ): Promise<ContainerInfo | null> {
   const started = Date.now();
-  for (;;) {
-    const info = await inspect().catch(() => null);
-    const verdict = restartVerdict(info, Date.now() - started, previousPid);
+  let firstAnswer: number | null = null;
+  let failures = 0;
+  while (!signal.aborted) {
+    let info: ContainerInfo | null;
+    try {
+      info = await inspect();
+    } catch (error) {
+      failures += 1;
+      options.onFailure?.(error, failures);
+      const limit = options.unansweredLimitMs;
+      if (firstAnswer === null && limit !== undefined && Date.now() - started >= limit) return null;
+      await sleep(retryDelayMs(failures), undefined, { signal }).catch(() => undefined);
+      continue;
+    }
+    failures = 0;
+    firstAnswer ??= Date.now();
+    const verdict = restartVerdict(info, Date.now() - firstAnswer, previousPid);
     if (verdict === 'follow') return info;
-    if (verdict === 'stopped' || signal.aborted) return null;
+    if (verdict === 'stopped') return null;
     await sleep(RESTART_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
+  return null;
 }

@@ -15,6 +15,7 @@ import {
 } from '../common/state-dir.js';
 import type { DaemonSpec } from './daemon-spec.js';
 import { findForwarderProcesses } from './find-forwarder.js';
+import { planForwarder, type ForwarderRequest } from './forwarder-request.js';
 import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
 import { reapForwarder } from './reap-forwarder.js';
 
@@ -35,6 +36,8 @@ export interface ForwarderHandle {
   pid: number;
   logFile: string;
   reused: boolean;
+  /** The forwarder this one replaced, and what the request changed; absent when none was replaced. */
+  replaced?: { pid: number; changes: string[] };
 }
 
 /**
@@ -50,10 +53,15 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 const CLI_ENTRY = fileURLToPath(new URL('../../bin/portpilot.js', import.meta.url));
 
 /**
- * Starts the container's forwarder, or returns the live one. The decision is made under a per-container
- * lock, so any number of concurrent `up` runs end with exactly one forwarder.
+ * Starts the container's forwarder, or returns the live one when the request changes nothing it runs
+ * with (see planForwarder). The decision is made under a per-container lock, so any number of
+ * concurrent `up` runs end with exactly one forwarder.
  */
-export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Promise<ForwarderHandle> {
+export async function ensureForwarder(
+  paths: StatePaths,
+  request: ForwarderRequest,
+): Promise<ForwarderHandle> {
+  let spec = request.spec;
   const files = forwarderFiles(paths, spec.containerId);
   await makeStateSubdir(paths.root, paths.forwarders);
   const release = await lockSpawn(paths, files.spawnLock);
@@ -68,12 +76,14 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
             pid,
             logFile: files.log,
           }))[0];
+    let replaced: ForwarderHandle['replaced'];
     if (live) {
-      // Same request: reuse. A changed one (ports declared, attributes) replaces the forwarder, so
-      // that what `up` was asked for is what runs.
-      if ((await readFile(files.spec, 'utf8').catch(() => '')) === specText(spec)) {
-        return { ...live, reused: true };
-      }
+      // A request the running forwarder already serves reuses it; one that changes something (ports
+      // declared, attributes) replaces it, so that what `up` was asked for is what runs.
+      const plan = planForwarder(await readSpec(files.spec), request);
+      if (plan.changes.length === 0) return { ...live, reused: true };
+      spec = plan.spec;
+      replaced = { pid: live.pid, changes: plan.changes };
       await reapForwarder(paths, spec.containerId);
     }
     await refuseLinkedStateFile(files.spec, 'forwarder spec');
@@ -81,7 +91,7 @@ export async function ensureForwarder(paths: StatePaths, spec: DaemonSpec): Prom
       throw stateWriteError(paths.root, `write ${files.spec}`, error);
     });
     const pid = await spawnAndAwaitReady(paths, files.log, files.spec, spec.containerId);
-    return { pid, logFile: files.log, reused: false };
+    return { pid, logFile: files.log, reused: false, ...(replaced ? { replaced } : {}) };
   } finally {
     await release().catch(() => undefined);
   }
@@ -114,7 +124,11 @@ async function lockSpawn(paths: StatePaths, lockPath: string): Promise<() => Pro
   }
 }
 
-/** Spawns the detached daemon and resolves with its pid once it reports ready. */
+/**
+ * Spawns the detached daemon and resolves with its pid once it reports ready. It needs no `ulimit` of
+ * its own: Node raises its soft open-file limit to the hard one as it starts (on Linux and macOS), so
+ * each connection's descriptors (see README) count against the hard limit it inherits.
+ */
 async function spawnAndAwaitReady(
   paths: StatePaths,
   logFile: string,
@@ -201,6 +215,16 @@ function openLog(paths: StatePaths, logFile: string): number {
   // A log left by an older portpilot may be readable by others.
   fchmodSync(fd, 0o600);
   return fd;
+}
+
+/** The spec the running forwarder was started with; null when it cannot be read as one. */
+async function readSpec(file: string): Promise<DaemonSpec | null> {
+  try {
+    const value = JSON.parse(await readFile(file, 'utf8')) as DaemonSpec | null;
+    return typeof value === 'object' && value !== null && Array.isArray(value.declared) ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 function specText(spec: DaemonSpec): string {

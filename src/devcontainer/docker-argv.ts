@@ -1,3 +1,5 @@
+import { planEnvPassing } from './passed-env.js';
+
 /** Docker subcommands whose `-e`/`--label` values the reference CLI fills with configuration values. */
 const SUBCOMMANDS_WITH_VALUES = new Set(['run', 'create', 'exec']);
 /** Subcommands that also take labels (`exec` has none). */
@@ -7,9 +9,9 @@ const SUBCOMMANDS_WITH_LABELS = new Set(['run', 'create']);
 export interface HiddenValues {
   /** The command line to run: `--env-file`/`--label-file` in place of the values. */
   args: string[];
-  /** `NAME=value` lines for the env file (values without a newline). */
-  envLines: string[];
-  /** Values with a newline (an env file cannot hold them): passed by name, from docker's environment. */
+  /** The env file's text, or null when no value goes there. */
+  envFileText: string | null;
+  /** Values an env file cannot hold (see planEnvPassing): passed by name, from docker's environment. */
   envFromProcess: Record<string, string>;
   /** `key=value` lines for the label file. */
   labelLines: string[];
@@ -29,7 +31,8 @@ export interface ValueFiles {
  * command line comes back unchanged.
  */
 export function hideValues(argv: readonly string[], files: ValueFiles): HiddenValues {
-  const result: HiddenValues = { args: [], envLines: [], envFromProcess: {}, labelLines: [] };
+  const result: HiddenValues = { args: [], envFileText: null, envFromProcess: {}, labelLines: [] };
+  const env: Record<string, string> = {};
   const subcommandAt = argv.findIndex((arg) => !arg.startsWith('-'));
   const subcommand = argv[subcommandAt] ?? '';
   if (!SUBCOMMANDS_WITH_VALUES.has(subcommand)) return { ...result, args: [...argv] };
@@ -39,21 +42,24 @@ export function hideValues(argv: readonly string[], files: ValueFiles): HiddenVa
   for (; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     if (!arg.startsWith('-') || arg === '--') break; // the image or container: the rest is the command
-    const env = optionValue(arg, argv[index + 1], ['-e', '--env']);
+    const envValue = optionValue(arg, argv[index + 1], ['-e', '--env']);
     const label = withLabels ? optionValue(arg, argv[index + 1], ['-l', '--label']) : null;
-    const found = env ?? label;
+    const found = envValue ?? label;
     if (found === null) {
       result.args.push(arg);
       if (takesValue(arg) && index + 1 < argv.length) result.args.push(argv[++index] ?? '');
       continue;
     }
     if (found.consumedNext) index++;
-    if (env) addEnv(result, env.value);
+    if (envValue) addEnv(result, env, envValue.value);
     else result.labelLines.push(found.value);
   }
+  const plan = planEnvPassing(env);
+  result.envFileText = plan.fileText;
+  result.envFromProcess = plan.byEnvironment;
   // Right after the subcommand, where no option can be missing its value.
   const moved: string[] = [];
-  if (result.envLines.length > 0) moved.push('--env-file', files.envFile);
+  if (result.envFileText !== null) moved.push('--env-file', files.envFile);
   moved.push(...Object.keys(result.envFromProcess).flatMap((name) => ['-e', name]));
   if (result.labelLines.length > 0) moved.push('--label-file', files.labelFile);
   result.args.splice(subcommandAt + 1, 0, ...moved);
@@ -61,15 +67,11 @@ export function hideValues(argv: readonly string[], files: ValueFiles): HiddenVa
   return result;
 }
 
-function addEnv(result: HiddenValues, value: string): void {
+function addEnv(result: HiddenValues, env: Record<string, string>, value: string): void {
   const equals = value.indexOf('=');
-  if (equals < 0) {
-    result.args.push('-e', value); // a name alone: docker reads its value from its own environment
-  } else if (value.includes('\n')) {
-    result.envFromProcess[value.slice(0, equals)] = value.slice(equals + 1);
-  } else {
-    result.envLines.push(value);
-  }
+  // A name alone: docker reads its value from its own environment.
+  if (equals < 0) result.args.push('-e', value);
+  else env[value.slice(0, equals)] = value.slice(equals + 1);
 }
 
 function optionValue(

@@ -22,8 +22,7 @@ export function dockerShimMain(argv: readonly string[]): void {
   const files = { envFile: join(folder, 'env'), labelFile: join(folder, 'labels') };
   const hidden = hideValues(argv, files);
   const cleanUp = () => rmSync(folder, { recursive: true, force: true });
-  if (hidden.envLines.length > 0)
-    writeFileSync(files.envFile, `${hidden.envLines.join('\n')}\n`, { mode: 0o600 });
+  if (hidden.envFileText !== null) writeFileSync(files.envFile, hidden.envFileText, { mode: 0o600 });
   if (hidden.labelLines.length > 0)
     writeFileSync(files.labelFile, `${hidden.labelLines.join('\n')}\n`, { mode: 0o600 });
   const env = { ...process.env, ...hidden.envFromProcess };

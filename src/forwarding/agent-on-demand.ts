@@ -3,10 +3,18 @@ import type { SocketListener } from './proc-net-tcp.js';
 import type { RelayAgent } from './relay-agent.js';
 
 /**
- * How many times an agent that exited on its own is started again (at the next connection that
- * needs it) before its container's loopback ports go through exec for good.
+ * How many times an agent that exited on its own is started again at once (at the next connection
+ * that needs it); after that, each exit of its own counts as a failed start.
  */
 export const AGENT_RESTARTS = 3;
+/**
+ * After a failed start, connections go through exec for this long before a start is tried again;
+ * each further failure in a row doubles the wait, up to AGENT_RETRY_MAX_MS. A container that cannot
+ * run an agent (no python3 or perl) costs one failed exec every few minutes at most, and one that
+ * could not for a moment (an engine under load, a full disk) gets its agent back.
+ */
+export const AGENT_RETRY_MIN_MS = 5_000;
+export const AGENT_RETRY_MAX_MS = 300_000;
 
 /**
  * How long an agent with no connection open through it keeps running. Then it is stopped, and its
@@ -30,6 +38,16 @@ export interface OnDemandAgentOptions {
   idleMs?: number;
   /** Told when an idle agent is stopped. */
   onIdleStop?: (idleMs: number) => void;
+  /** See AGENT_RETRY_MIN_MS. */
+  retryMinMs?: number;
+  /** Told when a start failed, with how long until the next try. */
+  onStartFailed?: (retryInMs: number) => void;
+}
+
+/** Pure: how long to wait before the next start after `failures` failed starts in a row (≥ 1). */
+export function agentRetryDelayMs(failures: number, minMs = AGENT_RETRY_MIN_MS): number {
+  const doublings = Math.min(Math.max(failures - 1, 0), 30);
+  return Math.min(minMs * 2 ** doublings, Math.max(AGENT_RETRY_MAX_MS, minMs));
 }
 
 /** The agent idle time a forwarder runs with: AGENT_IDLE_MS_ENV when it holds a whole number of ms. */
@@ -49,7 +67,9 @@ export class OnDemandAgent {
   private current: RelayAgent | null = null;
   private starting: Promise<RelayAgent | null> | null = null;
   private restartsLeft = AGENT_RESTARTS;
-  private failed = false;
+  /** Failed starts in a row, and when the next start may be tried (see AGENT_RETRY_MIN_MS). */
+  private failures = 0;
+  private retryAt = 0;
   private closed = false;
   /** Connections open through the agent, and ones being opened. */
   private open = 0;
@@ -65,9 +85,9 @@ export class OnDemandAgent {
     private readonly options: OnDemandAgentOptions = {},
   ) {}
 
-  /** False once the agent could not start (or was closed): connections go through exec instead. */
+  /** False while a failed start's back-off lasts (or once closed): connections go through exec instead. */
   get usable(): boolean {
-    return !this.failed && !this.closed;
+    return !this.closed && Date.now() >= this.retryAt;
   }
 
   /** True while an agent runs in the container. */
@@ -115,6 +135,13 @@ export class OnDemandAgent {
     await this.stopping;
   }
 
+  private recordFailure(): void {
+    this.failures += 1;
+    const retryInMs = agentRetryDelayMs(this.failures, this.options.retryMinMs);
+    this.retryAt = Date.now() + retryInMs;
+    if (!this.closed) this.options.onStartFailed?.(retryInMs);
+  }
+
   private release(): void {
     this.open -= 1;
     if (this.open > 0 || this.closed) return;
@@ -147,19 +174,21 @@ export class OnDemandAgent {
     if (this.current?.alive) return this.current;
     if (!this.usable) return null;
     if (this.current !== null) {
-      // It exited on its own (killed in the container, say): start another, a few times.
+      // It exited on its own (killed in the container, say): start another at once, a few times.
       this.current = null;
-      if (this.restartsLeft-- === 0) {
-        this.failed = true;
+      if (this.restartsLeft === 0) {
+        this.recordFailure();
         return null;
       }
+      this.restartsLeft -= 1;
     }
     this.starting ??= this.start()
       .catch(() => null)
       .then((agent) => {
         this.starting = null;
         this.current = agent;
-        if (agent === null) this.failed = true;
+        if (agent === null) this.recordFailure();
+        else this.failures = 0;
         return agent;
       });
     const agent = await this.starting;

@@ -5,6 +5,11 @@ import { ForwarderError } from '../common/errors.js';
 export interface HostListener {
   readonly port: number;
   readonly addresses: string[];
+  /**
+   * Stops accepting at once (the port can be bound again right away); the connections already open
+   * live on until one of their ends closes them. Resolves once the last of them has closed.
+   */
+  withdraw(): Promise<void>;
   /** Stops accepting and destroys the live connections. */
   close(): Promise<void>;
 }
@@ -59,13 +64,19 @@ export async function bindHostListener(
     }
   }
 
+  let withdrawing: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
+  // server.close() closes the listening socket at once; its callback waits for the server's last
+  // connection to close. Accepted sockets never keep the port from being listened on again: Node
+  // sets SO_REUSEADDR, which lets a new listener bind a port that only connections still use.
+  const withdraw = () => (withdrawing ??= Promise.all(servers.map(closeServer)).then(() => {}));
   return {
     port: boundPort,
     addresses: servers.map((server) => (server.address() as { address: string }).address),
+    withdraw,
     close() {
       closing ??= (async () => {
-        const stopped = Promise.all(servers.map(closeServer));
+        const stopped = withdraw();
         for (const socket of sockets) socket.destroy();
         await stopped;
       })();

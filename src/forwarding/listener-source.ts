@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { readProcessStartTime } from '../common/process-info.js';
+import { RuntimeError } from '../common/errors.js';
+import { isNoSuchProcess, readProcessStartTime } from '../common/process-info.js';
 import { findContainerProcsFile } from './container-cgroup.js';
+import { findContainerProcess, type EngineProcess } from './container-process.js';
 import type { Docker } from '../runtime/docker.js';
 import {
   groupListenersByPort,
@@ -15,7 +17,12 @@ export type ListenerSourceKind = 'host-proc' | 'exec';
 /** What the cheap change check saw (see ListenerSource.mayHaveChanged). */
 export type ChangeHint = 'none' | 'sockets' | 'processes';
 
-/** Reads the TCP listeners of one container. `read` rejects when the container is gone. */
+/**
+ * Reads the TCP listeners of one container. `read` rejects with ContainerGoneSignal when the container
+ * may be gone (the engine decides: see waitForRestart), and with another error when the read failed
+ * for a reason that says nothing about the container (out of file descriptors, the engine
+ * unreachable, a read past its bounds): that one is retried.
+ */
 export interface ListenerSource {
   readonly kind: ListenerSourceKind;
   read(): Promise<PortListener[]>;
@@ -28,7 +35,10 @@ export interface ListenerSource {
   mayHaveChanged(): Promise<ChangeHint>;
 }
 
-/** The container's init process has exited: the container stopped (or restarted under a new pid). */
+/**
+ * The container's init process has exited, or the engine says the container is not running: it
+ * stopped, or restarted under a new pid.
+ */
 export class ContainerGoneSignal extends Error {
   override name = 'ContainerGoneSignal';
 }
@@ -36,16 +46,18 @@ export class ContainerGoneSignal extends Error {
 /**
  * On a local engine the container's network namespace is visible from the host as
  * /proc/<init pid>/net/tcp{,6}, readable without root and without spawning anything; that is used
- * whenever it works. Otherwise (a remote engine, a VM-backed runtime) the tables are read through exec.
+ * whenever the process with the engine's pid provably is the container's init (see
+ * findContainerProcess): on a remote engine, or one in another pid namespace, that pid is some
+ * unrelated local process, whose tables are this machine's own. Otherwise (a remote engine, a
+ * VM-backed runtime, a rootless container without a cgroup of its own) the tables are read through exec.
  */
 export async function createListenerSource(
   docker: Docker,
-  containerId: string,
-  initPid: number,
+  container: EngineProcess,
 ): Promise<ListenerSource> {
-  const startTime = initPid > 0 ? await readProcessStartTime(initPid) : null;
-  if (startTime !== null) {
-    const source = hostProcSource(initPid, startTime);
+  const proof = await findContainerProcess(container);
+  if (proof.proven) {
+    const source = hostProcSource(container.pid, proof.startTicks, container.id);
     try {
       await source.read();
       return source;
@@ -53,7 +65,7 @@ export async function createListenerSource(
       // Not readable from here: fall through to exec.
     }
   }
-  return execSource(docker, containerId);
+  return execSource(docker, container.id);
 }
 
 /**
@@ -63,8 +75,8 @@ export async function createListenerSource(
  */
 export const CHECKS_AFTER_PROCESS_CHANGE = 3;
 
-function hostProcSource(pid: number, startTime: number): ListenerSource {
-  const procsFile = findContainerProcsFile(pid);
+function hostProcSource(pid: number, startTime: number, containerId: string): ListenerSource {
+  const procsFile = findContainerProcsFile(pid, containerId);
   let lastCounts = '';
   let lastProcs = '';
   let followUps = 0;
@@ -107,15 +119,46 @@ function hostProcSource(pid: number, startTime: number): ListenerSource {
   };
 }
 
+/**
+ * Bounds of a read through exec: the container's `cat` may be anything. A table line is 150 bytes
+ * (178 for IPv6), so the cap is some 50,000 sockets; a `docker exec` costs ~85 ms here, over SSH a
+ * few hundred. Past either bound the read fails and is retried, the container is not taken as gone.
+ */
+export const EXEC_READ_TIMEOUT_MS = 10_000;
+export const EXEC_READ_MAX_BYTES = 8 * 1024 * 1024;
+/** How long the engine may take to say whether the container runs, after a failed read. */
+export const ENGINE_CHECK_TIMEOUT_MS = 10_000;
+
 function execSource(docker: Docker, containerId: string): ListenerSource {
+  const shortId = containerId.slice(0, 12);
   return {
     kind: 'exec',
     // Nothing cheap to watch from outside: every check would be an exec, so only the regular scan runs.
     mayHaveChanged: () => Promise.resolve('none'),
     async read() {
-      const result = await docker.exec(containerId, ['cat', '/proc/net/tcp', '/proc/net/tcp6']);
+      const result = await docker.exec(containerId, ['cat', '/proc/net/tcp', '/proc/net/tcp6'], {
+        timeoutMs: EXEC_READ_TIMEOUT_MS,
+        maxOutputBytes: EXEC_READ_MAX_BYTES,
+      });
+      if (result.limit !== undefined) {
+        const bound =
+          result.limit === 'time'
+            ? `no answer in ${EXEC_READ_TIMEOUT_MS} ms`
+            : `more than ${EXEC_READ_MAX_BYTES} bytes of output`;
+        throw new RuntimeError(`reading the listeners of container ${shortId} failed: ${bound}`, {
+          description: `'cat /proc/net/tcp /proc/net/tcp6' in the container was stopped; the read is retried.`,
+        });
+      }
       if (result.exitCode !== 0 && result.stdout.trim() === '') {
-        throw new ContainerGoneSignal(`cannot read listeners: ${result.stderr.trim()}`);
+        // A failed exec alone may be the transport (an SSH link down, an API version refused): only
+        // the engine says whether the container is gone. Rejects when it cannot be asked either.
+        const container = await docker.inspect(containerId, { timeoutMs: ENGINE_CHECK_TIMEOUT_MS });
+        if (!container?.running) {
+          throw new ContainerGoneSignal(`container ${shortId} is not running: ${result.stderr.trim()}`);
+        }
+        throw new RuntimeError(`reading the listeners of container ${shortId} failed`, {
+          description: result.stderr.trim() || `exit code ${result.exitCode}`,
+        });
       }
       return groupListenersByPort(withoutRuntimeSockets(splitTables(result.stdout)));
     },
@@ -139,7 +182,7 @@ export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6'): string {
 
 /**
  * The TCP sockets in use in `pid`'s network namespace, per family, as sockstat{,6} print them ('' when
- * absent); `readable` is false when the process is gone.
+ * absent); `readable` is false when the process is gone. Throws when it cannot tell (see readSmall).
  */
 function readTcpInUse(pid: number): { v4: string; v6: string; readable: boolean } {
   const v4 = readSmall(`/proc/${pid}/net/sockstat`);
@@ -147,11 +190,16 @@ function readTcpInUse(pid: number): { v4: string; v6: string; readable: boolean 
   return { v4: tcpInUse(v4, 'TCP'), v6: tcpInUse(v6, 'TCP6'), readable: v4 !== '' };
 }
 
+/**
+ * A /proc file's text, '' when its process is gone. Any other failure (EMFILE, ENFILE) is thrown: it
+ * is this process's trouble, and says nothing about the container.
+ */
 function readSmall(path: string): string {
   try {
     return readFileSync(path, 'utf8');
-  } catch {
-    return '';
+  } catch (error) {
+    if (isNoSuchProcess(error)) return '';
+    throw error;
   }
 }
 

@@ -12,11 +12,12 @@ import { ForwarderError } from '../common/errors.js';
  *   The token never appears on argv, where anyone in the container could read it with `ps`.
  * - stdout: one line, `{"port": N}`, once it listens.
  * - each connection starts with AGENT_HEADER_BYTES from the host: AGENT_MAGIC, the token, the target
- *   address (16 bytes, IPv4 as ::ffff:a.b.c.d) and port (2 bytes, big-endian). A wrong header, or none
- *   within AGENT_HEADER_TIMEOUT_S, closes the connection. The agent connects to the target, which must
- *   be one of the container's own addresses (loopback included), and answers one status byte: 0 and
- *   the relay begins; else the errno of the failed connect, and it closes. Port 0 is a ping: answered
- *   with 0, then closed.
+ *   address (16 bytes, IPv4 as ::ffff:a.b.c.d) and port (2 bytes, big-endian). A wrong header, or
+ *   one not whole within AGENT_HEADER_TIMEOUT_S of the connect (however it trickles in), closes the
+ *   connection, which costs the agent no thread or process before its token is checked. The agent
+ *   connects to the target, which must be one of the container's own addresses (loopback included),
+ *   and answers one status byte: 0 and the relay begins; else the errno of the failed connect, and it
+ *   closes. Port 0 is a ping: answered with 0, then closed.
  */
 
 /** The four bytes that open every header (the protocol's version). */
@@ -25,8 +26,13 @@ export const AGENT_MAGIC = 'PPA1';
 export const AGENT_TOKEN_BYTES = 32;
 /** Bytes of the header that starts every connection to the agent. */
 export const AGENT_HEADER_BYTES = 4 + AGENT_TOKEN_BYTES + 16 + 2;
-/** How long the agent waits for a connection's header before closing it. */
+/** How long the agent waits for a connection's whole header before closing it. */
 export const AGENT_HEADER_TIMEOUT_S = 5;
+/**
+ * At most this many connections wait for their header at once; one more closes the oldest. A
+ * forwarder's header follows its connect at once, so only a peer that sends none stays this long.
+ */
+export const AGENT_MAX_PENDING_HEADERS = 1024;
 /** How long the agent waits for a target in the container to accept its connection. */
 export const AGENT_TARGET_CONNECT_TIMEOUT_S = 10;
 /** The status byte of a connection whose target answered. */
@@ -42,22 +48,14 @@ export const AGENT_COPY_BUFFER_BYTES = 262_144;
 // against the user's pipe-user-pages-soft (64 MiB for all of root's pipes on the host, container
 // root included), which idle connections should not spend.
 const PYTHON_AGENT = String.raw`# portpilot relay agent (python3): see relay-agent-script.ts for the protocol.
-import os, socket, sys, threading, time
+import os, selectors, socket, sys, threading, time
 from _operator import _compare_digest as compare_digest  # hmac's, without its OpenSSL (4 MB)
 listen_address, allowed_peer = sys.argv[1], sys.argv[2]
 MAGIC, HEADER_BYTES, TOKEN_END = b'${AGENT_MAGIC}', ${AGENT_HEADER_BYTES}, 4 + ${AGENT_TOKEN_BYTES}
 V4_MAPPED = bytes(10) + b'\xff\xff'
 F_SETPIPE_SZ, F_GETPIPE_SZ, IP_BIND_ADDRESS_NO_PORT = 1031, 1032, 24
+HEADER_TIMEOUT_S, MAX_PENDING = ${AGENT_HEADER_TIMEOUT_S}, ${AGENT_MAX_PENDING_HEADERS}
 threading.stack_size(262144)
-
-def read_exact(conn, size):
-    data = b''
-    while len(data) < size:
-        more = conn.recv(size - len(data))
-        if not more:
-            return None
-        data += more
-    return data
 
 def reset(*socks):
     for s in socks:
@@ -127,14 +125,9 @@ def connect_target(header):
     target.close()
     return None
 
-def serve(client):
+def serve(client, header):
     target = None
     try:
-        client.settimeout(${AGENT_HEADER_TIMEOUT_S})
-        header = read_exact(client, HEADER_BYTES)
-        if header is None or header[:4] != MAGIC or not compare_digest(header[4:TOKEN_END], token):
-            return
-        client.settimeout(None)
         try:
             target = connect_target(header)
         except OSError as error:
@@ -156,17 +149,63 @@ def serve(client):
         if target is not None:
             target.close()
 
-def accept_all(server):
+# Headers are read here, in one thread for all connections, each with one deadline for the whole
+# header: a peer that trickles a byte at a time, or opens many connections, costs a descriptor and
+# a few bytes each, never a thread. A connection gets its thread once its token is right.
+selector, pending = selectors.DefaultSelector(), {}  # pending: socket -> [deadline, header], oldest first
+
+def drop(conn):
+    del pending[conn]
+    selector.unregister(conn)
+    conn.close()
+
+def accept(server):
     while True:
         try:
-            client, peer = server.accept()
+            conn, peer = server.accept()
+        except BlockingIOError:
+            return
         except OSError:
-            time.sleep(0.1)
-            continue
+            return time.sleep(0.1)  # out of descriptors, say: let connections finish
         if allowed_peer and peer[0] != allowed_peer:
-            client.close()
+            conn.close()
             continue
-        threading.Thread(target=serve, args=(client,), daemon=True).start()
+        if len(pending) >= MAX_PENDING:
+            drop(next(iter(pending)))
+        conn.setblocking(False)
+        pending[conn] = [time.monotonic() + HEADER_TIMEOUT_S, b'']
+        selector.register(conn, selectors.EVENT_READ)
+
+def read_header(conn):
+    try:
+        more = conn.recv(HEADER_BYTES - len(pending[conn][1]))
+    except BlockingIOError:
+        return
+    except OSError:
+        more = b''
+    header = pending[conn][1] = pending[conn][1] + more
+    complete = len(header) == HEADER_BYTES
+    if not more or complete and (header[:4] != MAGIC or not compare_digest(header[4:TOKEN_END], token)):
+        drop(conn)
+    elif complete:
+        del pending[conn]
+        selector.unregister(conn)
+        conn.setblocking(True)
+        threading.Thread(target=serve, args=(conn, header), daemon=True).start()
+
+def accept_all(server):
+    server.setblocking(False)
+    selector.register(server, selectors.EVENT_READ)
+    while True:
+        deadline = min((entry[0] for entry in pending.values()), default=None)
+        for key, _ in selector.select(None if deadline is None else max(0, deadline - time.monotonic())):
+            if key.fileobj is server:
+                accept(server)
+            elif key.fileobj in pending:
+                read_header(key.fileobj)
+        now = time.monotonic()
+        for conn in [conn for conn, entry in pending.items() if entry[0] <= now]:
+            drop(conn)
 
 line = b''
 while not line.endswith(b'\n'):

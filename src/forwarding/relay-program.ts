@@ -225,9 +225,12 @@ export function parseRelayProbe(output: string): RelayProgram | null {
   const ncFlavor = found.has('nc') ? parseNcFlavor(ncHelp) : null;
   if (found.has('socat')) return { kind: 'socat' };
   if (ncFlavor === 'busybox') return { kind: 'nc', flavor: 'busybox' };
-  if (found.has('bash') && found.has('cat')) return { kind: 'bash' };
   if (found.has('python3')) return { kind: 'python3' };
   if (found.has('perl')) return { kind: 'perl' };
+  // bash cannot pass a client's half-close on (no shutdown() for /dev/tcp): a client that sends its
+  // request, half-closes and waits for the reply gets it only from a server that answers before
+  // reading to EOF. It comes after every program that can.
+  if (found.has('bash') && found.has('cat')) return { kind: 'bash' };
   // OpenBSD nc does not exit when the server closes while its stdin is open, so a client waiting for
   // that EOF (a body delimited by the close, a banner-and-close service) would wait for ever: it
   // comes after everything that passes the EOF on (Debian and Ubuntu images always have perl).

@@ -7,7 +7,16 @@ import { relayStderrEvent } from './relay-program.js';
 
 /** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
 export type RelayTarget =
-  | { path: 'direct'; host: string; port: number }
+  | {
+      path: 'direct';
+      host: string;
+      port: number;
+      /**
+       * Where a connection goes when this address refuses it (an IPv6-only server dialled at the
+       * container's IPv4 address), and who is told; without it a refusal resets the client.
+       */
+      refused?: { fallback: Exclude<RelayTarget, { path: 'direct' }>; onRefused: () => void };
+    }
   | {
       path: 'agent';
       /** Null when no agent can run after all: the connection takes `fallback` instead. */
@@ -49,6 +58,15 @@ function reset(socket: Socket): void {
   if (!socket.destroyed) socket.resetAndDestroy();
 }
 
+/**
+ * True when a closed client socket went away without finishing both directions: reset by its peer
+ * or destroyed here (the forwarder shutting down). Its server must not be left holding a connection
+ * that nobody reads, so the container side is ended too.
+ */
+function cutShort(client: Socket): boolean {
+  return !client.readableEnded || !client.writableFinished;
+}
+
 function relayDirect(
   client: Socket,
   target: Extract<RelayTarget, { path: 'direct' }>,
@@ -66,18 +84,36 @@ function relayDirect(
     const closed = () => {
       if (--open === 0) resolve();
     };
-    client.once('close', closed);
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
     upstream.once('close', closed);
     let connected = false;
-    upstream.once('connect', () => (connected = true));
-    client.on('error', () => reset(upstream));
-    upstream.on('error', (error) => {
+    const onClientError = () => reset(upstream);
+    client.on('error', onClientError);
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      const { refused } = target;
+      if (!connected && refused && error.code === 'ECONNREFUSED' && !client.destroyed) {
+        // Nothing of the client's was read yet: it goes whole to the other path.
+        client.off('close', closed).off('error', onClientError);
+        refused.onRefused();
+        resolve(relayConnection(client, refused.fallback, deps));
+        return;
+      }
       if (!connected) deps.onError?.(`cannot connect to ${target.host}:${target.port}`, error);
       reset(client);
     });
     // pipe() carries backpressure and turns the client's EOF into end() (a FIN) on the server's
-    // side; the server's bytes come through readInto, and its EOF is passed on here.
-    client.pipe(upstream);
+    // side; the server's bytes come through readInto, and its EOF is passed on here. With a
+    // fallback, the client's bytes wait in its socket until the server has accepted.
+    upstream.once('connect', () => {
+      connected = true;
+      if (!target.refused) return;
+      if (client.destroyed) upstream.destroy();
+      else client.pipe(upstream);
+    });
+    if (!target.refused) client.pipe(upstream);
     upstream.once('end', () => client.end());
   });
 }
@@ -103,7 +139,7 @@ async function relayAgent(
     return relayExec(client, target.fallback, deps);
   }
   if (client.destroyed) {
-    upstream.destroy();
+    reset(upstream);
     return;
   }
   await new Promise<void>((resolve) => {
@@ -111,7 +147,10 @@ async function relayAgent(
     const closed = () => {
       if (--open === 0) resolve();
     };
-    client.once('close', closed);
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
     upstream.once('close', closed);
     client.on('error', () => reset(upstream));
     upstream.on('error', () => reset(client));

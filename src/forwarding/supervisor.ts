@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
+import type { PublishedPort } from '../runtime/published-ports.js';
 import { bindHostListener, type HostListener } from './host-listener.js';
 import type { OnDemandAgent } from './agent-on-demand.js';
 import type { PortAttributesLookup } from './attributes-lookup.js';
@@ -11,6 +12,7 @@ import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
 import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
+import { directDialAddress, fallsBackWhenRefused } from './direct-dial.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn… */
@@ -39,6 +41,13 @@ export interface TargetContainer {
   relayProgram: RelayProgram;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
   agent: OnDemandAgent | null;
+  /**
+   * It runs in the host's own network namespace (network mode `host`): its servers already listen on
+   * the host, at their own ports, and the forwarder's listeners would show up as its own.
+   */
+  hostNetwork: boolean;
+  /** Its ports that the engine itself publishes on the host (appPort, `-p`, Compose `ports`). */
+  publishedPorts: readonly PublishedPort[];
 }
 
 export interface SupervisorOptions {
@@ -52,12 +61,6 @@ export interface SupervisorOptions {
   owners: SocketOwnerFinder | null;
   relayPath: RelayPath | null;
   hostAddress: string;
-  /**
-   * The primary container runs in the host's own network namespace (network mode `host`): its
-   * servers already listen on the host, and the forwarder's own listeners would show up as its, so
-   * nothing is auto-forwarded.
-   */
-  hostNetwork?: boolean;
   forwarder: { pid: number; startTime: number };
   emit: (event: PortEvent) => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -76,13 +79,21 @@ interface Forward {
   /** When the first of the current run of missed reads happened. */
   missingSince: number;
   lastAttemptAt: number;
+  /** The listener's socket inodes, as last read. */
+  sockets?: string;
+  /** A direct dial at the container's IPv4 address was refused by these sockets: IPv6-only. */
+  ipv4Refused?: boolean;
 }
 
 /** Keeps the host's forwards equal to what is wanted: the declared ports plus the detected listeners. */
 export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
   private readonly relays = new Set<Promise<void>>();
+  /** Listeners of withdrawn forwards that still have connections open (see stopAccepting). */
+  private readonly withdrawn = new Set<HostListener>();
   private limitReported = false;
+  /** Published ports already said not to be forwarded again. */
+  private readonly publishedReported = new Set<number>();
   /** Socket inodes whose owner was already looked up: only new sockets cost a lookup. */
   private knownInodes = new Set<number>();
   private readonly ownerByInode = new Map<number, string>();
@@ -109,6 +120,12 @@ export class Supervisor {
   async declare(containerId: string, port: number): Promise<void> {
     const target = this.targetById(containerId);
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
+    if (target.hostNetwork) {
+      // A forward would take the host port from the server itself, and relay to itself.
+      const reason = `container ${target.name} uses the host's network (network mode host): its server for port ${port} listens on the host at port ${port} itself, so the port is not forwarded (a forward would take the port from it)`;
+      this.options.emit(this.event('failed', this.placeholder(target, port, 'declared'), reason));
+      return;
+    }
     const forward: Forward = {
       target,
       port,
@@ -134,13 +151,14 @@ export class Supervisor {
   async reconcile(read: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
     // On the host's network the listeners are the host's own (ours among them): none is the
-    // container's to forward, but declared forwards are still kept registered below.
-    if (this.options.hostNetwork) this.reportHostNetwork(read[0]?.port);
-    const listeners = this.options.hostNetwork ? [] : read;
+    // container's to forward.
+    if (primary.hostNetwork) this.reportHostNetwork(read[0]?.port);
+    const listeners = primary.hostNetwork ? [] : read;
     const seen = new Set<number>();
     await this.lookUpOwners(listeners);
     for (const listener of listeners) {
       if (primary.agent?.owns(listener.sockets)) continue;
+      if (this.publishedByEngine(primary, listener.port)) continue;
       seen.add(listener.port);
       const key = keyOf(primary.id, listener.port);
       const existing = this.forwards.get(key);
@@ -171,6 +189,7 @@ export class Supervisor {
         missedReads: 0,
         missingSince: 0,
         lastAttemptAt: 0,
+        sockets: socketsOf(listener),
       };
       this.forwards.set(key, forward);
       await this.open(forward);
@@ -291,6 +310,8 @@ export class Supervisor {
     const all = [...this.forwards.values()];
     this.forwards.clear();
     await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
+    // A forwarder going away ends every connection, those of forwards withdrawn earlier too.
+    await Promise.all([...this.withdrawn].map((listener) => listener.close()));
     const { pid } = this.options.forwarder;
     await releasePorts(this.options.paths, (entry) => entry.forwarderPid === pid, this.registryOptions).catch(
       (error: unknown) =>
@@ -332,6 +353,18 @@ export class Supervisor {
     this.options.emit(this.event('failed', this.placeholder(this.options.primary, port, 'detected'), reason));
   }
 
+  /** True when the engine publishes the port on the host itself; says so once per port. */
+  private publishedByEngine(target: TargetContainer, port: number): boolean {
+    const published = target.publishedPorts.filter((p) => p.protocol === 'tcp' && p.containerPort === port);
+    if (published.length === 0) return false;
+    if (this.publishedReported.has(port)) return true;
+    this.publishedReported.add(port);
+    const where = published.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort ?? '?'}`).join(', ');
+    const reason = `port ${port} is published by the engine itself at ${where} (appPort, docker run -p or Compose ports): it is reachable there already, so it is not forwarded a second time`;
+    this.options.emit(this.event('failed', this.placeholder(target, port, 'detected'), reason));
+    return true;
+  }
+
   private reportCap(port: number): void {
     if (this.limitReported) return;
     this.limitReported = true;
@@ -344,6 +377,12 @@ export class Supervisor {
     listener: PortListener,
     processLine: string | null,
   ): Promise<void> {
+    // A new socket on the port (a restarted server) may be bound differently: dial it afresh.
+    const sockets = socketsOf(listener);
+    if (forward.sockets !== sockets) {
+      forward.sockets = sockets;
+      forward.ipv4Refused = false;
+    }
     // The path can change with the listener's binding, or when the relay agent cannot run after all.
     if (
       forward.scope === listener.scope &&
@@ -356,12 +395,17 @@ export class Supervisor {
     forward.scope = listener.scope;
     forward.dialAddress = listener.dialAddress;
     forward.process = processLine;
+    await this.updateEntry(forward);
+  }
+
+  /** Writes a forward's path and process to its registry entry when they changed. */
+  private async updateEntry(forward: Forward): Promise<void> {
     const entry = forward.entry;
     if (!entry) return;
     const path = this.pathFor(forward);
-    if (entry.path === path && entry.process === processLine) return;
+    if (entry.path === path && entry.process === forward.process) return;
     entry.path = path;
-    entry.process = processLine;
+    entry.process = forward.process;
     await updateEntries(
       this.options.paths,
       (entries) =>
@@ -432,7 +476,7 @@ export class Supervisor {
   }
 
   private async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {
-    await forward.listener?.close();
+    if (forward.listener) this.stopAccepting(forward.listener);
     forward.listener = null;
     const entry = forward.entry;
     forward.entry = null;
@@ -448,6 +492,16 @@ export class Supervisor {
       });
     }
     this.options.emit(this.event(type, entry, reason));
+  }
+
+  /**
+   * A withdrawn forward's listener stops accepting, and its registry entry goes with it: the port is
+   * no longer forwarded. Connections already open live on until one of their ends closes them (a
+   * debugger session whose server stopped listening once it had its client); shutdown() ends them.
+   */
+  private stopAccepting(listener: HostListener): void {
+    this.withdrawn.add(listener);
+    void listener.withdraw().then(() => this.withdrawn.delete(listener));
   }
 
   private accept(forward: Forward, socket: Socket): void {
@@ -475,24 +529,39 @@ export class Supervisor {
   }
 
   private directAddress(forward: Forward): string | null {
-    const addresses = forward.target.directAddresses;
-    if (addresses.length === 0) return null;
-    if (forward.scope === 'wildcard') return addresses.find((a) => !a.includes(':')) ?? addresses[0] ?? null;
-    if (forward.scope === 'specific' && addresses.includes(forward.dialAddress)) return forward.dialAddress;
-    return null;
+    return directDialAddress(forward.target.directAddresses, forward, forward.ipv4Refused === true);
   }
 
   private targetFor(forward: Forward): RelayTarget {
     const path = this.pathFor(forward);
     const direct = path === 'direct' ? this.directAddress(forward) : null;
-    if (direct !== null) return { path: 'direct', host: direct, port: forward.port };
-    const exec: RelayTarget = {
+    if (direct === null) return this.insideTarget(forward, path);
+    if (!fallsBackWhenRefused(forward, direct)) return { path: 'direct', host: direct, port: forward.port };
+    // Refused there, the `::` socket is IPv6-only: this connection, and the next ones, go on to ::1
+    // inside the container, until the port has another socket.
+    const sockets = forward.sockets;
+    const onRefused = () => {
+      if (forward.ipv4Refused || forward.sockets !== sockets) return;
+      forward.ipv4Refused = true;
+      this.options.log(
+        `port ${forward.port} listens on '::' for IPv6 only, which the container's IPv4 address does not reach: its connections go to [::1] inside the container`,
+        { port: forward.port },
+      );
+      void this.updateEntry(forward);
+    };
+    const fallback = this.insideTarget(forward, 'agent');
+    return { path: 'direct', host: direct, port: forward.port, refused: { fallback, onRefused } };
+  }
+
+  /** The agent, or else exec, to the server's address inside the container. */
+  private insideTarget(forward: Forward, path: RelayPath): Exclude<RelayTarget, { path: 'direct' }> {
+    const exec: Extract<RelayTarget, { path: 'exec' }> = {
       path: 'exec',
       containerId: forward.target.id,
       argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
     };
     const agent = forward.target.agent;
-    if (path === 'agent' && agent) {
+    if (path === 'agent' && agent?.usable) {
       return {
         path: 'agent',
         connect: (destination) => agent.connect(forward.dialAddress, forward.port, destination),
@@ -561,6 +630,11 @@ function identities(entries: readonly PortEntry[]): string {
     .map((e) => `${e.containerId}:${e.containerPort}:${e.hostPort}`)
     .sort()
     .join(',');
+}
+
+/** A listener's socket inodes, in a comparable form: another value means another socket. */
+function socketsOf(listener: PortListener): string {
+  return listener.sockets.map((socket) => socket.inode).join(',');
 }
 
 function keyOf(containerId: string, port: number): string {

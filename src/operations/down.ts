@@ -10,6 +10,11 @@ import type { CommonOptions } from './forwarder-options.js';
 export interface DownOptions extends CommonOptions {
   containerIds: string[];
   remove: boolean;
+  /**
+   * For a workspace: its Compose project as its own config names it (null without Compose), the only
+   * project whose networks may go. Absent for containers named by id: their own projects' networks.
+   */
+  composeProject?: string | null;
 }
 
 /** What `down` did to one container. */
@@ -54,7 +59,10 @@ export async function down(
     }),
   );
   if (options.remove) {
-    const projects = new Set(containers.flatMap(({ container }) => container?.composeProject ?? []));
+    const projects =
+      options.composeProject === undefined
+        ? new Set(containers.flatMap(({ container }) => container?.composeProject ?? []))
+        : new Set(options.composeProject === null ? [] : [options.composeProject]);
     for (const project of projects) await removeProjectNetworks(docker, project, deps.progress);
   }
   return {

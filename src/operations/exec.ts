@@ -4,7 +4,7 @@ import { referenceCommand, referenceEnv } from '../devcontainer/reference-cli.js
 import { Docker } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import type { AttachedRunner } from '../workspace/attached-process.js';
-import { trustedLabelledWorkspace } from '../workspace/labels.js';
+import { readLabelledWorkspace } from '../workspace/labelled-config.js';
 import type { CommonOptions } from './forwarder-options.js';
 import { attach } from './start-forwarding.js';
 
@@ -23,6 +23,8 @@ export interface ExecDeps {
   runner: ProcessRunner;
   attached: AttachedRunner;
   env: Readonly<Record<string, string | undefined>>;
+  /** Where a warning goes (stderr): labels that are not followed, say. */
+  warn: (message: string) => void;
 }
 
 /**
@@ -40,9 +42,10 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
   }
   const scope: string[] = [];
   if (options.containerId !== null) {
-    const container = await attach(new Docker(deps.runner, options.dockerPath), options.containerId);
+    const docker = new Docker(deps.runner, options.dockerPath);
+    const container = await attach(docker, options.containerId);
     scope.push('--container-id', container.id);
-    const workspace = trustedLabelledWorkspace(container.labels);
+    const workspace = await readLabelledWorkspace(docker, container, deps.warn);
     if (workspace)
       scope.push('--workspace-folder', workspace.workspaceFolder, '--config', workspace.configFile);
   } else if (options.workspaceFolder !== null) {

@@ -3,7 +3,14 @@ import type { PortEntry } from '../forwarding/port-entry.js';
 import { listPorts } from '../forwarding/registry.js';
 
 /** Which forwards a command is about: one set of containers, or all. */
-export type Scope = { kind: 'all' } | { kind: 'containers'; containerIds: ReadonlySet<string> };
+export type Scope =
+  | { kind: 'all' }
+  | {
+      kind: 'containers';
+      containerIds: ReadonlySet<string>;
+      /** For a workspace: its Compose project, as its own config names it (null without Compose). */
+      composeProject?: string | null;
+    };
 
 /** The forwarded ports in scope, dead forwarders' entries pruned first, sorted for display. */
 export async function listForwardedPorts(stateDir: string, scope: Scope): Promise<PortEntry[]> {

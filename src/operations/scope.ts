@@ -4,12 +4,10 @@ import { statePaths } from '../common/state-dir.js';
 import { listMarkedContainers } from '../daemon/marker.js';
 import { Docker } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
+import { COMPOSE_PROJECT_LABEL, LOCAL_FOLDER_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
 import type { Scope } from './ports.js';
 import { workspaceComposeProject } from '../workspace/workspace-compose.js';
-
-/** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
-export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
 
 /** Turns --container-id / --workspace-folder into the set of container ids a command acts on. */
 export async function resolveScope(
@@ -29,8 +27,9 @@ export async function resolveScope(
   }
   if (flags.workspaceFolder) {
     const folder = resolve(flags.workspaceFolder);
-    const ids = await workspaceContainerIds(docker, folder);
-    return { kind: 'containers', containerIds: new Set(ids) };
+    const composeProject = await workspaceComposeProject(folder, process.env);
+    const ids = await workspaceContainerIds(docker, folder, composeProject);
+    return { kind: 'containers', containerIds: new Set(ids), composeProject };
   }
   if (options.required) {
     throw new UsageError('say which container: --container-id ID or --workspace-folder DIR');
@@ -39,14 +38,18 @@ export async function resolveScope(
 }
 
 /**
- * The containers of a workspace: those labelled with its folder, and those of the Compose project its
- * own devcontainer.json names (as the reference CLI names it), never a project a label names.
+ * The containers of a workspace: those labelled with its folder, and those of its Compose project,
+ * named as the workspace's own config names it. A container's own project label is never followed:
+ * an image can carry any label (Docker copies them to its containers), another project's included.
  */
-export async function workspaceContainerIds(docker: Docker, folder: string): Promise<string[]> {
+export async function workspaceContainerIds(
+  docker: Docker,
+  folder: string,
+  composeProject: string | null,
+): Promise<string[]> {
   const ids = new Set(await docker.listByLabels({ [LOCAL_FOLDER_LABEL]: folder }));
-  const project = await workspaceComposeProject(folder, process.env);
-  if (project !== null) {
-    for (const id of await docker.listByLabels({ 'com.docker.compose.project': project })) ids.add(id);
+  if (composeProject !== null) {
+    for (const id of await docker.listByLabels({ [COMPOSE_PROJECT_LABEL]: composeProject })) ids.add(id);
   }
   return [...ids];
 }

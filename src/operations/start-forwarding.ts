@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { PortpilotError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
 import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
+import type { ForwarderRequest } from '../daemon/forwarder-request.js';
 import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { isLoopbackAddress } from '../forwarding/host-listener.js';
 import { listPorts } from '../forwarding/registry.js';
@@ -27,10 +28,14 @@ export function checkHostAddress(address: string, progress: (message: string) =>
   }
 }
 
-/** Starts (or reuses) the container's forwarder. */
+/**
+ * Starts (or reuses) the container's forwarder. A running one is replaced only when the request
+ * changes what it runs with (see planForwarder), and `up` says what changed.
+ */
 export async function startForwarding(
   options: CommonOptions & ForwardingOptions,
   container: ContainerInfo,
+  mode: { kind: 'workspace' } | { kind: 'attach'; added: DeclaredForward[] },
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
   deps: { progress: (message: string) => void },
@@ -41,7 +46,7 @@ export async function startForwarding(
   // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
   await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
   deps.progress(`Starting the port forwarder for ${container.name}…`);
-  const handle = await ensureForwarder(paths, {
+  const spec: DaemonSpec = {
     containerId: container.id,
     stateDir: paths.root,
     dockerPath: options.dockerPath,
@@ -50,7 +55,15 @@ export async function startForwarding(
     relayPath: options.relayPath,
     hostAddress: options.hostAddress,
     ...(follow ? { follow } : {}),
-  });
+  };
+  const request: ForwarderRequest = { ...mode, spec };
+  const handle = await ensureForwarder(paths, request);
+  if (handle.replaced) {
+    deps.progress(
+      `Replaced the running forwarder (pid ${handle.replaced.pid}), as this up changes what it runs ` +
+        `with: ${handle.replaced.changes.join('; ')}.`,
+    );
+  }
   deps.progress(
     handle.reused
       ? `Reusing the running forwarder (pid ${handle.pid}); log: ${handle.logFile}`

@@ -8,9 +8,11 @@ import {
 import { reapForwarder } from '../daemon/reap-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
 import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
-import { Docker } from '../runtime/docker.js';
+import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { trustedLabelledWorkspace, workspaceIdLabels } from '../workspace/labels.js';
+import { readLabelledWorkspace } from '../workspace/labelled-config.js';
+import { workspaceIdLabels } from '../workspace/labels.js';
+import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
 import { declaredPorts, resolveForwards, type ComposeTarget } from './declared-forwards.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
@@ -68,7 +70,8 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   const userAskedMerged = options.passThrough.includes(MERGED_FLAG);
   const result = await withWorkspaceLock(options.stateDir, lockKey, async () => {
     if (options.removeExistingContainer) {
-      for (const id of await workspaceContainerIds(docker, folder)) {
+      const project = await workspaceComposeProject(folder, deps.env);
+      for (const id of await workspaceContainerIds(docker, folder, project)) {
         const reaped = await reapForwarder(statePaths(options.stateDir), id);
         if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
       }
@@ -100,7 +103,8 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   // The forwarder follows the workspace: a rebuild's new container is found by these labels.
   const follow = workspaceIdLabels(options.passThrough, container.labels);
   const attributes = serializeAttributes(settings);
-  success.forwarder = await startForwarding(options, container, forwards, attributes, deps, follow);
+  const mode = { kind: 'workspace' as const };
+  success.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
   return success;
 }
 
@@ -119,33 +123,52 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
     remoteWorkspaceFolder: container.workingDir || '/',
   };
   if (!options.autoForward) return result;
-  const settings = await labelledSettings(container.labels, container.id, options, deps);
+  // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
+  // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
+  // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
+  const settings = await labelledSettings(docker, container, options, deps);
   const compose =
     container.composeProject && container.composeService
       ? { project: container.composeProject, service: container.composeService }
       : null;
-  const declared = declaredPorts(settings.forwardPorts, options.forwardPorts);
-  const forwards = await resolveForwards(docker, declared, container, compose);
-  result.forwarder = await startForwarding(options, container, forwards, serializeAttributes(settings), deps);
+  const fromConfig = await resolveForwards(
+    docker,
+    declaredPorts(settings.forwardPorts, []),
+    container,
+    compose,
+  );
+  const fromFlags = await resolveForwards(
+    docker,
+    declaredPorts([], options.forwardPorts),
+    container,
+    compose,
+  );
+  const forwards = [...fromConfig];
+  for (const port of fromFlags) {
+    if (!forwards.some((f) => f.service === port.service && f.port === port.port)) forwards.push(port);
+  }
+  const mode = { kind: 'attach' as const, added: fromFlags };
+  const attributes = serializeAttributes(settings);
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
   return result;
 }
 
 /**
  * The forward settings of the workspace a container's labels name, merged by the reference CLI with
- * the container's metadata; none when the labels name no workspace, or a config file outside the
- * folder they name (labels can come from an image: they never lead portpilot to another file).
+ * the container's metadata; none when the labels name no workspace or may not be followed (see
+ * readLabelledWorkspace: labels can come from an image, and never lead portpilot to another file).
  */
 async function labelledSettings(
-  labels: Readonly<Record<string, string>>,
-  containerId: string,
+  docker: Docker,
+  container: ContainerInfo,
   options: UpOptions,
   deps: UpDeps,
 ): Promise<ForwardSettings> {
-  const workspace = trustedLabelledWorkspace(labels);
+  const workspace = await readLabelledWorkspace(docker, container, deps.progress);
   if (workspace === null) return NO_FORWARD_SETTINGS;
   const args = [
     '--container-id',
-    containerId,
+    container.id,
     '--workspace-folder',
     workspace.workspaceFolder,
     '--config',

@@ -4,8 +4,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../common/state-dir.js';
 import { ROTATED_LOG_SUFFIX } from '../daemon/daemon-log.js';
-import type { PortEvent } from '../forwarding/port-entry.js';
-import { inScope, type Scope } from './ports.js';
+import type { PortEntry, PortEvent } from '../forwarding/port-entry.js';
+import { inScope, listForwardedPorts, type Scope } from './ports.js';
 
 /** How often forwarder logs are checked for new events. */
 export const WATCH_POLL_MS = 200;
@@ -22,16 +22,27 @@ interface Cursor {
   decoder: StringDecoder;
 }
 
+/** What a watch reports, in order: once that it is watching, then each event. */
+export interface WatchHandlers {
+  /**
+   * Called once, before any event: from here on, every event a forwarder writes is reported.
+   * `ports`: what was forwarded at that moment (in scope); `at`: the ISO time.
+   */
+  onWatching(ports: PortEntry[], at: string): void;
+  onEvent(event: PortEvent): void;
+}
+
 /**
  * Streams port events as forwarders write them to their logs, until `signal` aborts. Only events
- * written after the watch starts are reported; forwarders that start later are picked up. A log
- * that a forwarder rotates (renames to `<log>.1` and starts afresh) is followed without losing the
- * events written between two polls: the rest of the renamed file is read first.
+ * written after the watch starts are reported (onWatching says when that is); forwarders that start
+ * later are picked up. A log that a forwarder rotates (renames to `<log>.1` and starts afresh) is
+ * followed without losing the events written between two polls: the rest of the renamed file is
+ * read first.
  */
 export async function watchPortEvents(
   stateDir: string,
   scope: Scope,
-  onEvent: (event: PortEvent) => void,
+  handlers: WatchHandlers,
   signal: AbortSignal,
 ): Promise<void> {
   const dir = statePaths(stateDir).forwarders;
@@ -40,9 +51,12 @@ export async function watchPortEvents(
     const info = await statOf(file);
     if (info) cursors.set(file, newCursor(info.ino, info.size));
   }
+  // The ports are listed after the logs' ends are taken: a port forwarded in between shows in the
+  // list and again as an event, never in neither.
+  handlers.onWatching(await listForwardedPorts(stateDir, scope), new Date().toISOString());
   const emit = (line: string) => {
     const event = eventOf(line);
-    if (event && inScope(scope, event.containerId)) onEvent(event);
+    if (event && inScope(scope, event.containerId)) handlers.onEvent(event);
   };
   while (!signal.aborted) {
     for (const file of await logFiles(dir)) {

@@ -1,6 +1,7 @@
 import { RuntimeError } from '../common/errors.js';
 import type { EngineApi } from './engine-api.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
+import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
 
 /** What portpilot needs to know of a container. */
 export interface ContainerInfo {
@@ -18,6 +19,8 @@ export interface ContainerInfo {
   ipAddresses: string[];
   labels: Record<string, string>;
   image: string;
+  /** The id of the image the container was created from (`sha256:…`); '' when absent. */
+  imageId: string;
   /** The image's or run's working directory, '' when unset. */
   workingDir: string;
   /** Compose service name, when Compose made it. */
@@ -25,16 +28,20 @@ export interface ContainerInfo {
   composeProject: string | null;
   /** HostConfig.NetworkMode: `bridge`, `host`, `none`, `container:<id>`, a network's name; '' when absent. */
   networkMode: string;
+  /** The ports the engine publishes on the host itself (`-p`, appPort, Compose `ports`). */
+  publishedPorts: PublishedPort[];
 }
 
 interface InspectJson {
   Id: string;
   Name: string;
+  Image?: string;
   State: { Status: string; Running: boolean; Pid: number; StartedAt: string };
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
-  HostConfig?: { NetworkMode?: string };
+  HostConfig?: { NetworkMode?: string; PortBindings?: InspectPortMap };
   NetworkSettings: {
     Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
+    Ports?: InspectPortMap;
   };
 }
 
@@ -56,10 +63,15 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     ipAddresses,
     labels,
     image: json.Config.Image,
+    imageId: json.Image ?? '',
     workingDir: json.Config.WorkingDir ?? '',
     composeService: labels['com.docker.compose.service'] ?? null,
     composeProject: labels['com.docker.compose.project'] ?? null,
     networkMode: json.HostConfig?.NetworkMode ?? '',
+    publishedPorts: parsePublishedPorts(
+      json.NetworkSettings.Ports ?? null,
+      json.HostConfig?.PortBindings ?? null,
+    ),
   };
 }
 
@@ -93,15 +105,23 @@ export class Docker {
     return result;
   }
 
-  /** The container named or identified by `ref`, or null when the engine has no such container. */
-  async inspect(ref: string): Promise<ContainerInfo | null> {
+  /**
+   * The container named or identified by `ref`, or null when the engine says it has no such container.
+   * Rejects (RuntimeError) when the engine cannot be asked or gives no answer within `timeoutMs`.
+   */
+  async inspect(ref: string, options: { timeoutMs?: number } = {}): Promise<ContainerInfo | null> {
     let result: RunResult;
     try {
-      result = await this.runner.run(this.dockerPath, ['container', 'inspect', '--', ref]);
+      result = await this.runner.run(this.dockerPath, ['container', 'inspect', '--', ref], options);
     } catch (error) {
       throw new RuntimeError(`cannot run the container CLI '${this.dockerPath}'`, {
         cause: error,
         description: `Install Docker, or name a docker-compatible CLI with --docker-path.`,
+      });
+    }
+    if (result.limit === 'time') {
+      throw new RuntimeError(`cannot inspect container '${ref}': no answer in ${options.timeoutMs} ms`, {
+        description: `Check that the engine '${this.dockerPath}' talks to (DOCKER_HOST) is reachable.`,
       });
     }
     if (result.exitCode !== 0) {
@@ -113,6 +133,12 @@ export class Docker {
     const parsed = JSON.parse(result.stdout) as InspectJson[];
     const first = parsed[0];
     return first ? parseInspect(first) : null;
+  }
+
+  /** The labels an image carries (which Docker copies to every container made from it). */
+  async imageLabels(ref: string): Promise<Record<string, string>> {
+    const { stdout } = await this.cli(['image', 'inspect', '--format', '{{json .Config.Labels}}', '--', ref]);
+    return (JSON.parse(stdout) as Record<string, string> | null) ?? {};
   }
 
   /** Ids of the containers (running or not) that carry every label given. */

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { request, type IncomingMessage } from 'node:http';
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { errorMessage } from '../common/errors.js';
-import { currentContextOf, engineSocketPath } from './engine-endpoint.js';
+import { currentContextOf, engineSocketPath, execRemovalOf } from './engine-endpoint.js';
 import { FrameDemuxer } from './engine-frames.js';
 import { exitCodeOf, type RunningProcess } from './process-runner.js';
 
@@ -19,6 +19,7 @@ const EXEC_REFUSED_CODE = 1;
 
 interface ApiResponse {
   status: number;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
@@ -28,6 +29,11 @@ interface ApiResponse {
  * client process per exec, and it starts in a few milliseconds instead of ~80.
  */
 export class EngineApi {
+  /** Whether ended exec sessions are removed (see execRemovalOf); known once ping() has answered. */
+  execRemoval: ReturnType<typeof execRemovalOf> = 'none';
+  /** Podman's API version, null for Docker; known once ping() has answered. */
+  podmanVersion: string | null = null;
+
   constructor(readonly socketPath: string) {}
 
   /**
@@ -55,6 +61,9 @@ export class EngineApi {
   async ping(): Promise<boolean> {
     try {
       const response = await this.call('GET', '/_ping');
+      const podman = response.headers['libpod-api-version'];
+      this.podmanVersion = typeof podman === 'string' ? podman : null;
+      this.execRemoval = execRemovalOf(this.podmanVersion ?? undefined);
       return response.status === 200 && response.body.trim() === 'OK';
     } catch {
       return false;
@@ -103,8 +112,9 @@ export class EngineApi {
       if (!attachment) return EXEC_REFUSED_CODE;
       await attachment.ended;
       const code = await this.exitCode(attachment.execId);
-      if (code !== null) return code;
-      return exitCodeOf(null, dropped ?? 'SIGTERM');
+      if (code === null) return exitCodeOf(null, dropped ?? 'SIGTERM');
+      await this.removeExec(attachment.execId);
+      return code;
     });
     return {
       pid: undefined,
@@ -186,6 +196,13 @@ export class EngineApi {
     }
   }
 
+  // Podman keeps an ended exec's session until removed (Docker removes it itself). One still running
+  // (its stream dropped, the process not yet gone) is left to the engine: removing it would kill it.
+  private async removeExec(execId: string): Promise<void> {
+    if (this.execRemoval !== 'remove') return;
+    await this.call('POST', `/libpod/exec/${execId}/remove`, { Force: false }).catch(() => undefined);
+  }
+
   private async call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
     const outcome = await this.send(method, path, body, false);
     if ('socket' in outcome) {
@@ -234,7 +251,11 @@ export class EngineApi {
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.once('error', reject);
         response.once('end', () =>
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
         );
       });
       req.end(payload);

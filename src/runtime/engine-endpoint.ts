@@ -45,3 +45,24 @@ export function currentContextOf(configText: string): string | null | undefined 
   if (context === undefined || context === '') return null;
   return typeof context === 'string' ? context : undefined;
 }
+
+/** The first Podman whose API removes an exec session on request (`POST /libpod/exec/{id}/remove`). */
+export const PODMAN_EXEC_REMOVE_VERSION = [4, 8, 0] as const;
+
+/**
+ * Whether the engine that sent this `Libpod-Api-Version` header (Podman's; Docker sends none) must be
+ * asked to remove each exec session once it has ended, and can be: Docker forgets a finished exec
+ * itself, Podman keeps its session for its `exit_command_delay` (300 s by default) unless removed,
+ * which its API offers from 4.8 on. (The session's two conmon processes wait out that delay even
+ * then.) Pure.
+ */
+export function execRemovalOf(libpodApiVersion: string | undefined): 'none' | 'remove' | 'unsupported' {
+  if (libpodApiVersion === undefined) return 'none';
+  const parts = /^(\d+)\.(\d+)\.(\d+)/.exec(libpodApiVersion.trim())?.slice(1).map(Number);
+  if (!parts) return 'unsupported';
+  for (const [index, wanted] of PODMAN_EXEC_REMOVE_VERSION.entries()) {
+    const difference = (parts[index] ?? 0) - wanted;
+    if (difference !== 0) return difference > 0 ? 'remove' : 'unsupported';
+  }
+  return 'remove';
+}

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { RuntimeError } from '../common/errors.js';
 
-/** Runs a program on this process's own stdin, stdout and stderr; resolves with its exit code. */
+/**
+ * Runs a program on this process's own stdin, stdout and stderr (with `env` its whole environment,
+ * else ours); resolves with its exit code.
+ */
 export type AttachedRunner = (
   file: string,
   args: readonly string[],

@@ -1,5 +1,7 @@
 import path from 'node:path';
-import { LOCAL_FOLDER_LABEL } from '../operations/scope.js';
+
+/** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
+export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
 
 /** The label the Dev Containers CLI and VS Code put on a workspace's container: its config file. */
 export const CONFIG_FILE_LABEL = 'devcontainer.config_file';
@@ -21,28 +23,57 @@ export function workspaceLabels(config: {
   return { [LOCAL_FOLDER_LABEL]: config.workspaceFolderHost, [CONFIG_FILE_LABEL]: config.configFile };
 }
 
-/** Pure: the workspace folder and config file a container's labels name (see workspaceLabels), or null. */
-export function labelledWorkspace(
-  labels: Readonly<Record<string, string>>,
-): { workspaceFolder: string; configFile: string } | null {
-  const workspaceFolder = labels[LOCAL_FOLDER_LABEL];
-  const configFile = labels[CONFIG_FILE_LABEL];
-  return workspaceFolder && configFile ? { workspaceFolder, configFile } : null;
-}
+/** What a container's workspace labels name: nothing, a workspace to follow, or one refused and why. */
+export type LabelledWorkspace =
+  | { kind: 'none' }
+  | { kind: 'refused'; reason: string }
+  | { kind: 'workspace'; workspaceFolder: string; configFile: string };
 
 /**
- * Pure: the workspace a container's labels name (see labelledWorkspace), when its config file lies
- * inside its folder; else null. Labels can come from an image, so a config elsewhere is never read.
+ * Pure: the workspace folder and config file a container's labels name (see workspaceLabels), when
+ * they may be followed. Labels are whatever the container's creator (or its image: Docker copies an
+ * image's labels to its containers) chose to write, and the config they name is read on this host
+ * with `${localEnv:…}` filled in, so they are followed only when both are absolute, neither came from
+ * the image, and the config file lies inside the labelled folder.
  */
-export function trustedLabelledWorkspace(
+export function labelledWorkspace(
   labels: Readonly<Record<string, string>>,
-): { workspaceFolder: string; configFile: string } | null {
-  const workspace = labelledWorkspace(labels);
-  if (workspace === null) return null;
-  const { workspaceFolder, configFile } = workspace;
-  if (!path.isAbsolute(workspaceFolder) || !path.isAbsolute(configFile)) return null;
-  const inside = path.relative(path.resolve(workspaceFolder), path.resolve(configFile));
-  return inside !== '' && inside.split(path.sep)[0] !== '..' && !path.isAbsolute(inside) ? workspace : null;
+  imageLabels: Readonly<Record<string, string>>,
+): LabelledWorkspace {
+  const workspaceFolder = labels[LOCAL_FOLDER_LABEL];
+  const configFile = labels[CONFIG_FILE_LABEL];
+  if (!workspaceFolder || !configFile) return { kind: 'none' };
+  for (const [key, value] of [
+    [LOCAL_FOLDER_LABEL, workspaceFolder],
+    [CONFIG_FILE_LABEL, configFile],
+  ] as const) {
+    if (!path.isAbsolute(value))
+      return { kind: 'refused', reason: `its ${key} label is not an absolute path` };
+    if (imageLabels[key] === value) {
+      return {
+        kind: 'refused',
+        reason: `its ${key} label comes from its image, not from whoever created it`,
+      };
+    }
+  }
+  if (!isInside(workspaceFolder, configFile)) {
+    return {
+      kind: 'refused',
+      reason: `its ${CONFIG_FILE_LABEL} label (${configFile}) lies outside its ${LOCAL_FOLDER_LABEL} label (${workspaceFolder})`,
+    };
+  }
+  return { kind: 'workspace', workspaceFolder, configFile };
+}
+
+/** Pure: true when `file` is a path strictly inside `folder` (both absolute). */
+export function isInside(folder: string, file: string): boolean {
+  const relative = path.relative(path.resolve(folder), path.resolve(file));
+  return (
+    relative !== '' &&
+    !relative.startsWith(`..${path.sep}`) &&
+    relative !== '..' &&
+    !path.isAbsolute(relative)
+  );
 }
 
 /**
@@ -62,8 +93,8 @@ export function workspaceIdLabels(
     if (value && equals > 0) fromFlags[value.slice(0, equals)] = value.slice(equals + 1);
   });
   if (Object.keys(fromFlags).length > 0) return fromFlags;
-  const workspace = labelledWorkspace(containerLabels);
-  return workspace
+  const workspace = labelledWorkspace(containerLabels, {});
+  return workspace.kind === 'workspace'
     ? workspaceLabels({ workspaceFolderHost: workspace.workspaceFolder, configFile: workspace.configFile })
     : null;
 }

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { privateLockFs } from '../common/private-lock-fs.js';
 import { StateError, errorMessage } from '../common/errors.js';
-import { ensureStateDir, STATE_DIR_MODE } from '../common/state-dir.js';
+import { ensureStateDir, makeStateSubdir } from '../common/state-dir.js';
 
 /** Hex digits of the config-path hash that names a workspace's folder in the state dir. */
 export const WORKSPACE_KEY_CHARS = 16;
@@ -18,7 +17,8 @@ export function workspaceStateFolder(stateDir: string, config: { configFile: str
 async function ensureWorkspaceStateFolder(stateDir: string, config: { configFile: string }): Promise<string> {
   await ensureStateDir(stateDir);
   const folder = workspaceStateFolder(stateDir, config);
-  await mkdir(folder, { recursive: true, mode: STATE_DIR_MODE });
+  await makeStateSubdir(stateDir, dirname(folder));
+  await makeStateSubdir(stateDir, folder);
   return folder;
 }
 

@@ -11,13 +11,15 @@ import {
   freeHostPort,
   removeThisRunsTestContainers,
   startContainer,
+  startServer,
   waitFor,
   type TestContainer,
 } from '../support/containers.js';
-import { exchange } from '../support/host-client.js';
-import { DEBIAN_IMAGE, TEST_IMAGES } from '../support/images.js';
+import { exchange, httpGet } from '../support/host-client.js';
+import { DEBIAN_IMAGE, HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
   forwardContainer,
+  hostListenAddresses,
   loggedEvents,
   rowsOf,
   runCliWith,
@@ -107,6 +109,39 @@ describe("a container on the host's network", () => {
     // The server is where it always was: on the host, at its own port.
     expect((await exchange(port ?? 0, Buffer.from('on the host'))).toString()).toBe('on the host');
   });
+
+  it('never binds a declared port, so the dev server that starts later gets it, and says why once', async () => {
+    const container = await startContainer(TEST_IMAGES.debian.tag, { runArgs: ['--network', 'host'] });
+    started.push(container);
+    const [declared = 0, detected = 0] = await distinctFreePorts(2);
+    const watcher = await startWatch(stateDir, ['--container-id', container.id], { json: true });
+    // The forwarder first, as `up --auto-forward` runs before a dev server starts.
+    await forwardContainer(stateDir, container.id, ['--forward-port', String(declared)]);
+    await sleep(1_000);
+    // Its own listeners share the container's network: a forwarder that bound the declared port
+    // would make the server fail to listen, and relay the port to itself.
+    expect(hostListenAddresses(declared)).toEqual([]);
+    await startServer(container.id, { port: declared, address: '127.0.0.1', kind: 'http' });
+    await startServer(container.id, { port: detected, address: '127.0.0.1', kind: 'http' });
+    await sleep(6_000);
+    await watcher.stop();
+
+    for (const port of [declared, detected]) {
+      const response = await httpGet(port, '/hello.txt');
+      expect(response.status).toBe(200);
+      expect(response.body).toBe(HELLO_FILE_TEXT);
+    }
+    expect(await rowsOf(stateDir, container.id)).toEqual([]);
+    const failed = watcher.events.filter((event) => event.type === 'failed');
+    const forDeclared = failed.filter((event) => event.containerPort === declared);
+    expect(forDeclared).toHaveLength(1);
+    expect(forDeclared[0]).toMatchObject({ origin: 'declared', hostPort: null });
+    expect(forDeclared[0]?.reason).toMatch(/host's network/);
+    expect(forDeclared[0]?.reason).toContain(`port ${declared}`);
+    // And the one event for every detected listener, as without a declared port.
+    expect(failed.filter((event) => event.containerPort !== declared)).toHaveLength(1);
+    expect(watcher.events.filter((event) => event.type === 'forwarded')).toEqual([]);
+  });
 });
 
 describe('a container whose process names and labels are full of terminal escapes', () => {
@@ -148,7 +183,7 @@ describe('a container whose process names and labels are full of terminal escape
       String(port),
     ]);
     const [row] = await waitForRows(stateDir, containerId, [port ?? 0], 10_000);
-    await sleep(1_000);
+    await waitFor(() => / forwarded /.test(watcher.output().toString('utf8')), 5_000, 'the forwarded event');
     const { exitCode } = await watcher.stop();
     expect(exitCode).toBe(0);
 
@@ -165,7 +200,7 @@ describe('a container whose process names and labels are full of terminal escape
     expect(table.stdout).not.toContain('\u001b');
 
     const watched = watcher.output().toString('utf8');
-    expect(watched).toContain(`forwarded`);
+    expect(watched).toMatch(/ forwarded /);
     expect(watched).toMatch(/red/);
     expect(watched).not.toMatch(CONTROL);
     expect(watched).not.toContain('\u001b');

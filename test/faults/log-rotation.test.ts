@@ -5,9 +5,15 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { processAlive } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
-import { DOCKER_COMMAND, freeHostPort } from '../support/containers.js';
+import { DOCKER_COMMAND, freeHostPort, waitFor } from '../support/containers.js';
 import { TEST_IMAGES } from '../support/images.js';
-import { forwardContainer, loggedEvents, startWatch, waitForRows } from './support/faults.js';
+import {
+  forwardContainer,
+  loggedEvents,
+  startWatch,
+  waitForRows,
+  type WatchedEvent,
+} from './support/faults.js';
 
 const scope = containerScope();
 const { stateDir } = scope;
@@ -67,7 +73,14 @@ describe('the forwarder log', () => {
     await execa(DOCKER_COMMAND, ['exec', container.id, 'pkill', '-f', 'portpilot-cycling-server']);
     // Every port ends withdrawn.
     await waitForRows(stateDir, container.id, [], 15_000);
-    await sleep(1_000);
+    // The watcher has read the log to its end: its last event is the log's.
+    const key = (event: WatchedEvent | undefined) =>
+      event && `${event.at} ${event.type} ${event.containerPort}`;
+    await waitFor(
+      () => key(watcher.events.at(-1)) === key(loggedEvents([log]).at(-1)),
+      5_000,
+      'the watcher to report the last logged event',
+    );
     const { exitCode } = await watcher.stop();
     expect(exitCode).toBe(0);
     expect(rotations).toBeGreaterThanOrEqual(ROTATIONS_WANTED);

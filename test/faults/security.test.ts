@@ -122,8 +122,9 @@ describe('the state dir', () => {
     chmodSync(stateDir, 0o755);
     const env = { PORTPILOT_LOG_ROTATE_BYTES: '1500' };
     const container = await debianContainer(stateDir);
-    // A log left world-readable (by an older version, by hand) is made private again.
-    mkdirSync(join(stateDir, 'forwarders'), { mode: 0o700 });
+    // A folder and a log left open to all (by an older version, by hand) are made private again.
+    mkdirSync(join(stateDir, 'forwarders'));
+    chmodSync(join(stateDir, 'forwarders'), 0o777);
     writeFileSync(join(stateDir, 'forwarders', `${container.id}.log`), '', { mode: 0o644 });
     const ports: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -195,6 +196,31 @@ describe('the state dir', () => {
     const ports = await runCliWith(stateDir, ['ports']);
     expect(ports.exitCode).toBe(1);
     expect(ports.stderr).toContain(`uid ${NOBODY_UID}`);
+  });
+
+  it('under a world-writable, non-sticky directory, or one of another user: up and ports refuse it, naming that directory and the fix', async () => {
+    const container = await debianContainer(makeStateDir());
+    const open = join(makeStateDir(), 'shared');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const theirs = join(makeStateDir(), 'theirs');
+    mkdirSync(theirs, { mode: 0o755 });
+    chownSync(theirs, NOBODY_UID, NOBODY_UID);
+    for (const [parent, problem] of [
+      [open, 'is writable by everyone (mode 0777) and not sticky'],
+      [theirs, `is owned by uid ${NOBODY_UID}`],
+    ] as const) {
+      const stateDir = join(parent, 'portpilot');
+      const { line } = await upWith(stateDir, ['--container-id', container.id, '--auto-forward']);
+      expect(line.outcome).toBe('error');
+      expect(line.message).toContain(stateDir);
+      expect(line.message).toContain(`${parent} above it ${problem}`);
+      expect(line.description).toMatch(/--state-dir|PORTPILOT_STATE_DIR/);
+      expect(lstatSync(stateDir, { throwIfNoEntry: false })).toBeUndefined();
+      const ports = await runCliWith(stateDir, ['ports']);
+      expect(ports.exitCode).toBe(1);
+      expect(ports.stderr).toContain(`${parent} above it`);
+    }
   });
 
   for (const planted of ['registry', 'marker', 'log', 'spec'] as const) {

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { AGENT_IDLE_MS_ENV } from '../../src/forwarding/agent-on-demand.js';
+import { AGENT_IDLE_MS_ENV, AGENT_RETRY_MIN_MS } from '../../src/forwarding/agent-on-demand.js';
 import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';
@@ -84,7 +84,7 @@ describe('the relay agent, started on demand', () => {
     expect(await agents(container.id)).toHaveLength(1);
   });
 
-  it('where no agent can start after all, serves through exec and says so in ports and the log', async () => {
+  it('where no agent can start, serves through exec and says so in ports and the log, and starts one once it can', async () => {
     const { container, port, pathOf, logFile } = await forwardLoopbackServer();
     // The interpreters the forwarder found at start stop working before the first connection.
     const broken = 'printf "#!/bin/sh\\nexit 1\\n" > "$1" && chmod +x "$1"';
@@ -105,5 +105,25 @@ describe('the relay agent, started on demand', () => {
     await waitFor(async () => (await pathOf()) === 'exec', 5_000, 'ports to show the exec path');
     expect(readFileSync(logFile, 'utf8')).toContain('no relay agent could start');
     expect(await agents(container.id)).toEqual([]);
+
+    // The interpreters work again: a start tried after the back-off brings the agent back.
+    await execa(DOCKER_COMMAND, [
+      'exec',
+      container.id,
+      'rm',
+      '/usr/local/bin/python3',
+      '/usr/local/bin/perl',
+    ]);
+    await waitFor(
+      async () => {
+        expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+        if ((await agents(container.id)).length === 1) return true;
+        await sleep(500);
+        return false;
+      },
+      4 * AGENT_RETRY_MIN_MS,
+      'the agent to start again',
+    );
+    await waitFor(async () => (await pathOf()) === 'agent', 5_000, 'ports to show the agent path again');
   });
 });

@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  AGENT_HEADER_TIMEOUT_S,
   AGENT_TOKEN_BYTES,
   agentArgv,
   encodeAgentHeader,
@@ -31,6 +33,9 @@ const BIG_BYTES = 50 * 1024 * 1024;
 const CONCURRENT_CONNECTIONS = 200;
 const CONCURRENT_BYTES = 64 * 1024;
 const AGENT_GONE_TIMEOUT_MS = 10_000;
+const TRICKLING_CONNECTIONS = 50;
+/** How late past the header deadline a trickling connection may close on a busy machine. */
+const HEADER_DEADLINE_SLACK_S = 4;
 const PORTS = { echo: 7201, sink: 7202, source: 7203, closer: 7204, bulk: 7205, greeting: 7206 } as const;
 
 // Every `docker exec` the code under test starts, so that a test can SIGKILL the agent's client.
@@ -302,6 +307,65 @@ describe.each([
     await exchange(proper, Buffer.from('x'));
     const log = await readFileInContainer(container.id, closerLog);
     expect(log.split('accepted').length).toBe(acceptedBefore + 1);
+  });
+});
+
+/**
+ * Sends one byte of `header` a second until the agent closes the connection; resolves to the seconds
+ * that took. The close may come as a reset: a byte can arrive just as the agent closes.
+ */
+async function trickle(host: string, port: number, header: Buffer): Promise<number> {
+  const socket = connect({ host, port });
+  const started = Date.now();
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => (received += chunk.length));
+  socket.on('error', () => {});
+  socket.on('end', () => socket.end());
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent < header.length && !socket.destroyed) socket.write(header.subarray(sent, ++sent));
+  }, 1_000);
+  await closed;
+  clearInterval(timer);
+  expect(received).toBe(0);
+  expect(sent).toBeLessThan(header.length);
+  return (Date.now() - started) / 1_000;
+}
+
+/** The thread count of the running python3 agent in the container. */
+async function pythonAgentThreads(containerId: string): Promise<number> {
+  const { stdout } = await execa(DOCKER_COMMAND, ['exec', containerId, 'ps', '-eo', 'nlwp,args']);
+  const line = stdout.split('\n').find((text) => text.includes('portpilot relay agent (python3)'));
+  if (!line) throw new Error(`no python3 agent runs in container ${containerId.slice(0, 12)}`);
+  return Number(line.trim().split(/\s+/)[0]);
+}
+
+describe.each(['python3', 'perl'] as const)('relay agent header deadline (%s)', (interpreter) => {
+  it(`closes a connection whose header trickles in a byte a second within ${AGENT_HEADER_TIMEOUT_S} s, and spends no thread on it`, async () => {
+    const { container } = fixture('python');
+    const agent = await start(fixture('python'), interpreter);
+    try {
+      const threadsBefore = interpreter === 'python3' ? await pythonAgentThreads(container.id) : 0;
+      // A real token, so that only the deadline can close it; many at once, as a hostile peer would.
+      const header = encodeAgentHeader(randomBytes(AGENT_TOKEN_BYTES), '127.0.0.1', PORTS.echo);
+      const trickling = Array.from({ length: TRICKLING_CONNECTIONS }, () =>
+        trickle(agent.host, agent.port, header),
+      );
+      await sleep(2_000);
+      if (interpreter === 'python3') {
+        expect(await pythonAgentThreads(container.id)).toBeLessThanOrEqual(threadsBefore);
+      }
+      // The agent still serves the forwarder meanwhile.
+      const echoed = await exchange(await agent.connect('127.0.0.1', PORTS.echo), Buffer.from('ping'));
+      expect(echoed.toString()).toBe('ping');
+      for (const seconds of await Promise.all(trickling)) {
+        expect(seconds).toBeGreaterThanOrEqual(AGENT_HEADER_TIMEOUT_S - 1);
+        expect(seconds).toBeLessThan(AGENT_HEADER_TIMEOUT_S + HEADER_DEADLINE_SLACK_S);
+      }
+    } finally {
+      await agent.close();
+    }
   });
 });
 

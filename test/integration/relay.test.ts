@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { ForwarderError } from '../../src/common/errors.js';
 import { OnDemandAgent } from '../../src/forwarding/agent-on-demand.js';
+import { findHostAddress, startRelayAgent } from '../../src/forwarding/relay-agent.js';
 import { bindHostListener, type HostListener } from '../../src/forwarding/host-listener.js';
 import {
   BASH_DRAIN_S,
@@ -21,6 +22,8 @@ import { localRunner } from '../../src/runtime/process-runner.js';
 import {
   DOCKER_COMMAND,
   removeContainer,
+  removeProgramsInContainer,
+  serverConnectionsInContainer,
   sha256,
   startContainer,
   startServer,
@@ -181,7 +184,7 @@ async function forward(target: RelayTarget, errors: string[] = []) {
   });
   if (!listener) throw new Error('could not bind a host port for the test');
   listeners.push(listener);
-  return { port: listener.port, relays, errors };
+  return { port: listener.port, relays, errors, listener };
 }
 
 function execTarget(relay: RelayCase, address: string, port: number): RelayTarget {
@@ -415,10 +418,17 @@ describe('relay straight to the container IP', () => {
   let container: TestContainer | undefined;
   let host = '';
   const SINK_PORT = 7110;
+  const V6_ONLY_SINK_PORT = 7112;
 
   beforeAll(async () => {
     container = await startContainer(DEBIAN_IMAGE);
     await startServer(container.id, { kind: 'sink-sha256', address: '0.0.0.0', port: SINK_PORT });
+    await startServer(container.id, {
+      kind: 'sink-sha256',
+      address: '::',
+      port: V6_ONLY_SINK_PORT,
+      v6Only: true,
+    });
     const info = await docker.inspect(container.id);
     host = info?.ipAddresses.find((address) => !address.includes(':')) ?? '';
     if (!host) throw new Error(`container ${container.id} has no IPv4 address`);
@@ -447,6 +457,111 @@ describe('relay straight to the container IP', () => {
     await Promise.all(relays);
     expect(errors.join('\n')).toMatch(/cannot connect/);
   });
+
+  it('hands a refused connection whole to its fallback: an IPv6-only server reached at [::1] inside', async () => {
+    const errors: string[] = [];
+    let refused = 0;
+    const containerId = container?.id ?? '';
+    const argv = relayArgv({ kind: 'socat' }, '::1', V6_ONLY_SINK_PORT);
+    const { port, relays } = await forward(
+      {
+        path: 'direct',
+        host,
+        port: V6_ONLY_SINK_PORT,
+        refused: { fallback: { path: 'exec', containerId, argv }, onRefused: () => refused++ },
+      },
+      errors,
+    );
+    // The client's bytes, sent before the refusal, reach the server through the fallback.
+    for (let round = 0; round < 2; round++) await sinkRoundTrip(port, 4 * 1024 * 1024);
+    await Promise.all(relays);
+    expect(refused).toBe(2);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("a client gone before its server: the server's side of the connection ends", () => {
+  let container: TestContainer | undefined;
+  let host = '';
+  let agent: OnDemandAgent | undefined;
+  // On all addresses, so that every path reaches it: direct at the container's IP, the others at 127.0.0.1.
+  const ECHO_PORT = 7112;
+
+  beforeAll(async () => {
+    container = await startContainer(DEBIAN_IMAGE);
+    const containerId = container.id;
+    await startServer(containerId, { kind: 'echo', address: '0.0.0.0', port: ECHO_PORT });
+    const info = await docker.inspect(containerId);
+    host = info?.ipAddresses.find((address) => !address.includes(':')) ?? '';
+    if (!host) throw new Error(`container ${containerId} has no IPv4 address`);
+    const hostAddress = await findHostAddress(host);
+    agent = new OnDemandAgent(host, () =>
+      startRelayAgent(docker, containerId, {
+        containerAddress: host,
+        hostAddress,
+        interpreter: 'python3',
+        log: () => {},
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    if (container) await removeContainer(container.id);
+  });
+
+  function target(path: 'direct' | 'agent' | 'exec'): RelayTarget {
+    const containerId = container?.id ?? '';
+    const exec = {
+      path: 'exec',
+      containerId,
+      argv: relayArgv({ kind: 'socat' }, '127.0.0.1', ECHO_PORT),
+    } as const;
+    if (path === 'direct') return { path, host, port: ECHO_PORT };
+    if (path === 'exec') return exec;
+    const through = agent;
+    if (!through) throw new Error('no relay agent');
+    return {
+      path,
+      connect: (destination) => through.connect('127.0.0.1', ECHO_PORT, destination),
+      fallback: exec,
+    };
+  }
+
+  const serverConnections = () => serverConnectionsInContainer(container?.id ?? '', ECHO_PORT);
+
+  it.each([
+    ['direct', 'the client resets'],
+    ['agent', 'the client resets'],
+    ['exec', 'the client resets'],
+    ['direct', 'the forwarder destroys its socket'],
+    ['agent', 'the forwarder destroys its socket'],
+    ['exec', 'the forwarder destroys its socket'],
+  ] as const)('on the %s path, when %s', async (path, how) => {
+    await waitFor(async () => (await serverConnections()) === 0, CLEANUP_TIMEOUT_MS, 'no connection left');
+    const errors: string[] = [];
+    const { port, relays, listener } = await forward(target(path), errors);
+    const socket = await open(port);
+    const received = collect(socket);
+    socket.write('ping');
+    await waitFor(() => received.length() === 4, 30_000, 'the echo');
+    expect(await serverConnections()).toBe(1);
+
+    // The forwarder destroys its client sockets when it shuts down (HostListener.close): the client
+    // sees its EOF.
+    const gone = closed(socket);
+    if (how === 'the client resets') socket.resetAndDestroy();
+    else await Promise.all([listener.close(), received.ended]);
+    socket.destroy();
+    await gone;
+    await Promise.all(relays);
+    await waitFor(
+      async () => (await serverConnections()) === 0,
+      CLEANUP_TIMEOUT_MS,
+      "the server's side closed",
+    );
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('relay agent target whose agent cannot start', () => {
@@ -462,13 +577,18 @@ describe('relay agent target whose agent cannot start', () => {
     if (container) await removeContainer(container.id);
   });
 
-  it('takes the exec fallback, byte-exact with the half-close, and tries the start only once', async () => {
+  it('takes the exec fallback, byte-exact with the half-close, and tries the start only once in its back-off', async () => {
     const containerId = container?.id ?? '';
     let starts = 0;
-    const agent = new OnDemandAgent('127.0.0.1', () => {
-      starts++;
-      return Promise.resolve(null);
-    });
+    const agent = new OnDemandAgent(
+      '127.0.0.1',
+      () => {
+        starts++;
+        return Promise.resolve(null);
+      },
+      // Longer than both rounds take on a busy machine: the second one comes within the back-off.
+      { retryMinMs: 600_000 },
+    );
     const { port, relays } = await forward({
       path: 'agent',
       connect: (destination) => agent.connect('127.0.0.1', SINK_PORT, destination),
@@ -488,12 +608,21 @@ describe('probeRelayProgram', () => {
   it.each([
     [DEBIAN_IMAGE, { kind: 'socat' }],
     [BUSYBOX_NC_IMAGE, { kind: 'nc', flavor: 'busybox' }],
-    [BASH_ONLY_IMAGE, { kind: 'bash' }],
+    [BASH_ONLY_IMAGE, { kind: 'python3' }],
     [PYTHON_IMAGE, { kind: 'python3' }],
   ])('finds the best relay in %s', async (image, expected) => {
     const container = await startContainer(image);
     probed.push(container);
     expect(await probeRelayProgram(docker, container.id, container.name)).toEqual(expected);
+  });
+
+  it('takes bash where python3 and perl are not there, and perl before bash', async () => {
+    const container = await startContainer(BASH_ONLY_IMAGE);
+    probed.push(container);
+    await removeProgramsInContainer(container.id, ['python3']);
+    expect(await probeRelayProgram(docker, container.id, container.name)).toEqual({ kind: 'perl' });
+    await removeProgramsInContainer(container.id, ['perl']);
+    expect(await probeRelayProgram(docker, container.id, container.name)).toEqual({ kind: 'bash' });
   });
 
   it('throws NO_RELAY_PROGRAM naming the container and what to install when it has none', async () => {

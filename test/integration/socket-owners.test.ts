@@ -26,6 +26,7 @@ const containers: string[] = [];
 interface Target {
   container: TestContainer;
   initPid: number;
+  startedAt: string;
 }
 
 async function startTarget(image: string): Promise<Target> {
@@ -33,12 +34,16 @@ async function startTarget(image: string): Promise<Target> {
   containers.push(container.id);
   const info = await docker.inspect(container.id);
   if (!info?.running) throw new Error(`container ${container.name} is not running`);
-  return { container, initPid: info.pid };
+  return { container, initPid: info.pid, startedAt: info.startedAt };
 }
 
 /** The inode of the socket listening on address:port in the target, as the forwarder reads it. */
 async function inodeOf(target: Target, address: ServerAddress, port: number): Promise<number> {
-  const source = await createListenerSource(docker, target.container.id, target.initPid);
+  const source = await createListenerSource(docker, {
+    id: target.container.id,
+    pid: target.initPid,
+    startedAt: target.startedAt,
+  });
   const listener = (await source.read()).find((l) => l.port === port);
   const socket = listener?.sockets.find((s) => s.address === address);
   if (!socket) throw new Error(`no socket on [${address}]:${port} in ${target.container.name}`);

@@ -15,6 +15,13 @@ const workspaces: string[] = [];
 const builtImages: string[] = [];
 const FORWARD_DEADLINE_MS = 10_000;
 
+/** A port event as the forwarder logs it. */
+interface PortEventLine {
+  type: string;
+  containerPort: number;
+  reason?: string;
+}
+
 afterAll(async () => {
   for (const folder of workspaces) {
     await runCli(stateDir, ['down', '--workspace-folder', folder, '--remove']);
@@ -386,6 +393,47 @@ describe('up --container-id on a container whose labels name a workspace', () =>
     for (const container of [inside, outside]) {
       await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
     }
+  });
+});
+
+describe('a workspace with a numeric appPort', () => {
+  it('is reached where the engine publishes it, and not forwarded a second time', async () => {
+    const [published, other] = [await freeHostPort(), await freeHostPort()];
+    const folder = workspace('labelled', { PORT: String(published) });
+    const file = configPath(folder);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        image: DEBIAN_IMAGE,
+        runArgs: ['--label', 'portpilot.test=1'],
+        appPort: published,
+      }),
+    );
+    const line = await upWorkspace(folder);
+    // The engine relays its published port to the container's address, so that server listens on all.
+    await startServer(line.containerId, { port: published, address: '0.0.0.0', kind: 'http' });
+    await startServer(line.containerId, { port: other, address: '127.0.0.1', kind: 'http' });
+    // The unpublished port is forwarded: by then the forwarder has read both listeners.
+    expect(await hostPortOf(line, other)).toBe(other);
+    expect((await httpGet(published, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
+    const rows = (await portsJson(stateDir)).filter((row) => row.containerId === line.containerId);
+    expect(rows.map((row) => row.containerPort)).toEqual([other]);
+
+    const log = path.join(stateDir, 'forwarders', `${line.containerId}.log`);
+    const failedEvents = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((text) => text.includes('"portEvent"'))
+        .map((text) => (JSON.parse(text) as { portEvent: PortEventLine }).portEvent)
+        .filter((event) => event.type === 'failed');
+    const failed = await eventually(
+      async () => Promise.resolve(failedEvents().length > 0 ? failedEvents() : null),
+      'a failed event in the forwarder log',
+    );
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.containerPort).toBe(published);
+    expect(failed[0]?.reason).toContain(`:${published}`);
+    expect(failed[0]?.reason).toMatch(/published by the engine/);
   });
 });
 

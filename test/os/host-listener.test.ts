@@ -119,6 +119,48 @@ describe('bindHostListener', () => {
     expect(listener.port).toBe(port);
   });
 
+  it('withdraw() stops accepting at once and keeps the live connections until their ends close them', async () => {
+    const listener = track(
+      await bindHostListener(0, (socket) => {
+        quiet(socket).on('data', (chunk: Buffer) => socket.write(chunk));
+        socket.on('end', () => socket.end());
+      }),
+    );
+    const port = listener.port;
+    const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    await once(client, 'connect');
+    let drained = false;
+    const withdrawn = listener.withdraw().then(() => (drained = true));
+
+    expect(await accepts('127.0.0.1', port)).toBe(false);
+    // Nothing listens: the port can be listened on again while the old connection lives.
+    const next = track(await bindHostListener(port, (socket) => quiet(socket).destroy()));
+    expect(next.port).toBe(port);
+    await next.close();
+    client.write('still here');
+    const [echo] = (await once(client, 'data')) as [Buffer];
+    expect(echo.toString()).toBe('still here');
+    expect(drained).toBe(false);
+
+    client.end();
+    await once(client, 'end');
+    await withdrawn;
+    expect(drained).toBe(true);
+    client.destroy();
+  });
+
+  it('close() after withdraw() destroys the connections still open', async () => {
+    const listener = track(await bindHostListener(0, (socket) => quiet(socket).resume()));
+    const client = connect({ host: '127.0.0.1', port: listener.port });
+    await once(client, 'connect');
+    client.on('error', () => {});
+    const withdrawn = listener.withdraw();
+    const closed = once(client, 'close');
+    await listener.close();
+    await closed;
+    await withdrawn;
+  });
+
   it('close() stops accepting and destroys live connections', async () => {
     const listener = track(await bindHostListener(0, (socket) => quiet(socket).resume()));
     const port = listener.port;

@@ -83,7 +83,7 @@ export interface PortRow {
   process: string | null;
   forwarderPid: number;
   since: string;
-  path: 'direct' | 'exec';
+  path: 'direct' | 'agent' | 'exec';
 }
 
 /** True while a process with this pid exists and is not a zombie. */

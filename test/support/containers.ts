@@ -22,6 +22,7 @@ const SERVER_READY_TIMEOUT_MS = 15_000;
 const SERVER_STOP_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 50;
 const TCP_LISTEN_STATE = '0A';
+const TCP_TIME_WAIT = '06';
 // PID 1 of every test container: exits at once on SIGTERM, so `docker stop` and `rm -f` are quick.
 const KEEP_ALIVE_SCRIPT = 'trap "exit 0" TERM; while sleep 1 & wait $!; do :; done';
 
@@ -46,7 +47,7 @@ export interface StartContainerOptions {
 }
 
 /** What a test server does with each connection (see startServer). */
-export type ServerKind = 'http' | 'echo' | 'greeting' | 'sink-sha256' | 'source';
+export type ServerKind = 'http' | 'echo' | 'greeting' | 'sink-sha256' | 'source' | 'session';
 
 /** The addresses a test server can listen on inside the container. */
 export type ServerAddress = '127.0.0.1' | '::1' | '0.0.0.0' | '::';
@@ -60,6 +61,11 @@ export interface ServerOptions {
   readonly sourceBytes?: number;
   /** `source` only: seed of the deterministic bytes (default 'portpilot'). */
   readonly sourceSeed?: string;
+  /**
+   * Address '::' only, python3 only: an IPv6-only socket (IPV6_V6ONLY, as nginx's `listen [::]:80;`)
+   * instead of a dual-stack one. /proc/net/tcp6 shows the two alike.
+   */
+  readonly v6Only?: boolean;
 }
 
 /** A running test server; stop() kills it and resolves once the port no longer listens. */
@@ -222,6 +228,21 @@ async function readProcNet(containerId: string, file: 'tcp' | 'tcp6'): Promise<s
   }
 }
 
+/**
+ * How many connections a server in the container still holds on this TCP port: its accepted
+ * sockets that it has not closed yet (any state but listening and TIME_WAIT, which is closed).
+ */
+export async function serverConnectionsInContainer(containerId: string, port: number): Promise<number> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const text = (await readProcNet(containerId, 'tcp')) + (await readProcNet(containerId, 'tcp6'));
+  return text.split('\n').filter((line) => {
+    const fields = line.trim().split(/\s+/);
+    return (
+      fields[1]?.endsWith(local) === true && fields[3] !== TCP_LISTEN_STATE && fields[3] !== TCP_TIME_WAIT
+    );
+  }).length;
+}
+
 /** Whether something in the container listens on exactly this address and TCP port. */
 export async function isListeningInContainer(
   containerId: string,
@@ -253,14 +274,30 @@ function containerTools(containerId: string): Promise<Tools> {
   return tools;
 }
 
+/**
+ * Takes programs off a running container's PATH (deletes what `command -v` finds): servers already
+ * running keep running, and the image is unchanged. Gives an image with fewer relay programs than
+ * any test image has, bash alone say.
+ */
+export async function removeProgramsInContainer(
+  containerId: string,
+  programs: readonly string[],
+): Promise<void> {
+  const script =
+    'for p in "$@"; do for i in 1 2 3 4; do hash -r; path=$(command -v "$p") || break; rm -f "$path"; done; ' +
+    'if command -v "$p" >/dev/null 2>&1; then echo "$p is still on PATH" >&2; exit 1; fi; done';
+  await dockerText(['exec', containerId, 'sh', '-c', script, 'sh', ...programs]);
+  toolsByContainer.delete(containerId);
+}
+
 // argv: KIND HOST PORT ARG (ARG: the greeting line, or the file a `source` server sends).
 const PYTHON_SERVER = `
 import hashlib, socket, sys, threading
-kind, host, port, arg = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+kind, host, port, arg, v6only = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 server = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if host == '::':
-    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
 server.bind((host, port))
 server.listen(128)
 
@@ -292,9 +329,29 @@ def serve(conn):
     finally:
         conn.close()
 
+if kind == 'session':
+    # A debugger's way (gdbserver, JDWP server=y): accept one client, stop listening, keep talking.
+    conn, _ = server.accept()
+    server.close()
+    kind = 'echo'
+    serve(conn)
+    sys.exit(0)
+
 while True:
     conn, _ = server.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
+`;
+
+// argv: DIR PORT. Serves DIR over http on an IPv6-only '::' socket (python's http.server is dual-stack).
+const PYTHON_V6ONLY_HTTP_SERVER = `
+import functools, http.server, socket, sys
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+Server(('::', int(sys.argv[2])), handler).serve_forever()
 `;
 
 // argv: HOST PORT. Sends stdin, half-closes, prints everything the server sends until it closes.
@@ -315,13 +372,17 @@ sys.stdout.buffer.flush()
 function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): string[] {
   const { kind, address } = opts;
   const port = String(opts.port);
+  if (opts.v6Only && (address !== '::' || !tools.has('python3'))) {
+    throw new Error(`an IPv6-only test server needs address '::' (not ${address}) and python3`);
+  }
   if (tools.has('python3')) {
     if (kind === 'http') {
       const dir = HELLO_FILE_PATH.slice(0, HELLO_FILE_PATH.lastIndexOf('/'));
+      if (opts.v6Only) return ['python3', '-c', PYTHON_V6ONLY_HTTP_SERVER, dir, port];
       return ['python3', '-m', 'http.server', '--bind', address, '--directory', dir, port];
     }
     const arg = kind === 'greeting' ? GREETING_LINE : kind === 'source' ? dataFile : '';
-    return ['python3', '-c', PYTHON_SERVER, kind, address, port, arg];
+    return ['python3', '-c', PYTHON_SERVER, kind, address, port, arg, opts.v6Only ? '1' : '0'];
   }
   if (kind === 'http' && tools.has('httpd')) {
     const host = address.includes(':') ? `[${address}]` : address;
@@ -361,6 +422,7 @@ function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): str
 /**
  * Starts a test server in the container with `docker exec -d` and waits until it listens.
  * http: serves HELLO_FILE_PATH; echo: echoes bytes; greeting: GREETING_LINE, then echoes;
+ * session (python3 only): accepts one connection, closes its listener, echoes on it until its EOF;
  * sink-sha256: reads to EOF, answers the sha256 hex and a newline, closes; source: sends
  * `sourceBytes` deterministic bytes (sha256 in the handle), half-closes. Python3 where the image
  * has it, else busybox httpd / nc (nc: address '::' only).

@@ -69,7 +69,11 @@ export const TEST_IMAGES: Readonly<Record<TestImageName, TestImage>> = {
 export const DEBIAN_IMAGE = TEST_IMAGES.debian.tag;
 /** Static busybox with its nc applet and no socat, bash, python3 or perl; relay: nc. */
 export const BUSYBOX_NC_IMAGE = TEST_IMAGES.busyboxNc.tag;
-/** The Debian image without socat or any nc; bash, python3 and perl stay; relay: bash. */
+/**
+ * The Debian image without socat or any nc; bash, python3 and perl stay; relay: python3 (which, unlike
+ * bash, passes a client's half-close on). The bash relay is run in it by choice (relay tests), or
+ * after its python3 and perl are taken away (forward-relays).
+ */
 export const BASH_ONLY_IMAGE = TEST_IMAGES.bashOnly.tag;
 /** The Debian image without socat, nc or bash (/bin/sh is dash); relay: python3. */
 export const PYTHON_IMAGE = TEST_IMAGES.python.tag;

@@ -32,7 +32,12 @@ export function downCommand(): Command {
           progress(`No container belongs to ${flags.workspaceFolder ?? 'that scope'}; nothing to do.`);
         }
         const result = await down(
-          { ...common, containerIds: [...scope.containerIds], remove: flags.remove === true },
+          {
+            ...common,
+            containerIds: [...scope.containerIds],
+            remove: flags.remove === true,
+            composeProject: scope.composeProject,
+          },
           { runner: localRunner, progress },
         );
         printJson(result);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { execInContainer } from '../../operations/exec.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { runAttached } from '../../workspace/attached-process.js';
-import { commonOptions, reportFailure, stateDirOption } from '../command-context.js';
+import { commonOptions, progress, reportFailure, stateDirOption } from '../command-context.js';
 
 interface ExecFlags {
   containerId?: string;
@@ -41,7 +41,12 @@ export function execCommand(): Command {
             config: flags.config ?? null,
             command,
           },
-          { runner: localRunner, attached: runAttached, env: process.env },
+          {
+            runner: localRunner,
+            attached: runAttached,
+            env: process.env,
+            warn: progress,
+          },
         );
       } catch (error) {
         reportFailure(error);

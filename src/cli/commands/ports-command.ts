@@ -20,8 +20,14 @@ export function portsCommand(): Command {
     .description('List forwarded ports (all containers unless scoped)')
     .option('--container-id <id>', "only this container's ports")
     .option('--workspace-folder <dir>', "only the workspace's containers' ports")
-    .option('--json', 'print one JSON array (with --watch: one JSON event a line)')
-    .option('--watch', 'keep running and print port events as they happen')
+    .option(
+      '--json',
+      'print one JSON array (with --watch: one JSON object a line, first {"type":"watching","ports":[…]})',
+    )
+    .option(
+      '--watch',
+      'keep running: print the ports forwarded now and a "watching" line, then port events as they happen',
+    )
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
     .addOption(stateDirOption())
     .action(async (flags: PortsFlags, command: Command) => {
@@ -50,19 +56,27 @@ async function watch(stateDir: string, scope: Scope, json: boolean): Promise<voi
   // onAutoForward openBrowser(Once) opens the URL only for a person watching at a terminal.
   const opener = !json && process.stdout.isTTY ? findBrowserOpener() : null;
   const opened = new Set<string>();
+  const onEvent = (event: PortEvent): void => {
+    if (json) return printJson(event);
+    if (event.notify === false) return; // onAutoForward: silent
+    printEvent(event);
+    const wantsBrowser = event.onAutoForward === 'openBrowser' || event.onAutoForward === 'openBrowserOnce';
+    const key = `${event.containerId}:${event.containerPort}`;
+    if (event.type !== 'forwarded' || !wantsBrowser || !opener || event.hostPort === null) return;
+    if (event.onAutoForward === 'openBrowserOnce' && opened.has(key)) return;
+    opened.add(key);
+    openInBrowser(opener, `${event.urlScheme ?? 'http'}://127.0.0.1:${event.hostPort}/`);
+  };
   await watchPortEvents(
     stateDir,
     scope,
-    (event) => {
-      if (json) return printJson(event);
-      if (event.notify === false) return; // onAutoForward: silent
-      printEvent(event);
-      const wantsBrowser = event.onAutoForward === 'openBrowser' || event.onAutoForward === 'openBrowserOnce';
-      const key = `${event.containerId}:${event.containerPort}`;
-      if (event.type !== 'forwarded' || !wantsBrowser || !opener || event.hostPort === null) return;
-      if (event.onAutoForward === 'openBrowserOnce' && opened.has(key)) return;
-      opened.add(key);
-      openInBrowser(opener, `${event.urlScheme ?? 'http'}://127.0.0.1:${event.hostPort}/`);
+    {
+      onWatching(ports, at) {
+        if (json) return printJson({ type: 'watching', at, ports });
+        process.stdout.write(ports.length === 0 ? 'No ports are forwarded.\n' : table(ports));
+        process.stdout.write(`${at} watching for port events (Ctrl-C stops)\n`);
+      },
+      onEvent,
     },
     stop.signal,
   );

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { CLI, type CliRun, type PortRow, type UpLine } from '../../support/cli.js';
+import type { WatchedEvent } from '../../support/port-watch.js';
 import { DOCKER_COMMAND, isListeningInContainer, waitFor } from '../../support/containers.js';
 
 /** Runs `portpilot ARGS…` with a state dir and extra environment (DOCKER_HOST, limits); never rejects. */
@@ -167,59 +167,7 @@ function decodeV6(hex: string): string {
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
-/** A port event as `ports --watch --json` prints it. */
-export interface WatchedEvent {
-  type: 'forwarded' | 'withdrawn' | 'failed';
-  at: string;
-  containerId: string;
-  containerPort: number;
-  hostPort: number | null;
-  allocation: string | null;
-  reason?: string;
-}
-
-/** A running `ports --watch`, collecting what it prints. */
-export interface Watcher {
-  /** Parsed events (JSON mode). */
-  readonly events: WatchedEvent[];
-  /** Everything printed on stdout, raw. */
-  output(): Buffer;
-  stop(): Promise<{ exitCode: number | undefined; stderr: string }>;
-}
-
-/** Starts `ports --watch [--json] ARGS…` and collects its output; resolves once it is watching. */
-export async function startWatch(
-  stateDir: string,
-  args: readonly string[],
-  options: { json: boolean },
-): Promise<Watcher> {
-  const child: ResultPromise = execa(
-    process.execPath,
-    [CLI, 'ports', '--watch', ...(options.json ? ['--json'] : []), ...args],
-    { env: { PORTPILOT_STATE_DIR: stateDir }, reject: false, encoding: 'buffer' },
-  );
-  const events: WatchedEvent[] = [];
-  const chunks: Buffer[] = [];
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    if (!options.json) return;
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') events.push(JSON.parse(line) as WatchedEvent);
-  });
-  // The watcher takes the log sizes as it starts: give it that moment before anything happens.
-  await sleep(1_500);
-  return {
-    events,
-    output: () => Buffer.concat(chunks),
-    async stop() {
-      child.kill('SIGINT');
-      const result = await child;
-      return { exitCode: result.exitCode, stderr: String(result.stderr) };
-    },
-  };
-}
+export { startWatch, type WatchedEvent, type Watcher } from '../../support/port-watch.js';
 
 /** Opens a TCP connection to 127.0.0.1:port and resolves once connected. */
 export function openConnection(port: number, host = '127.0.0.1'): Promise<Socket> {

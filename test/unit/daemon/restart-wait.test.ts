@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import {
   RESTART_GRACE_MS,
@@ -20,10 +21,12 @@ function info(status: string, pid: number): ContainerInfo {
     ipAddresses: ['172.17.0.2'],
     labels: {},
     image: 'debian',
+    imageId: '',
     workingDir: '',
     composeService: null,
     composeProject: null,
     networkMode: 'bridge',
+    publishedPorts: [],
   };
 }
 
@@ -56,6 +59,22 @@ describe('restartVerdict', () => {
 });
 
 describe('waitForRestart', () => {
+  it('never gives up on an engine that cannot be asked, unless the init process was seen gone', async () => {
+    const unreachable = () => Promise.reject(new Error('error during connect: connection refused'));
+    const stopping = new AbortController();
+    const waiting = waitForRestart(unreachable, OLD_PID, stopping.signal);
+    const outcome = await Promise.race([waiting.then(() => 'returned'), sleep(RESTART_GRACE_MS + 1_000)]);
+    expect(outcome).toBeUndefined();
+    stopping.abort();
+    expect(await waiting).toBeNull();
+    // The kernel showed the process gone and the engine never answers: it went away with it.
+    const started = Date.now();
+    expect(
+      await waitForRestart(unreachable, OLD_PID, new AbortController().signal, { unansweredLimitMs: 500 }),
+    ).toBeNull();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+  });
+
   it('resolves to the container once it runs again', async () => {
     const seen = [info('exited', 0), info('created', 0), info('running', 5200)];
     let asked = 0;
@@ -65,10 +84,39 @@ describe('waitForRestart', () => {
     expect(asked).toBe(3);
   });
 
-  it('resolves to null for a container that is gone, or whose inspect fails', async () => {
+  it('resolves to null for a container the engine says is gone', async () => {
     const signal = new AbortController().signal;
     expect(await waitForRestart(() => Promise.resolve(null), OLD_PID, signal)).toBeNull();
-    expect(await waitForRestart(() => Promise.reject(new Error('engine down')), OLD_PID, signal)).toBeNull();
+  });
+
+  it('takes a failed inspect as no answer: retries it, and follows the container once the engine answers', async () => {
+    const failures: number[] = [];
+    let asked = 0;
+    const inspect = () =>
+      ++asked <= 3
+        ? Promise.reject(new Error('error during connect: ssh exited with 255'))
+        : Promise.resolve(info('running', OLD_PID));
+    const container = await waitForRestart(inspect, OLD_PID, new AbortController().signal, {
+      onFailure: (_, count) => failures.push(count),
+    });
+    // Running under the same init process: the read that failed was not about the container.
+    expect(container?.pid).toBe(OLD_PID);
+    expect(failures).toEqual([1, 2, 3]);
+  });
+
+  it("counts the grace from the engine's first answer, not from while it could not be asked", async () => {
+    let asked = 0;
+    const answers: ContainerInfo[] = [];
+    const inspect = () => {
+      asked++;
+      if (asked <= 2) return Promise.reject(new Error('EMFILE: too many open files'));
+      const answer = asked < 5 ? info('exited', 0) : info('running', 5200);
+      answers.push(answer);
+      return Promise.resolve(answer);
+    };
+    const container = await waitForRestart(inspect, OLD_PID, new AbortController().signal);
+    expect(container?.pid).toBe(5200);
+    expect(answers.map((answer) => answer.status)).toEqual(['exited', 'exited', 'running']);
   });
 
   it('gives up at once when the forwarder is being stopped', async () => {

@@ -44,7 +44,7 @@ describe('hideValues', () => {
       '-e',
       'A=not-an-option',
     ]);
-    expect(hidden.envLines).toEqual(['SECRET=s3cret', 'OTHER=x=y']);
+    expect(hidden.envFileText).toBe('SECRET=s3cret\nOTHER=x=y\n');
     expect(hidden.labelLines).toEqual(['devcontainer.local_folder=/w', metadata]);
     expect(hidden.args.join(' ')).not.toContain('s3cret');
   });
@@ -68,14 +68,14 @@ describe('hideValues', () => {
       '-c',
       'env',
     ]);
-    expect(hidden.envLines).toEqual(['TOKEN=s3cret']);
+    expect(hidden.envFileText).toBe('TOKEN=s3cret\n');
   });
 
   it('passes a value with a newline by name, from the environment, which an env file cannot hold', () => {
     const hidden = hideValues(['exec', '-e', 'KEY=line1\nline2', 'cid', 'true'], FILES);
     expect(hidden.args).toEqual(['exec', '-e', 'KEY', 'cid', 'true']);
     expect(hidden.envFromProcess).toEqual({ KEY: 'line1\nline2' });
-    expect(hidden.envLines).toEqual([]);
+    expect(hidden.envFileText).toBeNull();
   });
 
   it('leaves every other docker command line as it is', () => {

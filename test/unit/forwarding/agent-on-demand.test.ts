@@ -5,7 +5,10 @@ import {
   AGENT_IDLE_MS,
   AGENT_IDLE_MS_ENV,
   AGENT_RESTARTS,
+  AGENT_RETRY_MAX_MS,
+  AGENT_RETRY_MIN_MS,
   OnDemandAgent,
+  agentRetryDelayMs,
   STOPPED_AGENT_HOLD_MS,
   agentIdleMs,
 } from '../../../src/forwarding/agent-on-demand.js';
@@ -87,15 +90,59 @@ describe('OnDemandAgent', () => {
     expect(agent.running).toBe(true);
   });
 
-  it('answers null for good once a start fails, without trying again', async () => {
-    const starts = starter([() => null]);
-    const agent = new OnDemandAgent(ADDRESS, starts.start);
-    const pending = agent.connect('127.0.0.1', 3000);
-    starts.release();
-    expect(await pending).toBeNull();
+  it('after a failed start answers null (exec) for the back-off, then starts again, backing off longer each time', async () => {
+    vi.useFakeTimers();
+    const good = new FakeAgent(40000);
+    const starts = starter([() => null, () => null, () => good]);
+    const waits: number[] = [];
+    const agent = new OnDemandAgent(ADDRESS, starts.start, { onStartFailed: (ms) => waits.push(ms) });
+    const connectNow = async () => {
+      const pending = agent.connect('127.0.0.1', 3000);
+      starts.release();
+      return via(await pending);
+    };
+    expect(await connectNow()).toBeNull();
     expect(agent.usable).toBe(false);
-    expect(await agent.connect('127.0.0.1', 3000)).toBeNull();
+    await vi.advanceTimersByTimeAsync(AGENT_RETRY_MIN_MS - 1);
+    expect(await connectNow()).toBeNull();
     expect(starts.starts()).toBe(1);
+
+    await vi.advanceTimersByTimeAsync(1);
+    expect(agent.usable).toBe(true);
+    expect(await connectNow()).toBeNull();
+    expect(starts.starts()).toBe(2);
+    await vi.advanceTimersByTimeAsync(2 * AGENT_RETRY_MIN_MS - 1);
+    expect(agent.usable).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await connectNow()).toBe(40000);
+    expect(starts.starts()).toBe(3);
+    expect(waits).toEqual([AGENT_RETRY_MIN_MS, 2 * AGENT_RETRY_MIN_MS]);
+    expect(agent.usable).toBe(true);
+  });
+
+  it('backs off from the shortest wait again once a start succeeds', async () => {
+    vi.useFakeTimers();
+    const first = new FakeAgent(40000);
+    const starts = starter([() => null, () => first, () => null]);
+    const waits: number[] = [];
+    const agent = new OnDemandAgent(ADDRESS, starts.start, { onStartFailed: (ms) => waits.push(ms) });
+    for (const wait of [0, AGENT_RETRY_MIN_MS, 0]) {
+      await vi.advanceTimersByTimeAsync(wait);
+      const pending = agent.connect('127.0.0.1', 3000);
+      starts.release();
+      await pending;
+      if (wait === AGENT_RETRY_MIN_MS) first.exit();
+    }
+    // The exit of its own was restarted at once, and that start failed: the first wait again.
+    expect(waits).toEqual([AGENT_RETRY_MIN_MS, AGENT_RETRY_MIN_MS]);
+  });
+
+  it('waits at most AGENT_RETRY_MAX_MS between starts', () => {
+    expect(agentRetryDelayMs(1)).toBe(AGENT_RETRY_MIN_MS);
+    expect(agentRetryDelayMs(2)).toBe(2 * AGENT_RETRY_MIN_MS);
+    expect(agentRetryDelayMs(3)).toBe(4 * AGENT_RETRY_MIN_MS);
+    expect(agentRetryDelayMs(50)).toBe(AGENT_RETRY_MAX_MS);
+    expect(agentRetryDelayMs(10_000)).toBe(AGENT_RETRY_MAX_MS);
   });
 
   it('treats a start that throws as one that failed', async () => {
@@ -104,7 +151,8 @@ describe('OnDemandAgent', () => {
     expect(agent.usable).toBe(false);
   });
 
-  it(`starts another agent after one exits on its own, ${AGENT_RESTARTS} times, then gives up`, async () => {
+  it(`starts another agent after one exits on its own, ${AGENT_RESTARTS} times at once, then backs off`, async () => {
+    vi.useFakeTimers();
     const agents = Array.from({ length: AGENT_RESTARTS + 2 }, (_, i) => new FakeAgent(40000 + i));
     const starts = starter(agents.map((made) => () => made));
     const agent = new OnDemandAgent(ADDRESS, starts.start);
@@ -117,6 +165,10 @@ describe('OnDemandAgent', () => {
     expect(await agent.connect('127.0.0.1', 3000)).toBeNull();
     expect(agent.usable).toBe(false);
     expect(starts.starts()).toBe(AGENT_RESTARTS + 1);
+    await vi.advanceTimersByTimeAsync(AGENT_RETRY_MIN_MS);
+    const pending = agent.connect('127.0.0.1', 3000);
+    starts.release();
+    expect(via(await pending)).toBe(40000 + AGENT_RESTARTS + 1);
   });
 
   it("owns the running agent's listener, and anything on its address alone while one starts", async () => {

@@ -61,16 +61,19 @@ describe('parseRelayProbe', () => {
     });
   });
 
-  it('takes bash when there is no socat or busybox nc, but only with cat beside it', () => {
+  it("takes python3, then perl, before bash, which cannot pass a client's half-close on", () => {
     expect(parseRelayProbe(probe('has bash', 'has python3', 'has perl', 'has cat'))).toEqual({
-      kind: 'bash',
+      kind: 'python3',
     });
-    expect(parseRelayProbe(probe('has bash', 'has python3'))).toEqual({ kind: 'python3' });
-  });
-
-  it('takes python3, then perl', () => {
+    expect(parseRelayProbe(probe('has bash', 'has perl', 'has cat'))).toEqual({ kind: 'perl' });
     expect(parseRelayProbe(probe('has python3', 'has perl', 'has cat'))).toEqual({ kind: 'python3' });
     expect(parseRelayProbe(probe('has perl', 'has cat'))).toEqual({ kind: 'perl' });
+  });
+
+  it('takes bash when nothing that can half-close is there, but only with cat beside it', () => {
+    expect(parseRelayProbe(probe('has bash', 'has cat'))).toEqual({ kind: 'bash' });
+    expect(parseRelayProbe(probe('has nc', 'has bash', 'has cat', NCAT_HELP))).toEqual({ kind: 'bash' });
+    expect(parseRelayProbe(probe('has bash'))).toBeNull();
   });
 
   it('uses an nc of unknown lineage only when nothing else is there', () => {

@@ -3,6 +3,7 @@ import {
   DEFAULT_ENGINE_SOCKET,
   currentContextOf,
   engineSocketPath,
+  execRemovalOf,
   type EngineEndpointInputs,
 } from '../../../src/runtime/engine-endpoint.js';
 
@@ -56,5 +57,21 @@ describe('currentContextOf', () => {
     expect(currentContextOf('[]')).toBeNull();
     expect(currentContextOf('"text"')).toBeUndefined();
     expect(currentContextOf('{"currentContext": 3}')).toBeUndefined();
+  });
+});
+
+describe('execRemovalOf', () => {
+  it("leaves Docker's execs to Docker, which sends no Libpod-Api-Version", () => {
+    expect(execRemovalOf(undefined)).toBe('none');
+  });
+
+  it('removes them on a Podman from 4.8 on, and knows an older one cannot', () => {
+    expect(execRemovalOf('4.8.0')).toBe('remove');
+    expect(execRemovalOf('5.4.2')).toBe('remove');
+    expect(execRemovalOf('4.10.1')).toBe('remove');
+    expect(execRemovalOf('4.7.2')).toBe('unsupported');
+    expect(execRemovalOf('4.3.1')).toBe('unsupported');
+    expect(execRemovalOf('3.4.4')).toBe('unsupported');
+    expect(execRemovalOf('garbage')).toBe('unsupported');
   });
 });
