@@ -23,10 +23,14 @@ export function dockerShimPath(): string {
   return fileURLToPath(new URL('../../bin/portpilot-docker.js', import.meta.url));
 }
 
-/** The command line that runs the reference CLI's `subcommand` with `args`, docker through the shim. */
+/**
+ * The node arguments that run the reference CLI's `subcommand` with `args`: docker through the shim,
+ * and spawn-hook loaded first, so that no configuration value reaches a process's argv.
+ */
 export function referenceCommand(subcommand: string, args: readonly string[]): string[] {
+  const hook = new URL('./spawn-hook.js', import.meta.url).href;
   // Ours first: after exec's command, an option would be the command's.
-  return [referenceCliPath(), subcommand, '--docker-path', dockerShimPath(), ...args];
+  return ['--import', hook, referenceCliPath(), subcommand, '--docker-path', dockerShimPath(), ...args];
 }
 
 /** The environment the reference CLI runs with: ours, plus the docker CLI the shim runs. */

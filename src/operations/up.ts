@@ -10,7 +10,7 @@ import { serializeAttributes } from '../forwarding/attributes-lookup.js';
 import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { readLabelledWorkspace } from '../workspace/labelled-config.js';
+import { readLabelledWorkspace, type LabelledWorkspaceFiles } from '../workspace/labelled-config.js';
 import { workspaceIdLabels } from '../workspace/labels.js';
 import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
@@ -126,7 +126,12 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
   // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
   // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
   // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
-  const settings = await labelledSettings(docker, container, options, deps);
+  const workspace = await readLabelledWorkspace(docker, container, deps.progress);
+  const settings = workspace
+    ? await labelledSettings(container, workspace, options, deps)
+    : NO_FORWARD_SETTINGS;
+  // Made for a workspace: its forwarder follows that workspace through a rebuild, as up's does.
+  const follow = workspace ? workspaceIdLabels([], container.labels) : null;
   const compose =
     container.composeProject && container.composeService
       ? { project: container.composeProject, service: container.composeService }
@@ -149,23 +154,21 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
   }
   const mode = { kind: 'attach' as const, added: fromFlags };
   const attributes = serializeAttributes(settings);
-  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
   return result;
 }
 
 /**
- * The forward settings of the workspace a container's labels name, merged by the reference CLI with
- * the container's metadata; none when the labels name no workspace or may not be followed (see
- * readLabelledWorkspace: labels can come from an image, and never lead portpilot to another file).
+ * The forward settings of the workspace a container's labels name (found by readLabelledWorkspace:
+ * labels can come from an image, and never lead portpilot to another file), merged by the reference
+ * CLI with the container's metadata.
  */
 async function labelledSettings(
-  docker: Docker,
   container: ContainerInfo,
+  workspace: LabelledWorkspaceFiles,
   options: UpOptions,
   deps: UpDeps,
 ): Promise<ForwardSettings> {
-  const workspace = await readLabelledWorkspace(docker, container, deps.progress);
-  if (workspace === null) return NO_FORWARD_SETTINGS;
   const args = [
     '--container-id',
     container.id,

@@ -86,8 +86,8 @@ describe('exec', () => {
     expect(lines.some((l) => l.includes(` exec `) && l.includes(containerId) && l.endsWith('sleep 3'))).toBe(
       true,
     );
-    expect([...upCommandLines].some((l) => / run -d /.test(l))).toBe(true);
-    expect([...upCommandLines].some((l) => / exec .*sleep 1$/s.test(l))).toBe(true);
+    expect([...upCommandLines].some((l) => / run /.test(l))).toBe(true);
+    expect([...upCommandLines].some((l) => / exec .*sleep 1/s.test(l))).toBe(true);
     for (const line of [...lines, ...upCommandLines]) expect(line).not.toContain(SECRET);
 
     const printed = await runCli(stateDir, [
