@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { PortpilotError, errorMessage } from '../common/errors.js';
 import { resolveStateDir } from '../common/state-dir.js';
 import type { CommonOptions } from '../operations/forwarder-options.js';
@@ -7,6 +7,14 @@ import type { CommonOptions } from '../operations/forwarder-options.js';
 export function commonOptions(command: Command): CommonOptions {
   const opts = command.optsWithGlobals<{ stateDir?: string; dockerPath?: string }>();
   return { stateDir: resolveStateDir(opts.stateDir), dockerPath: opts.dockerPath ?? 'docker' };
+}
+
+/**
+ * `--state-dir`, which every command takes after its name as well: the program parses its own
+ * options before the command name only, so that exec's command keeps its flags.
+ */
+export function stateDirOption(): Option {
+  return new Option('--state-dir <dir>', 'where state and logs live (env PORTPILOT_STATE_DIR)').hideHelp();
 }
 
 /** Progress and human messages: stderr, so stdout stays machine-readable. */

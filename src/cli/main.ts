@@ -21,6 +21,7 @@ export function buildProgram(): Command {
       '--state-dir <dir>',
       'where state and logs live (env PORTPILOT_STATE_DIR; default $XDG_STATE_HOME/portpilot)',
     )
+    .enablePositionalOptions()
     .showHelpAfterError()
     .addHelpText(
       'after',
@@ -29,11 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(explainUsageErrors(upCommand(), { jsonResult: true }));
   program.addCommand(explainUsageErrors(portsCommand()));
   program.addCommand(explainUsageErrors(downCommand()));
-  program.addCommand(
-    explainUsageErrors(execCommand(), {
-      hint: "Put the command after --, as in 'portpilot exec -- ls -la'; 'portpilot exec --help' lists the options.",
-    }),
-  );
+  program.addCommand(explainUsageErrors(execCommand()));
   return program;
 }
 

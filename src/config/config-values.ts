@@ -63,39 +63,3 @@ export function expectObject(value: unknown, path: string, expected = 'an object
   if (!isJsonObject(value)) invalidConfig(path, value, 'is not an object', expected);
   return value;
 }
-
-/** An optional string property, or null when absent. */
-export function optionalString(value: unknown, path: string): string | null {
-  if (isAbsent(value)) return null;
-  if (typeof value !== 'string') invalidConfig(path, value, 'is not a string', 'a string');
-  return value;
-}
-
-/** An optional boolean property, or `fallback` when absent. */
-export function optionalBoolean(value: unknown, path: string, fallback: boolean): boolean {
-  if (isAbsent(value)) return fallback;
-  if (typeof value !== 'boolean') invalidConfig(path, value, 'is not a boolean', 'true or false');
-  return value;
-}
-
-/** An optional array of strings, or [] when absent. */
-export function stringArray(value: unknown, path: string): string[] {
-  if (isAbsent(value)) return [];
-  if (!Array.isArray(value)) invalidConfig(path, value, 'is not an array', 'an array of strings');
-  return value.map((item: unknown, index) => {
-    if (typeof item !== 'string') invalidConfig(childPath(path, index), item, 'is not a string', 'a string');
-    return item;
-  });
-}
-
-/** An optional object whose values are all strings, or {} when absent. */
-export function stringRecord(value: unknown, path: string): Record<string, string> {
-  if (isAbsent(value)) return {};
-  const object = expectObject(value, path, 'an object of name-value strings');
-  const record: Record<string, string> = {};
-  for (const [key, item] of Object.entries(object)) {
-    if (typeof item !== 'string') invalidConfig(childPath(path, key), item, 'is not a string', 'a string');
-    record[key] = item;
-  }
-  return record;
-}

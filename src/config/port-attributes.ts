@@ -1,4 +1,5 @@
-import type { DevContainerConfig, PortAttributes, PortAttributesKey } from './types.js';
+import type { ForwardSettings } from './forward-settings.js';
+import type { PortAttributes, PortAttributesKey } from './types.js';
 
 /** Which kind of portsAttributes key supplied a port's attributes. */
 export type PortAttributesMatch = 'port' | 'service' | 'range' | 'regex' | 'other' | 'none';
@@ -29,7 +30,7 @@ const ATTRIBUTE_NAMES = [
  * not apply.
  */
 export function matchPortAttributes(
-  config: Pick<DevContainerConfig, 'portsAttributes' | 'otherPortsAttributes'>,
+  config: Pick<ForwardSettings, 'portsAttributes' | 'otherPortsAttributes'>,
   port: number,
   processCommandLine: string | null,
   service: string | null = null,

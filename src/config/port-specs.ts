@@ -1,6 +1,6 @@
 import { UsageError } from '../common/errors.js';
 import { childPath, expectObject, invalidConfig, isAbsent, showValue } from './config-values.js';
-import type { AppPort, DeclaredPort, OnAutoForward, PortAttributes, PortAttributesKey } from './types.js';
+import type { DeclaredPort, OnAutoForward, PortAttributes, PortAttributesKey } from './types.js';
 
 /** Lowest TCP port a forward may name. */
 export const MIN_PORT = 1;
@@ -12,7 +12,6 @@ const RANGE = /^(\d+)-(\d+)$/;
 // Compose service names; VS Code's own pattern is ^([a-z0-9-]+):(\d{1,5})$, this also takes _ . and capitals.
 const SERVICE_PORT = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\d+)$/;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1']);
-const APP_PORT_CONTAINER_PORT = /^(?:.*:)?(\d+)(?:\/[a-z]+)?$/;
 
 const FORWARD_PORT_EXPECTED = 'a number 1-65535 or "service:port"';
 const KEY_EXPECTED = 'a port 1-65535, a range "from-to", "service:port" or a regular expression';
@@ -144,21 +143,4 @@ export function parsePortAttributes(value: unknown, path: string): PortAttribute
     attributes[name] = flag;
   }
   return attributes;
-}
-
-/** Parses appPort (a port, a `docker run -p` string, or an array of them). */
-export function parseAppPorts(value: unknown, path: string): AppPort[] {
-  if (isAbsent(value)) return [];
-  const items: unknown[] = Array.isArray(value) ? value : [value];
-  return items.map((item, index) => {
-    const itemPath = Array.isArray(value) ? childPath(path, index) : path;
-    if (typeof item === 'string' && item !== '' && !DIGITS.test(item)) {
-      const match = APP_PORT_CONTAINER_PORT.exec(item);
-      return { publish: item, containerPort: match ? toPort(match[1]) : null };
-    }
-    const port = typeof item === 'number' || typeof item === 'string' ? toPort(item) : null;
-    if (port === null)
-      invalidConfig(itemPath, item, 'is not a port', 'a number 1-65535 or a "host:container" string');
-    return { publish: `127.0.0.1:${port}:${port}`, containerPort: port };
-  });
 }

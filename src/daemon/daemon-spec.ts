@@ -30,6 +30,11 @@ export interface DaemonSpec {
   relayPath: RelayPath | null;
   /** Host address listeners bind; loopback unless the user asked otherwise. */
   hostAddress: string;
+  /**
+   * The labels of the workspace the container was made for: when it is replaced (a rebuild), the
+   * forwarder moves to the running container with these labels. Absent: it ends with its container.
+   */
+  follow?: Record<string, string>;
 }
 
 /**

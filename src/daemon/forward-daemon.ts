@@ -30,7 +30,8 @@ import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
 import { ScanSchedule } from './scan-schedule.js';
 import { WarningThrottle } from './log-throttle.js';
-import { READY_FD, type ReadyMessage } from './spawn-forwarder.js';
+import { READY_FD, ensureForwarder, type ReadyMessage } from './spawn-forwarder.js';
+import { specForReplacement, waitForReplacement } from './follow-workspace.js';
 
 /** How often the cheap change check runs (see ListenerSource.mayHaveChanged). */
 export const CHANGE_CHECK_MS = 250;
@@ -296,6 +297,7 @@ async function superviseUntilDone(
   process.on('SIGHUP', () => undefined);
 
   const schedule = new ScanSchedule();
+  let followWorkspace = false;
   // Reads failed in a row for reasons that say nothing about the container (see ListenerSource):
   // retried with back-off, and nothing forwarded is withdrawn meanwhile.
   let readFailures = 0;
@@ -340,6 +342,7 @@ async function superviseUntilDone(
         );
         if (!container) {
           log.info({ waitedMs: Date.now() - downSince }, 'the container stayed down');
+          followWorkspace = spec.follow !== undefined && stopping === null;
           stop('the container stopped');
           break;
         }
@@ -368,8 +371,35 @@ async function superviseUntilDone(
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
   await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);
+  if (followWorkspace && spec.follow) {
+    // Its ports are released already: a rebuild may build an image before it starts the new container.
+    log.info({ labels: spec.follow }, 'waiting for a container of the workspace to replace it');
+    const interrupt = new AbortController();
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => interrupt.abort());
+    const replacement = await waitForReplacement(docker, spec.follow, started.containerId, interrupt.signal);
+    if (replacement) await handOver(spec, paths, replacement, log);
+  }
   log.info('forwarder stopped');
   process.exit(0);
+}
+
+/**
+ * Starts (or finds) the forwarder of the container that replaced ours, now that our host ports are
+ * released: it binds the same ones wherever they are still free.
+ */
+async function handOver(spec: DaemonSpec, paths: StatePaths, replacement: ContainerInfo, log: Logger) {
+  try {
+    const handle = await ensureForwarder(paths, {
+      kind: 'workspace',
+      spec: specForReplacement(spec, replacement.id),
+    });
+    log.info(
+      { containerId: replacement.id, forwarderPid: handle.pid, reused: handle.reused },
+      'forwarding moved to the container that replaced this one',
+    );
+  } catch (error) {
+    log.error({ err: error, containerId: replacement.id }, 'cannot forward the replacement container');
+  }
 }
 
 function reportReady(message: ReadyMessage): void {

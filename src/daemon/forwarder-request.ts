@@ -35,6 +35,7 @@ export function planForwarder(running: DaemonSpec | null, request: ForwarderRequ
           declared: mergeDeclared(running.declared, request.added),
           attributes: running.attributes,
           relayPath: wanted.relayPath ?? running.relayPath,
+          ...(running.follow ? { follow: running.follow } : {}),
         };
   return { spec, changes: specChanges(running, spec) };
 }
@@ -63,6 +64,9 @@ export function specChanges(before: DaemonSpec, after: DaemonSpec): string[] {
           ? 'portsAttributes added'
           : 'portsAttributes changed',
     );
+  }
+  if (JSON.stringify(before.follow ?? null) !== JSON.stringify(after.follow ?? null)) {
+    changes.push('the workspace labels it follows through a rebuild changed');
   }
   return changes;
 }

@@ -1,6 +1,7 @@
 import { matchPortAttributes } from '../config/port-attributes.js';
 import { parsePortsAttributesKey } from '../config/port-specs.js';
-import type { DevContainerConfig, PortAttributes, PortAttributesKey } from '../config/types.js';
+import type { ForwardSettings } from '../config/forward-settings.js';
+import type { PortAttributes, PortAttributesKey } from '../config/types.js';
 import type { SerializedPortAttributes } from '../daemon/daemon-spec.js';
 
 /** Finds the attributes for a port: its container port, the listening command line, its Compose service. */
@@ -15,7 +16,7 @@ export const NO_ATTRIBUTES: PortAttributesLookup = () => ({});
 
 /** portsAttributes as the daemon receives them (regexes do not survive JSON; their source does). */
 export function serializeAttributes(
-  config: Pick<DevContainerConfig, 'portsAttributes' | 'otherPortsAttributes'>,
+  config: Pick<ForwardSettings, 'portsAttributes' | 'otherPortsAttributes'>,
 ): SerializedPortAttributes {
   return {
     portsAttributes: config.portsAttributes.map(({ key, attributes }) => ({ key: keyText(key), attributes })),

@@ -1,9 +1,9 @@
 import { RuntimeError, UsageError } from '../common/errors.js';
 import { parseForwardPortSpec } from '../config/port-specs.js';
-import type { DeclaredPort, DevContainerConfig } from '../config/types.js';
+import type { DeclaredPort } from '../config/types.js';
 import type { DeclaredForward } from '../daemon/daemon-spec.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
-import { findServiceContainer, type ComposeWorkspace } from '../workspace/compose.js';
+import { findServiceContainer } from '../workspace/compose.js';
 
 /** A declared port and where it was declared, for error messages. */
 export interface DeclaredSource extends DeclaredPort {
@@ -11,12 +11,18 @@ export interface DeclaredSource extends DeclaredPort {
   origin: string;
 }
 
-/** forwardPorts followed by the --forward-port values, each port once. */
+/** The dev container's Compose project and service, when it has them. */
+export interface ComposeTarget {
+  project: string;
+  service: string;
+}
+
+/** Pure: forwardPorts followed by the --forward-port values, each port once. */
 export function declaredPorts(
-  config: Pick<DevContainerConfig, 'forwardPorts'>,
+  forwardPorts: readonly DeclaredPort[],
   flags: readonly string[],
 ): DeclaredSource[] {
-  const ports: DeclaredSource[] = config.forwardPorts.map((port, index) => ({
+  const ports: DeclaredSource[] = forwardPorts.map((port, index) => ({
     ...port,
     origin: `forwardPorts[${index}]`,
   }));
@@ -29,54 +35,35 @@ export function declaredPorts(
   return ports;
 }
 
-export function checkDeclaredServices(
+/** Each declared port with the container it is dialled in: its Compose service's, or the dev container. */
+export async function resolveForwards(
+  docker: Docker,
   declared: readonly DeclaredSource[],
-  compose: ComposeWorkspace | null,
-): void {
+  primary: ContainerInfo,
+  compose: ComposeTarget | null,
+): Promise<DeclaredForward[]> {
+  const forwards: DeclaredForward[] = [];
   for (const { service, port, origin } of declared) {
-    if (service === null) continue;
+    if (service === null || service === compose?.service) {
+      forwards.push({ service, port, containerId: primary.id });
+      continue;
+    }
     if (!compose) {
       throw new UsageError(
-        `${origin}: "${service}:${port}" names a Compose service, but this workspace does not use Compose`,
+        `${origin}: "${service}:${port}" names a Compose service, but this dev container is not a Compose service's`,
         {
           code: 'CONFIG_INVALID',
           description: `Forward ${port} alone, or use dockerComposeFile with a service named ${service}.`,
         },
       );
     }
-    if (!compose.services.includes(service)) {
-      throw new UsageError(
-        `${origin}: "${service}:${port}" names no service of ${compose.source.files.join(', ')}; ` +
-          `expected one of ${compose.services.join(', ')}`,
-        {
-          code: 'CONFIG_INVALID',
-          description: `Name a service the Compose file(s) define, not "${service}".`,
-        },
-      );
-    }
-  }
-}
-
-/** Each declared port with the container it is dialled in: its Compose service's, or the dev container. */
-export async function resolveForwards(
-  docker: Docker,
-  declared: readonly DeclaredSource[],
-  primary: ContainerInfo,
-  compose: { project: string; service: string } | null,
-): Promise<DeclaredForward[]> {
-  const forwards: DeclaredForward[] = [];
-  for (const { service, port, origin } of declared) {
-    if (service === null || !compose || service === compose.service) {
-      forwards.push({ service, port, containerId: primary.id });
-      continue;
-    }
     const container = await findServiceContainer(docker, compose.project, service);
     if (!container?.running) {
       throw new RuntimeError(`${origin}: service ${service} has no running container`, {
         code: 'CONTAINER_NOT_RUNNING',
         description:
-          `Compose project ${compose.project} ${container ? `has it ${container.status}` : 'did not start it'}: ` +
-          `add "${service}" to runServices (or remove runServices), then run up again.`,
+          `Compose project ${compose.project} ${container ? `has it ${container.status}` : 'has no such service, or did not start it'}: ` +
+          `check the service name, add "${service}" to runServices (or remove runServices), then run up again.`,
       });
     }
     forwards.push({ service, port, containerId: container.id });

@@ -1,15 +1,12 @@
-import { PortpilotError, UsageError } from '../common/errors.js';
-import { readDevContainerConfig } from '../config/read-config.js';
+import path from 'node:path';
+import { UsageError } from '../common/errors.js';
+import { referenceCommand, referenceEnv } from '../devcontainer/reference-cli.js';
 import { Docker } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import type { AttachedRunner } from '../workspace/attached-process.js';
-import { readComposeProjectName } from '../workspace/compose.js';
-import { dockerExecArgs, workspaceExecSettings, type ExecSettings } from '../workspace/exec-args.js';
-import { findWorkspaceContainers } from '../workspace/find-container.js';
-import { readLabelledConfig } from '../workspace/labelled-config.js';
-import { withPassedEnv } from '../workspace/passed-env.js';
+import { readLabelledWorkspace } from '../workspace/labelled-config.js';
 import type { CommonOptions } from './forwarder-options.js';
-import { attach } from './up.js';
+import { attach } from './start-forwarding.js';
 
 /** What `exec` is asked to run, and where. */
 export interface ExecOptions extends CommonOptions {
@@ -17,10 +14,8 @@ export interface ExecOptions extends CommonOptions {
   /** The workspace folder; null (with no containerId) means the current directory. */
   workspaceFolder: string | null;
   config: string | null;
-  /** The command and its arguments. */
+  /** The command and its arguments, after any flags for the reference CLI's exec, as given. */
   command: string[];
-  /** Allocate a terminal: only when our stdin and stdout both are terminals. */
-  tty: boolean;
 }
 
 /** What `exec` runs things with. */
@@ -28,54 +23,38 @@ export interface ExecDeps {
   runner: ProcessRunner;
   attached: AttachedRunner;
   env: Readonly<Record<string, string | undefined>>;
-  /** Warnings for the user (stderr). */
+  /** Where a warning goes (stderr): labels that are not followed, say. */
   warn: (message: string) => void;
 }
 
 /**
- * Runs a command in the dev container with our stdin, stdout and stderr; resolves with its exit code.
- * In a workspace's container it runs in workspaceFolder, with containerEnv, as remoteUser: also when
- * the container is named by --container-id and its labels lead to its workspace's devcontainer.json.
+ * Runs a command in the dev container with the reference CLI's `exec` (remoteUser, remoteEnv,
+ * userEnvProbe, the workspace folder), on our stdin, stdout and stderr; resolves with its exit code.
+ * A container named by --container-id whose labels name a workspace (its config file inside its
+ * folder) runs the command with that workspace's configuration.
  */
 export async function execInContainer(options: ExecOptions, deps: ExecDeps): Promise<number> {
   if (options.command.length === 0) {
-    throw new UsageError('exec needs a command', { description: 'Example: portpilot exec -- bash -l' });
+    throw new UsageError('exec needs a command', { description: 'Example: portpilot exec bash -l' });
   }
   if (options.containerId !== null && options.workspaceFolder !== null) {
     throw new UsageError('give --container-id or --workspace-folder, not both');
   }
-  const docker = new Docker(deps.runner, options.dockerPath);
-  let containerId: string;
-  let settings: Omit<ExecSettings, 'interactive' | 'tty'> = { workdir: null, env: {}, user: null };
+  const scope: string[] = [];
   if (options.containerId !== null) {
+    const docker = new Docker(deps.runner, options.dockerPath);
     const container = await attach(docker, options.containerId);
-    containerId = container.id;
-    const config = await readLabelledConfig(docker, container, deps.env, deps.warn);
-    if (config) settings = workspaceExecSettings(config);
-  } else {
-    const folder = options.workspaceFolder ?? process.cwd();
-    const config = await readDevContainerConfig(folder, options.config ?? undefined, deps.env);
-    const project =
-      config.source.kind === 'compose' ? await readComposeProjectName(config, config.source, deps.env) : null;
-    const [container] = await findWorkspaceContainers(docker, config, project);
-    if (!container?.running) {
-      throw new PortpilotError(
-        container ? 'CONTAINER_NOT_RUNNING' : 'CONTAINER_NOT_FOUND',
-        container
-          ? `the dev container of ${config.workspaceFolderHost} is ${container.status}, not running`
-          : `${config.workspaceFolderHost} has no dev container`,
-        { description: `Bring it up first: portpilot up --workspace-folder ${config.workspaceFolderHost}` },
-      );
-    }
-    containerId = container.id;
-    settings = workspaceExecSettings(config);
+    scope.push('--container-id', container.id);
+    const workspace = await readLabelledWorkspace(docker, container, deps.warn);
+    if (workspace)
+      scope.push('--workspace-folder', workspace.workspaceFolder, '--config', workspace.configFile);
+  } else if (options.workspaceFolder !== null) {
+    scope.push('--workspace-folder', path.resolve(options.workspaceFolder));
   }
-  const flags = { ...settings, interactive: true, tty: options.tty };
-  return withPassedEnv(settings.env, (passed) =>
-    deps.attached(
-      options.dockerPath,
-      dockerExecArgs(containerId, options.command, flags, passed.flags),
-      passed.processEnv,
-    ),
+  if (options.config !== null) scope.push('--config', path.resolve(options.config));
+  return deps.attached(
+    process.execPath,
+    referenceCommand('exec', [...scope, ...options.command]),
+    referenceEnv(deps.env, options.dockerPath),
   );
 }

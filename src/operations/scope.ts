@@ -1,14 +1,13 @@
 import { resolve } from 'node:path';
 import { PortpilotError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
-import { readDevContainerConfig } from '../config/read-config.js';
 import { listMarkedContainers } from '../daemon/marker.js';
 import { Docker } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
-import { readComposeProjectName } from '../workspace/compose.js';
 import { COMPOSE_PROJECT_LABEL, LOCAL_FOLDER_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
 import type { Scope } from './ports.js';
+import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 
 /** Turns --container-id / --workspace-folder into the set of container ids a command acts on. */
 export async function resolveScope(
@@ -53,22 +52,6 @@ export async function workspaceContainerIds(
     for (const id of await docker.listByLabels({ [COMPOSE_PROJECT_LABEL]: composeProject })) ids.add(id);
   }
   return [...ids];
-}
-
-/**
- * The Compose project of the workspace in `folder`, from its devcontainer.json as `up` names it; null
- * when it does not use Compose, or its config cannot be read (then only its labelled containers count).
- */
-export async function workspaceComposeProject(
-  folder: string,
-  env: Readonly<Record<string, string | undefined>>,
-): Promise<string | null> {
-  try {
-    const config = await readDevContainerConfig(folder, undefined, env);
-    return config.source.kind === 'compose' ? await readComposeProjectName(config, config.source, env) : null;
-  } catch {
-    return null;
-  }
 }
 
 /**

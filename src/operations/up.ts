@@ -1,25 +1,24 @@
-import { isIP } from 'node:net';
-import type { Writable } from 'node:stream';
-import { PortpilotError, UsageError } from '../common/errors.js';
-import { ensureStateDir, statePaths } from '../common/state-dir.js';
-import { parseForwardPortSpec } from '../config/port-specs.js';
-import { readDevContainerConfig } from '../config/read-config.js';
-import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
-import type { ForwarderRequest } from '../daemon/forwarder-request.js';
+import path from 'node:path';
+import { statePaths } from '../common/state-dir.js';
+import {
+  parseForwardSettings,
+  NO_FORWARD_SETTINGS,
+  type ForwardSettings,
+} from '../config/forward-settings.js';
 import { reapForwarder } from '../daemon/reap-forwarder.js';
-import { ensureForwarder } from '../daemon/spawn-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
-import { isLoopbackAddress } from '../forwarding/host-listener.js';
-import { listPorts } from '../forwarding/registry.js';
+import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
-import { prepareCompose, readComposeProjectName } from '../workspace/compose.js';
-import { ensureWorkspaceContainer } from '../workspace/ensure-container.js';
-import { readLabelledConfig } from '../workspace/labelled-config.js';
-import { runLifecycleCommands } from '../workspace/lifecycle-runner.js';
+import { readLabelledWorkspace, type LabelledWorkspaceFiles } from '../workspace/labelled-config.js';
+import { workspaceIdLabels } from '../workspace/labels.js';
+import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 import { withWorkspaceLock } from '../workspace/workspace-state.js';
-import { checkDeclaredServices, declaredPorts, resolveForwards } from './declared-forwards.js';
+import { declaredPorts, resolveForwards, type ComposeTarget } from './declared-forwards.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
+import { workspaceContainerIds } from './scope.js';
+import { attach, checkHostAddress, startForwarding } from './start-forwarding.js';
+import { UsageError } from '../common/errors.js';
 
 /** What `up` is asked to do: the flags, typed. */
 export interface UpOptions extends CommonOptions, ForwardingOptions {
@@ -28,94 +27,95 @@ export interface UpOptions extends CommonOptions, ForwardingOptions {
   workspaceFolder: string | null;
   config: string | null;
   removeExistingContainer: boolean;
+  /** The flags portpilot does not own, in order: passed to the reference CLI's `up` unchanged. */
+  passThrough: string[];
 }
 
-/** The success line `up` prints, in the devcontainer CLI's shape. */
-export interface UpResult {
+/** The success line `up` prints: the reference CLI's result, every field kept, plus `forwarder`. */
+export type UpResult = ReferenceResult & {
   outcome: 'success';
   containerId: string;
-  remoteWorkspaceFolder: string;
   forwarder?: { pid: number; logFile: string };
-}
+};
 
 /** What `up` runs things with and reports to. */
 export interface UpDeps {
   runner: ProcessRunner;
   progress: (message: string) => void;
-  /** Where the output of builds, Compose and lifecycle commands streams: stderr, never stdout. */
-  output: Writable;
-  /** What `${localEnv:…}` and COMPOSE_PROJECT_NAME read. */
+  /** What the reference CLI runs with (`${localEnv:…}`, COMPOSE_PROJECT_NAME, …). */
   env: Readonly<Record<string, string | undefined>>;
 }
 
+const MERGED_FLAG = '--include-merged-configuration';
+
 /**
- * Brings up the workspace's dev container (or attaches to `--container-id`) and, when asked, its
- * forwarder. A malformed config or Compose file fails before any container or forwarder is touched.
+ * Brings up the workspace's dev container with the reference CLI's `up` (or attaches to
+ * `--container-id`) and, when asked, its forwarder, which forwards the ports of the configuration as
+ * the reference merged it (devcontainer.json, features, the image's metadata).
  */
 export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   if (options.autoForward) checkHostAddress(options.hostAddress, deps.progress);
   const docker = new Docker(deps.runner, options.dockerPath);
-  if (options.containerId !== null) return upAttached(options, options.containerId, docker, deps);
+  if (options.containerId !== null) {
+    if (options.passThrough.length > 0) {
+      throw new UsageError(`up --container-id takes none of ${options.passThrough.join(' ')}`, {
+        description: 'Those flags go to the Dev Containers CLI, which up runs only for a --workspace-folder.',
+      });
+    }
+    return upAttached(options, options.containerId, docker, deps);
+  }
 
-  const config = await readDevContainerConfig(
-    options.workspaceFolder ?? process.cwd(),
-    options.config ?? undefined,
-    deps.env,
-  );
-  const declared = declaredPorts(config, options.forwardPorts);
-  const compose =
-    config.source.kind === 'compose'
-      ? await prepareCompose(deps.runner, options.dockerPath, config, config.source, deps.env)
-      : null;
-  checkDeclaredServices(declared, compose);
-
-  const container = await withWorkspaceLock(options.stateDir, config, async () => {
-    const ensured = await ensureWorkspaceContainer(
-      config,
-      compose,
-      { removeExisting: options.removeExistingContainer },
-      {
-        docker,
-        stateDir: options.stateDir,
-        output: deps.output,
-        progress: deps.progress,
-        beforeRemove: async (containerId) => {
-          const reaped = await reapForwarder(statePaths(options.stateDir), containerId);
-          if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
-        },
-      },
-    );
-    const { name, id } = ensured.container;
-    deps.progress(`${ensured.created ? 'Created' : 'Using'} container ${name} (${id.slice(0, 12)}).`);
-    const target = { docker, containerId: id, output: deps.output, progress: deps.progress };
-    await runLifecycleCommands(config, target);
-    return ensured.container;
+  const folder = path.resolve(options.workspaceFolder ?? process.cwd());
+  const lockKey = { configFile: path.resolve(options.config ?? folder) };
+  const userAskedMerged = options.passThrough.includes(MERGED_FLAG);
+  const result = await withWorkspaceLock(options.stateDir, lockKey, async () => {
+    if (options.removeExistingContainer) {
+      const project = await workspaceComposeProject(folder, deps.env);
+      for (const id of await workspaceContainerIds(docker, folder, project)) {
+        const reaped = await reapForwarder(statePaths(options.stateDir), id);
+        if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
+      }
+    }
+    const args = [
+      '--workspace-folder',
+      folder,
+      ...(options.config !== null ? ['--config', path.resolve(options.config)] : []),
+      ...(options.removeExistingContainer ? ['--remove-existing-container'] : []),
+      ...(options.autoForward && !userAskedMerged ? [MERGED_FLAG] : []),
+      ...options.passThrough,
+    ];
+    return runReference(deps.runner, 'up', args, { dockerPath: options.dockerPath, env: deps.env });
   });
+  const merged = result.mergedConfiguration;
+  if (!userAskedMerged) delete result.mergedConfiguration;
+  const success = result as UpResult;
+  if (!options.autoForward) return success;
 
-  const result: UpResult = {
-    outcome: 'success',
-    containerId: container.id,
-    remoteWorkspaceFolder: config.workspaceFolder,
-  };
-  if (!options.autoForward) return result;
-  const target = compose ? { project: compose.project, service: compose.source.service } : null;
-  const forwards = await resolveForwards(docker, declared, container, target);
-  const attributes = serializeAttributes(config);
+  const container = await attach(docker, success.containerId);
+  const settings = parseForwardSettings(merged, 'the merged configuration of ' + folder);
+  const compose = composeTarget(result, merged);
+  const forwards = await resolveForwards(
+    docker,
+    declaredPorts(settings.forwardPorts, options.forwardPorts),
+    container,
+    compose,
+  );
+  // The forwarder follows the workspace: a rebuild's new container is found by these labels.
+  const follow = workspaceIdLabels(options.passThrough, container.labels);
+  const attributes = serializeAttributes(settings);
   const mode = { kind: 'workspace' as const };
-  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
-  return result;
+  success.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
+  return success;
+}
+
+/** The Compose project (as the reference named it) and service of the dev container, if any. */
+function composeTarget(result: ReferenceResult, merged: unknown): ComposeTarget | null {
+  const project = result.composeProjectName;
+  const service = (merged as { service?: unknown } | undefined)?.service;
+  return typeof project === 'string' && typeof service === 'string' ? { project, service } : null;
 }
 
 async function upAttached(options: UpOptions, ref: string, docker: Docker, deps: UpDeps): Promise<UpResult> {
-  const declared = options.forwardPorts.map((raw) => {
-    const spec = parseForwardPortSpec(raw);
-    if (spec.service !== null) {
-      throw new UsageError(`--forward-port ${raw}: a SERVICE:PORT needs a Compose workspace`, {
-        description: 'Use a plain port number when attaching with --container-id.',
-      });
-    }
-    return spec;
-  });
   const container = await attach(docker, ref);
   const result: UpResult = {
     outcome: 'success',
@@ -126,105 +126,66 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
   // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
   // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
   // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
-  const config = await readLabelledConfig(docker, container, deps.env, deps.progress);
-  let forwards: DeclaredForward[] = [];
-  if (config) {
-    const target =
-      config.source.kind === 'compose'
-        ? {
-            project: await readComposeProjectName(config, config.source, deps.env),
-            service: config.source.service,
-          }
-        : null;
-    forwards = await resolveForwards(docker, declaredPorts(config, []), container, target);
+  const workspace = await readLabelledWorkspace(docker, container, deps.progress);
+  const settings = workspace
+    ? await labelledSettings(container, workspace, options, deps)
+    : NO_FORWARD_SETTINGS;
+  // Made for a workspace: its forwarder follows that workspace through a rebuild, as up's does.
+  const follow = workspace ? workspaceIdLabels([], container.labels) : null;
+  const compose =
+    container.composeProject && container.composeService
+      ? { project: container.composeProject, service: container.composeService }
+      : null;
+  const fromConfig = await resolveForwards(
+    docker,
+    declaredPorts(settings.forwardPorts, []),
+    container,
+    compose,
+  );
+  const fromFlags = await resolveForwards(
+    docker,
+    declaredPorts([], options.forwardPorts),
+    container,
+    compose,
+  );
+  const forwards = [...fromConfig];
+  for (const port of fromFlags) {
+    if (!forwards.some((f) => f.service === port.service && f.port === port.port)) forwards.push(port);
   }
-  const added = declared.map(({ port }) => ({ service: null, port, containerId: container.id }));
-  for (const port of added) {
-    if (!forwards.some((f) => f.service === null && f.port === port.port)) forwards.push(port);
-  }
-  const attributes = config ? serializeAttributes(config) : null;
-  const mode = { kind: 'attach' as const, added };
-  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps);
+  const mode = { kind: 'attach' as const, added: fromFlags };
+  const attributes = serializeAttributes(settings);
+  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
   return result;
 }
 
 /**
- * Refuses a --host-address that is not an IP address, and warns about one that is not loopback:
- * its forwards are open to every machine that can reach that address, not only to this host.
+ * The forward settings of the workspace a container's labels name (found by readLabelledWorkspace:
+ * labels can come from an image, and never lead portpilot to another file), merged by the reference
+ * CLI with the container's metadata.
  */
-function checkHostAddress(address: string, progress: (message: string) => void): void {
-  if (isIP(address) === 0) {
-    throw new UsageError(`--host-address ${address} is not an IP address`, {
-      description: 'Leave it out: forwards listen on 127.0.0.1 (and ::1), reachable from this host only.',
-    });
-  }
-  if (!isLoopbackAddress(address)) {
-    progress(
-      `warning: --host-address ${address} is not a loopback address: every forwarded port will be ` +
-        `reachable by anyone who can reach ${address}, other machines included. Leave the flag out ` +
-        'to listen on 127.0.0.1 and ::1 only.',
-    );
-  }
-}
-
-/**
- * Starts (or reuses) the container's forwarder. A running one is replaced only when the request
- * changes what it runs with (see planForwarder), and `up` says what changed.
- */
-export async function startForwarding(
-  options: CommonOptions & ForwardingOptions,
+async function labelledSettings(
   container: ContainerInfo,
-  mode: { kind: 'workspace' } | { kind: 'attach'; added: DeclaredForward[] },
-  declared: DeclaredForward[],
-  attributes: DaemonSpec['attributes'],
-  deps: Pick<UpDeps, 'progress'>,
-): Promise<{ pid: number; logFile: string }> {
-  const paths = statePaths(options.stateDir);
-  await ensureStateDir(paths.root);
-  // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
-  await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
-  deps.progress(`Starting the port forwarder for ${container.name}…`);
-  const spec: DaemonSpec = {
-    containerId: container.id,
-    stateDir: paths.root,
+  workspace: LabelledWorkspaceFiles,
+  options: UpOptions,
+  deps: UpDeps,
+): Promise<ForwardSettings> {
+  const args = [
+    '--container-id',
+    container.id,
+    '--workspace-folder',
+    workspace.workspaceFolder,
+    '--config',
+    workspace.configFile,
+    MERGED_FLAG,
+  ];
+  const read = await runReference(deps.runner, 'read-configuration', args, {
     dockerPath: options.dockerPath,
-    declared,
-    attributes,
-    relayPath: options.relayPath,
-    hostAddress: options.hostAddress,
-  };
-  const request: ForwarderRequest = { ...mode, spec };
-  const handle = await ensureForwarder(paths, request);
-  if (handle.replaced) {
+    env: deps.env,
+  }).catch((error: unknown) => {
     deps.progress(
-      `Replaced the running forwarder (pid ${handle.replaced.pid}), as this up changes what it runs ` +
-        `with: ${handle.replaced.changes.join('; ')}.`,
+      `warning: cannot read ${workspace.configFile}; forwarding without its ports: ${String(error)}`,
     );
-  }
-  deps.progress(
-    handle.reused
-      ? `Reusing the running forwarder (pid ${handle.pid}); log: ${handle.logFile}`
-      : `Forwarder running (pid ${handle.pid}); log: ${handle.logFile}`,
-  );
-  return { pid: handle.pid, logFile: handle.logFile };
-}
-
-/** Finds a running container by id or name. */
-export async function attach(docker: Docker, ref: string): Promise<ContainerInfo> {
-  const container = await docker.inspect(ref);
-  if (!container) {
-    throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {
-      description: `'${docker.dockerPath} ps -a' lists the containers there are.`,
-    });
-  }
-  if (!container.running) {
-    throw new PortpilotError(
-      'CONTAINER_NOT_RUNNING',
-      `container ${container.name} is ${container.status}, not running`,
-      {
-        description: `Start it first: ${docker.dockerPath} start ${container.name}`,
-      },
-    );
-  }
-  return container;
+    return null;
+  });
+  return read ? parseForwardSettings(read.mergedConfiguration, workspace.configFile) : NO_FORWARD_SETTINGS;
 }

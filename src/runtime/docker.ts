@@ -172,8 +172,9 @@ export class Docker {
     await this.cli(['stop', containerId]);
   }
 
+  /** Removes the container and its anonymous volumes (as `compose down -v` and `docker run --rm` do). */
   async remove(containerId: string): Promise<void> {
-    await this.cli(['rm', '-f', containerId]);
+    await this.cli(['rm', '-f', '-v', containerId]);
   }
 }
 

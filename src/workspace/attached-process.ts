@@ -21,7 +21,7 @@ const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
 /** The local AttachedRunner: the child inherits our stdio, so terminals, EOF and binary data pass as they are. */
 export const runAttached: AttachedRunner = (file, args, env) =>
   new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: 'inherit', env });
+    const child = spawn(file, [...args], { stdio: 'inherit', env: env ?? process.env });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     const ignoreInterrupt = () => undefined;
     process.on('SIGINT', ignoreInterrupt);

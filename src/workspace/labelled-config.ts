@@ -1,22 +1,24 @@
 import { realpath } from 'node:fs/promises';
-import { readDevContainerConfig } from '../config/read-config.js';
-import type { DevContainerConfig } from '../config/types.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
-import { isInside, labelledWorkspace, workspaceLabels } from './labels.js';
+import { isInside, labelledWorkspace } from './labels.js';
+
+/** A workspace folder and its config file, as a container's labels name them. */
+export interface LabelledWorkspaceFiles {
+  workspaceFolder: string;
+  configFile: string;
+}
 
 /**
- * The devcontainer.json of the workspace a container was made for, as its labels name it (see
- * labelledWorkspace for when they are followed); null when there is none to follow. A refusal is
- * reported through `warn`, naming the container and why. A followed config must also be that
- * workspace's own, read as the workspace reads it: the labels a container of it gets are exactly the
- * container's, and the config file still lies inside the folder once symlinks are resolved.
+ * The workspace a container was made for, as its labels name it, when they may be followed (see
+ * labelledWorkspace: set on the container, not copied from its image, the config file inside the
+ * folder), and the config file still lies inside the folder once symlinks are resolved; null when
+ * there is none to follow. A refusal is reported through `warn`, naming the container and why.
  */
-export async function readLabelledConfig(
+export async function readLabelledWorkspace(
   docker: Docker,
   container: Pick<ContainerInfo, 'name' | 'labels' | 'imageId' | 'image'>,
-  env: Readonly<Record<string, string | undefined>>,
   warn: (message: string) => void,
-): Promise<DevContainerConfig | null> {
+): Promise<LabelledWorkspaceFiles | null> {
   const refuse = (reason: string) => {
     warn(
       `warning: not using the devcontainer.json named by the labels of container ${container.name}: ` +
@@ -42,13 +44,5 @@ export async function readLabelledConfig(
   if (!isInside(real[0], real[1])) {
     return refuse(`its config file ${verdict.configFile} leads outside ${verdict.workspaceFolder}`);
   }
-  const config = await readDevContainerConfig(verdict.workspaceFolder, verdict.configFile, env).catch(
-    () => null,
-  );
-  if (config === null) return null;
-  const own = workspaceLabels(config);
-  if (Object.entries(own).some(([key, value]) => container.labels[key] !== value)) {
-    return refuse(`its labels do not match those of the workspace ${config.workspaceFolderHost}`);
-  }
-  return config;
+  return { workspaceFolder: verdict.workspaceFolder, configFile: verdict.configFile };
 }

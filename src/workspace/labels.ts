@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { DevContainerConfig } from '../config/types.js';
 
 /** The label the Dev Containers CLI and VS Code put on a workspace's container: its local folder. */
 export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
@@ -17,9 +16,10 @@ export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
  * The labels that identify a workspace's dev container, as the Dev Containers CLI and VS Code set them,
  * so that a container made by any of them (or by `docker run` with these labels) is found and reused.
  */
-export function workspaceLabels(
-  config: Pick<DevContainerConfig, 'workspaceFolderHost' | 'configFile'>,
-): Record<string, string> {
+export function workspaceLabels(config: {
+  workspaceFolderHost: string;
+  configFile: string;
+}): Record<string, string> {
   return { [LOCAL_FOLDER_LABEL]: config.workspaceFolderHost, [CONFIG_FILE_LABEL]: config.configFile };
 }
 
@@ -74,4 +74,27 @@ export function isInside(folder: string, file: string): boolean {
     relative !== '..' &&
     !path.isAbsolute(relative)
   );
+}
+
+/**
+ * Pure: the labels that find a workspace's container again after it is replaced, as the reference CLI
+ * finds it: the `--id-label name=value` flags given to its `up`, else the folder and config file labels
+ * the container carries; null when it has neither.
+ */
+export function workspaceIdLabels(
+  upFlags: readonly string[],
+  containerLabels: Readonly<Record<string, string>>,
+): Record<string, string> | null {
+  const fromFlags: Record<string, string> = {};
+  upFlags.forEach((flag, index) => {
+    const value =
+      flag === '--id-label' ? upFlags[index + 1] : flag.startsWith('--id-label=') ? flag.slice(11) : null;
+    const equals = value?.indexOf('=') ?? -1;
+    if (value && equals > 0) fromFlags[value.slice(0, equals)] = value.slice(equals + 1);
+  });
+  if (Object.keys(fromFlags).length > 0) return fromFlags;
+  const workspace = labelledWorkspace(containerLabels, {});
+  return workspace.kind === 'workspace'
+    ? workspaceLabels({ workspaceFolderHost: workspace.workspaceFolder, configFile: workspace.configFile })
+    : null;
 }

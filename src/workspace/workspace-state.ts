@@ -1,44 +1,25 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import writeFileAtomic from 'write-file-atomic';
 import { privateLockFs } from '../common/private-lock-fs.js';
 import { StateError, errorMessage } from '../common/errors.js';
 import { ensureStateDir, makeStateSubdir } from '../common/state-dir.js';
-import type { DevContainerConfig } from '../config/types.js';
 
 /** Hex digits of the config-path hash that names a workspace's folder in the state dir. */
 export const WORKSPACE_KEY_CHARS = 16;
 
 /** The state dir's folder for one workspace's files (keyed by its config file, as its container is). */
-export function workspaceStateFolder(
-  stateDir: string,
-  config: Pick<DevContainerConfig, 'configFile'>,
-): string {
+export function workspaceStateFolder(stateDir: string, config: { configFile: string }): string {
   const key = createHash('sha256').update(config.configFile).digest('hex').slice(0, WORKSPACE_KEY_CHARS);
   return join(stateDir, 'workspaces', key);
 }
 
-async function ensureWorkspaceStateFolder(
-  stateDir: string,
-  config: Pick<DevContainerConfig, 'configFile'>,
-): Promise<string> {
+async function ensureWorkspaceStateFolder(stateDir: string, config: { configFile: string }): Promise<string> {
   await ensureStateDir(stateDir);
   const folder = workspaceStateFolder(stateDir, config);
   await makeStateSubdir(stateDir, dirname(folder));
   await makeStateSubdir(stateDir, folder);
   return folder;
-}
-
-/** Writes the workspace's generated Compose override file (mode 0600); resolves to its path. */
-export async function writeComposeOverrideFile(
-  stateDir: string,
-  config: Pick<DevContainerConfig, 'configFile'>,
-  content: Record<string, unknown>,
-): Promise<string> {
-  const file = join(await ensureWorkspaceStateFolder(stateDir, config), 'docker-compose.devcontainer.json');
-  await writeFileAtomic(file, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
-  return file;
 }
 
 /** A workspace lock older than this (its holder stopped refreshing it: it died) is broken. */
@@ -52,7 +33,7 @@ const WORKSPACE_LOCK_RETRIES = 1_200;
  */
 export async function withWorkspaceLock<T>(
   stateDir: string,
-  config: Pick<DevContainerConfig, 'configFile'>,
+  config: { configFile: string },
   task: () => Promise<T>,
 ): Promise<T> {
   const lockFile = join(await ensureWorkspaceStateFolder(stateDir, config), 'up.lock');

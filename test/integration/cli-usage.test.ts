@@ -1,22 +1,25 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeStateDir, runCli } from '../support/cli.js';
 
-// Command-line mistakes are caught before anything touches the engine or the state dir.
+// Command-line mistakes are caught before anything touches the engine or the state dir; up's and
+// exec's unknown flags go to the Dev Containers CLI, which refuses its own.
 const stateDir = makeStateDir();
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 describe('a command-line mistake', () => {
-  it('gives up its JSON error line on stdout, and the error and a hint on stderr', async () => {
+  it("passes up's unknown flags to the Dev Containers CLI, whose refusal is up's one JSON error line", async () => {
     const run = await runCli(stateDir, ['up', '--auto-forward', '--bogus']);
     expect(run.exitCode).toBe(1);
-    expect(JSON.parse(run.stdout)).toEqual({
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
       outcome: 'error',
-      message: "unknown option '--bogus'",
-      description: "Run 'portpilot up --help' for its options.",
-      code: 'USAGE',
+      message: 'devcontainer up: Unknown argument: bogus',
     });
-    expect(run.stderr).toBe("error: unknown option '--bogus'\nRun 'portpilot up --help' for its options.");
+    expect(run.stderr).toContain('Unknown argument: bogus');
   });
 
   it('names the value and the choices for a bad up --relay-path, in one JSON line', async () => {
@@ -30,12 +33,18 @@ describe('a command-line mistake', () => {
     expect(line.message).toContain('auto, direct, agent, exec');
   });
 
-  it('in exec, shows where the command goes', async () => {
-    const run = await runCli(stateDir, ['exec', 'ls', '-la']);
-    expect(run.exitCode).toBe(1);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toContain("error: unknown option '-la'");
-    expect(run.stderr).toContain("'portpilot exec -- ls -la'");
+  it('in exec, takes the command without -- and hands it to the Dev Containers CLI', async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'portpilot-no-config-'));
+    try {
+      const run = await runCli(stateDir, ['exec', '--workspace-folder', folder, 'ls', '-la']);
+      expect(run.exitCode).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(
+        `Dev container config (${folder}/.devcontainer/devcontainer.json) not found`,
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it.each(['ports', 'down'])('in %s, points at its --help', async (command) => {

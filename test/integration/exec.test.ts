@@ -86,8 +86,8 @@ describe('exec', () => {
     expect(lines.some((l) => l.includes(` exec `) && l.includes(containerId) && l.endsWith('sleep 3'))).toBe(
       true,
     );
-    expect([...upCommandLines].some((l) => / run -d /.test(l))).toBe(true);
-    expect([...upCommandLines].some((l) => / exec .*sleep 1$/s.test(l))).toBe(true);
+    expect([...upCommandLines].some((l) => / run /.test(l))).toBe(true);
+    expect([...upCommandLines].some((l) => / exec .*sleep 1/s.test(l))).toBe(true);
     for (const line of [...lines, ...upCommandLines]) expect(line).not.toContain(SECRET);
 
     const printed = await runCli(stateDir, [
@@ -133,11 +133,11 @@ describe('exec', () => {
     expect(run.stdout).toBe(`/workspaces/${path.basename(folder)}\nfrom containerEnv`);
   });
 
-  it('runs as docker exec would in a container with no workspace labels', async () => {
+  it("runs as the reference CLI's exec does in a container with no workspace labels: in the user's home", async () => {
     const plain = await scope.start(DEBIAN_IMAGE);
     const run = await runCli(stateDir, ['exec', '--container-id', plain.id, '--', 'pwd']);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stdout).toBe('/');
+    expect(run.stdout).toBe('/root');
   });
 
   it('fails with exit code 1 and a message on stderr for an unknown container', async () => {

@@ -103,6 +103,8 @@ describe('labels naming a devcontainer.json', () => {
       image: DEBIAN_IMAGE,
       workspaceFolder: '/',
       containerEnv: { STOLEN: '${localEnv:PORTPILOT_TEST_TOKEN}' },
+      // What exec applies to a container it did not create: the configuration's remoteEnv.
+      remoteEnv: { STOLEN: '${localEnv:PORTPILOT_TEST_TOKEN}' },
     });
     return path.join(folder, '.devcontainer', 'devcontainer.json');
   }

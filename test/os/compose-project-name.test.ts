@@ -38,4 +38,16 @@ describe('readComposeProjectName', () => {
       expect(await readComposeProjectName(config, source, {})).toBe(`${name}_devcontainer`);
     }
   });
+
+  it("takes the Compose files' top-level name:, the last file that sets one winning, after .env", async () => {
+    const { config, source } = workspace('top-level', null);
+    const second = path.join(config.workspaceFolderHost, '.devcontainer', 'docker-compose.extra.yml');
+    writeFileSync(source.files[0] ?? '', "name: 'Shop'\nservices:\n  app:\n    image: x\n");
+    writeFileSync(second, 'services:\n  app:\n    environment: { name: not-this }\n');
+    const both = { ...source, files: [...source.files, second] };
+    expect(await readComposeProjectName(config, both, {})).toBe('shop');
+    writeFileSync(second, 'name: shop-dev\n');
+    expect(await readComposeProjectName(config, both, {})).toBe('shop-dev');
+    expect(await readComposeProjectName(config, both, { COMPOSE_PROJECT_NAME: 'env-wins' })).toBe('env-wins');
+  });
 });

@@ -40,6 +40,9 @@ export interface UpLine {
   outcome: 'success' | 'error';
   containerId?: string;
   remoteWorkspaceFolder?: string;
+  /** The reference CLI's fields: the user commands run as, and the Compose project it named. */
+  remoteUser?: string;
+  composeProjectName?: string;
   forwarder?: { pid: number; logFile: string };
   message?: string;
   description?: string;

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { execInContainer } from '../../operations/exec.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { runAttached } from '../../workspace/attached-process.js';
-import { commonOptions, progress, reportFailure } from '../command-context.js';
+import { commonOptions, progress, reportFailure, stateDirOption } from '../command-context.js';
 
 interface ExecFlags {
   containerId?: string;
@@ -14,17 +14,23 @@ interface ExecFlags {
 export function execCommand(): Command {
   return new Command('exec')
     .description(
-      "Run a command in the dev container; stdin, stdout, stderr and the exit code are the command's",
+      "Run a command in the dev container with the Dev Containers CLI's exec; stdin, stdout, stderr and the exit code are the command's",
     )
-    .usage('[--container-id ID | --workspace-folder DIR] -- CMD [ARGS...]')
-    .argument('<command...>', 'the command and its arguments (after --)')
+    .usage('[--container-id ID | --workspace-folder DIR] [devcontainer exec flags] CMD [ARGS...]')
+    .argument(
+      '<command...>',
+      'the command and its arguments (flags of the Dev Containers CLI exec may come first)',
+    )
     .option(
       '--container-id <id>',
-      'run in this running container (in its workspace folder, as its user, when its labels name its devcontainer.json)',
+      'run in this running container (with its workspace configuration when its labels name one)',
     )
     .option('--workspace-folder <dir>', "run in the workspace's dev container (default: current directory)")
     .option('--config <file>', 'a devcontainer.json outside the workspace')
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .addOption(stateDirOption())
+    .allowUnknownOption()
+    .passThroughOptions()
     .action(async (command: string[], flags: ExecFlags, self: Command) => {
       try {
         process.exitCode = await execInContainer(
@@ -34,9 +40,13 @@ export function execCommand(): Command {
             workspaceFolder: flags.workspaceFolder ?? null,
             config: flags.config ?? null,
             command,
-            tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
           },
-          { runner: localRunner, attached: runAttached, env: process.env, warn: progress },
+          {
+            runner: localRunner,
+            attached: runAttached,
+            env: process.env,
+            warn: progress,
+          },
         );
       } catch (error) {
         reportFailure(error);

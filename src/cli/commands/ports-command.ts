@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { PortEntry, PortEvent } from '../../forwarding/port-entry.js';
 import { listForwardedPorts, type Scope } from '../../operations/ports.js';
 import { watchPortEvents } from '../../operations/watch-ports.js';
-import { commonOptions, printJson, reportFailure } from '../command-context.js';
+import { commonOptions, printJson, reportFailure, stateDirOption } from '../command-context.js';
 import { resolveScope } from '../../operations/scope.js';
 import { findBrowserOpener, openInBrowser } from '../browser-opener.js';
 import { formatTable, terminalSafe } from '../terminal-text.js';
@@ -29,6 +29,7 @@ export function portsCommand(): Command {
       'keep running: print the ports forwarded now and a "watching" line, then port events as they happen',
     )
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .addOption(stateDirOption())
     .action(async (flags: PortsFlags, command: Command) => {
       try {
         const common = commonOptions(command);

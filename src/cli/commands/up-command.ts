@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { localRunner } from '../../runtime/process-runner.js';
+import { ReferenceCliError } from '../../devcontainer/reference-cli.js';
 import { up } from '../../operations/up.js';
-import { commonOptions, errorResult, printJson, progress } from '../command-context.js';
+import { commonOptions, errorResult, printJson, progress, stateDirOption } from '../command-context.js';
 
 interface UpFlags {
   workspaceFolder?: string;
@@ -18,7 +19,7 @@ interface UpFlags {
 export function upCommand(): Command {
   return new Command('up')
     .description(
-      'Create or attach to a dev container and, with --auto-forward, forward its ports to this host',
+      'Create or attach to a dev container (with the Dev Containers CLI) and, with --auto-forward, forward its ports to this host',
     )
     .option(
       '--workspace-folder <dir>',
@@ -37,6 +38,7 @@ export function upCommand(): Command {
       "replace the workspace's container (its forwarder is reaped first)",
     )
     .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .addOption(stateDirOption())
     .addOption(
       new Option(
         '--relay-path <path>',
@@ -50,6 +52,12 @@ export function upCommand(): Command {
         .default('127.0.0.1')
         .hideHelp(),
     )
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .addHelpText(
+      'after',
+      "\nEvery other flag goes to the Dev Containers CLI's up (devcontainer up --help lists them).",
+    )
     .action(async (flags: UpFlags, command: Command) => {
       try {
         const result = await up(
@@ -61,15 +69,16 @@ export function upCommand(): Command {
             autoForward: flags.autoForward === true,
             forwardPorts: flags.forwardPort ?? [],
             removeExistingContainer: flags.removeExistingContainer === true,
+            passThrough: command.args,
             relayPath: flags.relayPath === 'auto' ? null : flags.relayPath,
             hostAddress: flags.hostAddress,
           },
-          { runner: localRunner, progress, output: process.stderr, env: process.env },
+          { runner: localRunner, progress, env: process.env },
         );
         printJson(result);
       } catch (error) {
-        const result = errorResult(error);
-        progress(`portpilot up: ${result.message}`);
+        const result = error instanceof ReferenceCliError ? error.result : errorResult(error);
+        progress(`portpilot up: ${String(result.message)}`);
         printJson(result);
         process.exitCode = 1;
       }

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/common/errors.js';
 import { findConfigFile } from '../../../src/config/find-config.js';
-import { readDevContainerConfig } from '../../../src/config/read-config.js';
 
 let workspace: string;
 
@@ -68,24 +67,5 @@ describe('findConfigFile', () => {
     const error = await rejection(findConfigFile(workspace, missing));
     expect(error.code).toBe('CONFIG_NOT_FOUND');
     expect(error.message).toBe(`--config ${missing}: no such file`);
-  });
-});
-
-describe('readDevContainerConfig', () => {
-  it('reads and parses the workspace config with the given environment', async () => {
-    const file = await write(
-      '.devcontainer/devcontainer.json',
-      '{"image": "alpine", "containerEnv": {"U": "${localEnv:USER_X}"}} // done',
-    );
-    const config = await readDevContainerConfig(workspace, undefined, { USER_X: 'dev' });
-    expect(config.configFile).toBe(file);
-    expect(config.workspaceFolderHost).toBe(workspace);
-    expect(config.workspaceFolder).toBe(`/workspaces/${path.basename(workspace)}`);
-    expect(config.containerEnv).toEqual({ U: 'dev' });
-  });
-
-  it('passes on a parse error', async () => {
-    await write('.devcontainer.json', '{"image": 1}');
-    expect((await rejection(readDevContainerConfig(workspace))).code).toBe('CONFIG_INVALID');
   });
 });

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseDevContainerConfig } from '../../../src/config/parse-config.js';
+import { parseForwardSettings } from '../../../src/config/forward-settings.js';
 import { matchPortAttributes } from '../../../src/config/port-attributes.js';
 
 function configWith(portsAttributes: object, otherPortsAttributes?: object) {
-  const text = JSON.stringify({ image: 'alpine', portsAttributes, otherPortsAttributes });
-  return parseDevContainerConfig(text, '/w/.devcontainer.json', '/w');
+  return parseForwardSettings({ image: 'alpine', portsAttributes, otherPortsAttributes }, 'test');
 }
 
 describe('matchPortAttributes', () => {

@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { KEEP_ALIVE_SCRIPT } from '../../../src/workspace/keep-alive.js';
 import {
   FALLBACK_PROJECT_NAME,
-  composeFileVersion,
-  composeMount,
-  composeOverride,
+  composeFileName,
   composeProjectName,
   type ComposeSource,
 } from '../../../src/workspace/compose-project.js';
@@ -63,142 +60,17 @@ describe('composeProjectName', () => {
   });
 });
 
-describe('composeFileVersion', () => {
-  it('reads a quoted or bare top-level version', () => {
-    expect(composeFileVersion('version: "3.8"\nservices: {}\n')).toBe('3.8');
-    expect(composeFileVersion("# c\nversion: '2.4' # old\n")).toBe('2.4');
-    expect(composeFileVersion('version: 3\n')).toBe('3');
+describe('composeFileName', () => {
+  it("reads a Compose file's top-level name:, not a service's", () => {
+    expect(composeFileName("name: 'Shop'\nservices:\n  app:\n    image: x\n")).toBe('Shop');
+    expect(composeFileName('services:\n  app:\n    environment:\n      name: x\n')).toBeNull();
   });
 
-  it('ignores an indented version (a service property) and a file without one', () => {
-    expect(composeFileVersion('services:\n  app:\n    version: 1\n')).toBeNull();
-    expect(composeFileVersion('services: {}\n')).toBeNull();
-  });
-});
-
-describe('composeOverride', () => {
-  const base = {
-    service: 'app',
-    labels: {
-      'devcontainer.local_folder': '/w',
-      'devcontainer.config_file': '/w/.devcontainer/devcontainer.json',
-    },
-    overrideCommand: false,
-    containerEnv: {},
-    containerUser: null,
-    version: null,
-  };
-
-  it('labels the service so its container is found again, and adds nothing else by default', () => {
-    expect(composeOverride(base)).toEqual({
-      services: {
-        app: {
-          labels: {
-            'devcontainer.local_folder': '/w',
-            'devcontainer.config_file': '/w/.devcontainer/devcontainer.json',
-          },
-        },
-      },
-    });
-  });
-
-  it('replaces the entrypoint with the keep-alive when overrideCommand is true, $ doubled for Compose', () => {
-    const service = (
-      composeOverride({ ...base, overrideCommand: true }).services as Record<string, { entrypoint: string[] }>
-    ).app;
-    expect(service.entrypoint).toEqual(['/bin/sh', '-c', KEEP_ALIVE_SCRIPT.replace(/\$/g, '$$$$'), '-']);
-    expect(service.entrypoint[2]).toContain('wait $$!');
-  });
-
-  it('adds containerEnv and containerUser, and repeats the version', () => {
-    const override = composeOverride({
-      ...base,
-      containerEnv: { PRICE: '$5', HOME_DIR: '${HOME}' },
-      containerUser: 'dev',
-      version: '3.8',
-    });
-    expect(override.version).toBe('3.8');
-    expect(override.services).toMatchObject({
-      app: { environment: { PRICE: '$$5', HOME_DIR: '$${HOME}' }, user: 'dev' },
-    });
-  });
-
-  it('doubles $ in label values too', () => {
-    const override = composeOverride({ ...base, labels: { a: 'x$y' } });
-    expect(override.services).toEqual({ app: { labels: { a: 'x$$y' } } });
-  });
-});
-
-describe('composeMount', () => {
-  it('turns a bind mount into a short-syntax volumes entry, read-only kept', () => {
-    expect(composeMount('source=/home/dev/.ssh,target=/root/.ssh,type=bind')).toEqual({
-      kind: 'volume',
-      entry: '/home/dev/.ssh:/root/.ssh',
-      named: null,
-    });
-    expect(composeMount('type=bind,src=/srv/data,dst=/data,readonly')).toEqual({
-      kind: 'volume',
-      entry: '/srv/data:/data:ro',
-      named: null,
-    });
-  });
-
-  it('declares a named volume (external when it says so); a mount without type is a volume, as for docker', () => {
-    expect(composeMount('source=node_modules,target=/w/node_modules,type=volume')).toEqual({
-      kind: 'volume',
-      entry: 'node_modules:/w/node_modules',
-      named: { name: 'node_modules', external: false },
-    });
-    expect(composeMount('src=shared-cache,destination=/cache,external=true')).toEqual({
-      kind: 'volume',
-      entry: 'shared-cache:/cache',
-      named: { name: 'shared-cache', external: true },
-    });
-    expect(composeMount('type=volume,target=/scratch')).toEqual({
-      kind: 'volume',
-      entry: '/scratch',
-      named: null,
-    });
-  });
-
-  it('gives tmpfs mounts as tmpfs entries, and doubles $ for Compose', () => {
-    expect(composeMount('type=tmpfs,target=/run/cache')).toEqual({ kind: 'tmpfs', target: '/run/cache' });
-    expect(composeMount('type=bind,source=/home/a$b,target=/x')).toMatchObject({ entry: '/home/a$$b:/x' });
-  });
-
-  it('refuses a mount with no target or an unknown type, naming it', () => {
-    for (const bad of ['type=bind,source=/a', 'type=npipe,source=x,target=/y', '']) {
-      expect(() => composeMount(bad)).toThrow(`mounts: '${bad}' cannot be given to Compose`);
-    }
-  });
-});
-
-describe('composeOverride with mounts', () => {
-  it('adds volumes, tmpfs and the named volumes to declare', () => {
-    const override = composeOverride({
-      service: 'app',
-      labels: {},
-      overrideCommand: false,
-      containerEnv: {},
-      containerUser: null,
-      version: '3.8',
-      mounts: [
-        'source=/home/dev/.ssh,target=/root/.ssh,type=bind,readonly',
-        'source=cache,target=/cache,type=volume',
-        'source=shared,target=/shared,type=volume,external=true',
-        'type=tmpfs,target=/tmp/fast',
-      ],
-    });
-    expect(override).toEqual({
-      version: '3.8',
-      services: {
-        app: {
-          labels: {},
-          volumes: ['/home/dev/.ssh:/root/.ssh:ro', 'cache:/cache', 'shared:/shared'],
-          tmpfs: ['/tmp/fast'],
-        },
-      },
-      volumes: { cache: {}, shared: { external: true } },
-    });
+  it('comes before the folder rule, after COMPOSE_PROJECT_NAME and .env', () => {
+    const files = source([`${WORKSPACE}/.devcontainer/docker-compose.yml`]);
+    expect(composeProjectName({ workspaceFolderHost: WORKSPACE }, files, {}, null, 'Shop')).toBe('shop');
+    expect(
+      composeProjectName({ workspaceFolderHost: WORKSPACE }, files, {}, 'COMPOSE_PROJECT_NAME=dot\n', 'Shop'),
+    ).toBe('dot');
   });
 });

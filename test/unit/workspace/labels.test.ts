@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isInside, labelledWorkspace } from '../../../src/workspace/labels.js';
+import { isInside, labelledWorkspace, workspaceIdLabels } from '../../../src/workspace/labels.js';
 
 const FOLDER = '/home/dev/app';
 const CONFIG = '/home/dev/app/.devcontainer/devcontainer.json';
+const labels = (folder: string, config: string) => ({
+  'devcontainer.local_folder': folder,
+  'devcontainer.config_file': config,
+});
 const LABELS = { 'devcontainer.local_folder': FOLDER, 'devcontainer.config_file': CONFIG };
 
 describe('labelledWorkspace', () => {
@@ -47,5 +51,29 @@ describe('isInside', () => {
     expect(isInside('/a/b', '/a/bc')).toBe(false);
     expect(isInside('/a/b', '/a/b/../c')).toBe(false);
     expect(isInside('/a/b', '/a/b/..foo')).toBe(true);
+  });
+});
+
+describe('workspaceIdLabels', () => {
+  it("takes up's --id-label flags, both spellings, before the container's workspace labels", () => {
+    const flags = [
+      '--skip-post-create',
+      '--id-label',
+      'team=web',
+      '--id-label=app=shop',
+      '--log-format',
+      'json',
+    ];
+    expect(workspaceIdLabels(flags, labels('/w/app', '/w/app/.devcontainer.json'))).toEqual({
+      team: 'web',
+      app: 'shop',
+    });
+  });
+
+  it("falls back to the container's folder and config file labels, or null without them", () => {
+    expect(workspaceIdLabels([], labels('/w/app', '/w/app/.devcontainer.json'))).toEqual(
+      labels('/w/app', '/w/app/.devcontainer.json'),
+    );
+    expect(workspaceIdLabels([], {})).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_ENV_FILE_LINE_BYTES, planEnvPassing } from '../../../src/workspace/passed-env.js';
+import { MAX_ENV_FILE_LINE_BYTES, planEnvPassing } from '../../../src/devcontainer/passed-env.js';
 
 describe('planEnvPassing', () => {
   it('puts values an env file carries in it, as they are', () => {

@@ -1,7 +1,3 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
 /**
  * The longest env-file line the docker CLI reads, in bytes: it scans the file with Go's
  * bufio.Scanner, whose default limit is 64 KiB a line. Longer values go by the environment.
@@ -33,38 +29,6 @@ export function planEnvPassing(env: Readonly<Record<string, string>>): EnvPassin
     else byEnvironment[name] = value;
   }
   return { fileText: lines.length > 0 ? `${lines.join('\n')}\n` : null, byEnvironment };
-}
-
-/** The docker CLI flags and environment that pass some variables to one command. */
-export interface PassedEnv {
-  /** `--env-file FILE` and `-e NAME` flags: names and a path, never a value. */
-  flags: string[];
-  /** The environment the docker CLI must run with, or undefined for ours unchanged. */
-  processEnv: NodeJS.ProcessEnv | undefined;
-}
-
-/**
- * Runs `use` with the flags and environment that pass `env` to one docker CLI command (see
- * planEnvPassing). The env file is mode 0600 in a fresh mode-0700 folder, and removed once `use`
- * settles, that is once the command has exited.
- */
-export async function withPassedEnv<T>(
-  env: Readonly<Record<string, string>>,
-  use: (passed: PassedEnv) => Promise<T>,
-): Promise<T> {
-  const plan = planEnvPassing(env);
-  const names = Object.keys(plan.byEnvironment);
-  const flags = names.flatMap((name) => ['-e', name]);
-  const processEnv = names.length > 0 ? { ...process.env, ...plan.byEnvironment } : undefined;
-  if (plan.fileText === null) return use({ flags, processEnv });
-  const folder = await mkdtemp(path.join(tmpdir(), 'portpilot-env-'));
-  try {
-    const file = path.join(folder, 'env');
-    await writeFile(file, plan.fileText, { mode: 0o600, flag: 'wx' });
-    return await use({ flags: ['--env-file', file, ...flags], processEnv });
-  } finally {
-    await rm(folder, { recursive: true, force: true });
-  }
 }
 
 // The docker CLI trims a line's leading white space, skips `#` lines, ends a line at \n (dropping a
