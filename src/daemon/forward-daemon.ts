@@ -20,10 +20,10 @@ import { OnDemandAgent, agentIdleMs } from '../forwarding/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../forwarding/relay-agent.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
-import { EngineApi } from '../runtime/engine-api.js';
 import { daemonRunner } from '../runtime/process-runner.js';
 import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
+import { dockerFor } from './exec-route.js';
 import { stateDirOfSpecFile, type DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
@@ -99,26 +99,7 @@ async function readSpec(specFile: string, containerId: string): Promise<DaemonSp
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
-  const engine = await EngineApi.forCli(spec.dockerPath, process.env);
-  log.info(
-    { engineSocket: engine?.socketPath ?? null },
-    engine
-      ? 'relay execs go through the engine API'
-      : `relay execs go through '${spec.dockerPath} exec' (no local engine socket the CLI would use)`,
-  );
-  if (engine?.execRemoval === 'unsupported') {
-    log.warn(
-      { podmanVersion: engine.podmanVersion },
-      [
-        'this Podman keeps every ended exec session, and its two conmon processes, for its',
-        'exit_command_delay (300 s by default), and cannot be asked to remove them before 4.8: each',
-        'exec-path connection costs that. On the engine host, --docker-path podman runs execs that',
-        'leave nothing behind; python3 or perl in the image lets the relay agent carry connections',
-        "instead; a lower exit_command_delay in the engine's containers.conf shortens the wait",
-      ].join(' '),
-    );
-  }
-  const docker = new Docker(daemonRunner, spec.dockerPath, engine);
+  const docker = await dockerFor(spec.dockerPath, daemonRunner, log);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
     throw new ForwarderError(`container ${spec.containerId.slice(0, 12)} is not running`, {

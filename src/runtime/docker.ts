@@ -77,13 +77,16 @@ export function parseInspect(json: InspectJson): ContainerInfo {
 
 /**
  * A docker-compatible CLI, driven through the process runner; with `engine`, streaming execs go
- * through the engine's API instead (see EngineApi), everything else still through the CLI.
+ * through the engine's API instead (see EngineApi), everything else still through the CLI. Execs the
+ * API does not carry run with `execPath`: the same CLI, or one that reaches the same engine more
+ * cheaply (see podmanCliFor).
  */
 export class Docker {
   constructor(
     readonly runner: ProcessRunner,
     readonly dockerPath = 'docker',
     readonly engine: EngineApi | null = null,
+    readonly execPath = dockerPath,
   ) {}
 
   /** Run `docker ARGS…` and return its output; throws RuntimeError on a non-zero exit. */
@@ -155,13 +158,13 @@ export class Docker {
     const args = ['exec'];
     if (options.input !== undefined) args.push('-i');
     if (options.user) args.push('-u', options.user);
-    return this.runner.run(this.dockerPath, [...args, containerId, ...argv], options);
+    return this.runner.run(this.execPath, [...args, containerId, ...argv], options);
   }
 
   /** Start `docker exec -i` with piped streams: the relay's transport. */
   execStream(containerId: string, argv: readonly string[]): RunningProcess {
     if (this.engine) return this.engine.execStream(containerId, argv);
-    return this.runner.spawn(this.dockerPath, ['exec', '-i', containerId, ...argv]);
+    return this.runner.spawn(this.execPath, ['exec', '-i', containerId, ...argv]);
   }
 
   async start(containerId: string): Promise<void> {

@@ -70,6 +70,15 @@ export class EngineApi {
     }
   }
 
+  /** Podman's own `GET /libpod/info` text (what `podman info --format json` prints); null if not Podman. */
+  async podmanInfo(): Promise<string | null> {
+    if (this.podmanVersion === null) return null;
+    const response = await this.call('GET', `/v${encodeURIComponent(this.podmanVersion)}/libpod/info`).catch(
+      () => null,
+    );
+    return response?.status === 200 ? response.body : null;
+  }
+
   /**
    * `docker exec -i CONTAINER ARGV…` as a RunningProcess: stdin, stdout and stderr are the exec's;
    * ending stdin closes the exec's stdin; terminate() drops the connection, as killing a `docker
