@@ -218,6 +218,59 @@ describe("a container on the host's network whose image has no relay program", (
   });
 });
 
+describe("a Compose service on the host's network whose image has no relay program", () => {
+  it('up --auto-forward succeeds, its declared port is not bound, and one failed event says why', async () => {
+    const [port = 0] = await distinctFreePorts(1);
+    const folder = mkdtempSync(join(tmpdir(), 'portpilot-ws-hostnet-'));
+    workspaces.push(folder);
+    mkdirSync(join(folder, '.devcontainer'));
+    const labels = { 'portpilot.test': '1', 'portpilot.test.run': TEST_RUN_ID };
+    writeFileSync(
+      join(folder, '.devcontainer', 'devcontainer.json'),
+      JSON.stringify({
+        dockerComposeFile: 'docker-compose.yml',
+        service: 'app',
+        overrideCommand: true,
+        forwardPorts: [`edge:${port}`],
+      }),
+    );
+    // JSON is YAML: Compose reads it as it is.
+    writeFileSync(
+      join(folder, '.devcontainer', 'docker-compose.yml'),
+      JSON.stringify({
+        version: '3.8',
+        services: {
+          app: { image: DEBIAN_IMAGE, labels },
+          edge: { image: NONE_IMAGE, labels, network_mode: 'host', command: ['sleep', '100000'] },
+        },
+      }),
+    );
+    const watcher = await startWatch(stateDir, [], { json: true });
+    const up = await upWith(stateDir, ['--workspace-folder', folder, '--auto-forward']);
+    expect(up.line.outcome, `${up.run.stdout}\n${up.run.stderr}`).toBe('success');
+    await waitFor(
+      () => watcher.events.some((event) => event.type === 'failed' && event.containerPort === port),
+      10_000,
+      `the failed event of edge:${port}`,
+    );
+    await sleep(1_000);
+    await watcher.stop();
+    expect(hostListenAddresses(port)).toEqual([]);
+    const failed = watcher.events.filter((event) => event.type === 'failed' && event.containerPort === port);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ origin: 'declared', hostPort: null });
+    expect(failed[0]?.reason).toMatch(/host's network/);
+    expect(watcher.events.filter((event) => event.containerPort === port && event.type !== 'failed')).toEqual(
+      [],
+    );
+
+    const down = await runCliWith(stateDir, ['down', '--workspace-folder', folder]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    const pid = up.line.forwarder?.pid ?? 0;
+    await waitFor(() => !processAlive(pid), 10_000, 'the forwarder to stop');
+  });
+});
+
 describe('a container whose process names and labels are full of terminal escapes', () => {
   it('ports (table) and ports --watch print no control bytes, while --json keeps the text', async () => {
     const [port] = await distinctFreePorts(1);
