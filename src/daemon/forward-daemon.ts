@@ -153,7 +153,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   // Other services' containers are watched only where their tables can be read from the host.
   const peers: PeerWatch[] = [];
   const relayProgramOf = async (other: ContainerInfo) =>
-    (await probeContainerPrograms(docker, other.id, other.name)).relayProgram;
+    onHostNetwork(other) ? null : (await probeContainerPrograms(docker, other.id, other.name)).relayProgram;
   for (const other of otherContainers) {
     const peer = await PeerWatch.start({ docker, supervisor, log, relayProgramOf }, other);
     if (peer) peers.push(peer);
@@ -185,19 +185,27 @@ async function targetOf(
   agent: { wanted: boolean; log: Logger } | null = null,
 ): Promise<TargetContainer> {
   const directAddresses = directAddressesOf(container, source);
-  const programs = await probeContainerPrograms(docker, container.id, container.name);
+  const hostNetwork = onHostNetwork(container);
+  // On the host's network nothing is relayed (see Supervisor): no relay program or agent is needed.
+  const programs = hostNetwork ? null : await probeContainerPrograms(docker, container.id, container.name);
   return {
     id: container.id,
     name: container.name,
     service: container.composeService,
     directAddresses,
-    relayProgram: programs.relayProgram,
-    agent: agent?.wanted
-      ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
-      : null,
-    hostNetwork: container.networkMode === 'host',
+    relayProgram: programs?.relayProgram ?? null,
+    agent:
+      programs && agent?.wanted
+        ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
+        : null,
+    hostNetwork,
     publishedPorts: container.publishedPorts,
   };
+}
+
+/** Pure: whether the container runs in the host's own network namespace (network mode `host`). */
+export function onHostNetwork(container: Pick<ContainerInfo, 'networkMode'>): boolean {
+  return container.networkMode === 'host';
 }
 
 /** Only a local engine puts container addresses on the host's routes: one whose init is proven in our /proc. */

@@ -34,8 +34,11 @@ export interface PeerWatchDeps {
   docker: Docker;
   supervisor: Supervisor;
   log: pino.Logger;
-  /** Probes a container for the relay program its exec path runs (a replacement's image may differ). */
-  relayProgramOf: (container: ContainerInfo) => Promise<RelayProgram>;
+  /**
+   * Probes a container for the relay program its exec path runs (a replacement's image may differ);
+   * null on the host's network, where nothing is relayed.
+   */
+  relayProgramOf: (container: ContainerInfo) => Promise<RelayProgram | null>;
 }
 
 /**
@@ -118,11 +121,15 @@ export class PeerWatch {
     const { docker, supervisor, log } = this.deps;
     const container = await this.findRunning();
     const source = container ? await createListenerSource(docker, container).catch(() => null) : null;
-    const relayProgram =
+    // undefined: the same container again; null: a replacement that could not be probed.
+    const probed =
       container && container.id !== this.id
-        ? await this.deps.relayProgramOf(container).catch(() => null)
+        ? await this.deps.relayProgramOf(container).then(
+            (relayProgram) => ({ relayProgram }),
+            () => null,
+          )
         : undefined;
-    if (container === null || source?.kind !== 'host-proc' || relayProgram === null) {
+    if (container === null || source?.kind !== 'host-proc' || probed === null) {
       this.downCheckMs = Math.min(this.downCheckMs * 2, PEER_DOWN_MAX_CHECK_MS);
       this.nextDownCheck = now + this.downCheckMs;
       return;
@@ -130,7 +137,7 @@ export class PeerWatch {
     this.source = source;
     this.schedule = new ScanSchedule(PEER_FULL_SCAN_INTERVAL_MS);
     const directAddresses = container.ipAddresses;
-    if (relayProgram === undefined) {
+    if (probed === undefined) {
       await supervisor.refresh(this.id, { directAddresses });
       log.info(
         { containerId: this.id, directAddresses },
@@ -143,7 +150,7 @@ export class PeerWatch {
         id: container.id,
         name: container.name,
         directAddresses,
-        relayProgram,
+        relayProgram: probed.relayProgram,
       });
       log.info(
         { previous, containerId: container.id, directAddresses },

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { errorMessage } from '../common/errors.js';
+import { ForwarderError, errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
 import type { PublishedPort } from '../runtime/published-ports.js';
@@ -38,7 +38,8 @@ export interface TargetContainer {
   service: string | null;
   /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
   directAddresses: string[];
-  relayProgram: RelayProgram;
+  /** What its exec path runs; null on the host's network, where nothing is relayed (none was looked for). */
+  relayProgram: RelayProgram | null;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
   agent: OnDemandAgent | null;
   /**
@@ -505,7 +506,15 @@ export class Supervisor {
   }
 
   private accept(forward: Forward, socket: Socket): void {
-    const relay = relayConnection(socket, this.targetFor(forward), {
+    let target: RelayTarget;
+    try {
+      target = this.targetFor(forward);
+    } catch (error) {
+      this.options.log('relay failed', { port: forward.port, error: errorMessage(error) });
+      socket.destroy();
+      return;
+    }
+    const relay = relayConnection(socket, target, {
       docker: this.options.docker,
       onError: (message, error) =>
         this.options.log(message, {
@@ -555,10 +564,17 @@ export class Supervisor {
 
   /** The agent, or else exec, to the server's address inside the container. */
   private insideTarget(forward: Forward, path: RelayPath): Exclude<RelayTarget, { path: 'direct' }> {
+    const program = forward.target.relayProgram;
+    if (program === null) {
+      // Only a container on the host's network has none, and none of its ports is forwarded.
+      throw new ForwarderError(
+        `container ${forward.target.name} has no relay program looked for: port ${forward.port} cannot be relayed into it`,
+      );
+    }
     const exec: Extract<RelayTarget, { path: 'exec' }> = {
       path: 'exec',
       containerId: forward.target.id,
-      argv: relayArgv(forward.target.relayProgram, forward.dialAddress, forward.port),
+      argv: relayArgv(program, forward.dialAddress, forward.port),
     };
     const agent = forward.target.agent;
     if (path === 'agent' && agent?.usable) {

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeStateDir, runCli } from '../support/cli.js';
+import { makeStateDir, processAlive, runCli } from '../support/cli.js';
 import {
   DOCKER_COMMAND,
   TEST_RUN_ID,
@@ -16,7 +16,7 @@ import {
   type TestContainer,
 } from '../support/containers.js';
 import { exchange, httpGet } from '../support/host-client.js';
-import { DEBIAN_IMAGE, HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
+import { DEBIAN_IMAGE, HELLO_FILE_TEXT, NONE_IMAGE, TEST_IMAGES } from '../support/images.js';
 import {
   forwardContainer,
   hostListenAddresses,
@@ -141,6 +141,133 @@ describe("a container on the host's network", () => {
     // And the one event for every detected listener, as without a declared port.
     expect(failed.filter((event) => event.containerPort !== declared)).toHaveLength(1);
     expect(watcher.events.filter((event) => event.type === 'forwarded')).toEqual([]);
+  });
+});
+
+describe("a container on the host's network whose image has no relay program", () => {
+  it('up --auto-forward succeeds, nothing is bound, the server gets one failed event, and down stops it', async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    const container = await startContainer(NONE_IMAGE, { runArgs: ['--network', 'host'] });
+    started.push(container);
+    const [declared = 0, detected = 0] = await distinctFreePorts(2);
+    const watcher = await startWatch(stateDir, ['--container-id', container.id], { json: true });
+    // Nothing is relayed on the host's network: the forwarder starts without any relay program.
+    const pid = await forwardContainer(stateDir, container.id, ['--forward-port', String(declared)]);
+    await sleep(1_000);
+    expect(hostListenAddresses(declared)).toEqual([]);
+    await startServer(container.id, { port: declared, address: '127.0.0.1', kind: 'http' });
+    await startServer(container.id, { port: detected, address: '127.0.0.1', kind: 'http' });
+    await sleep(6_000);
+    for (const port of [declared, detected]) {
+      const response = await httpGet(port, '/hello.txt');
+      expect(response.status).toBe(200);
+      expect(response.body).toBe(HELLO_FILE_TEXT);
+    }
+    expect(await rowsOf(stateDir, container.id)).toEqual([]);
+
+    // After a restart it follows the container again, still without looking for a relay program.
+    const logFile = join(stateDir, 'forwarders', `${container.id}.log`);
+    const logged = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    const loggedBefore = logged().length;
+    await execa(DOCKER_COMMAND, ['restart', '--time', '1', container.id]);
+    const outcome = await waitFor(
+      () => {
+        const fresh = logged().slice(loggedBefore);
+        if (fresh.includes('cannot look the restarted container over again')) return 'failed';
+        if (fresh.includes('forwarding to the restarted container')) return 'followed';
+        return processAlive(pid) ? null : 'left';
+      },
+      15_000,
+      'the forwarder to follow the restart',
+    );
+    expect(outcome).toBe('followed');
+    await watcher.stop();
+
+    const failed = watcher.events.filter((event) => event.type === 'failed');
+    const forDeclared = failed.filter((event) => event.containerPort === declared);
+    expect(forDeclared).toHaveLength(1);
+    expect(forDeclared[0]).toMatchObject({ origin: 'declared', hostPort: null });
+    expect(forDeclared[0]?.reason).toMatch(/host's network/);
+    const forDetected = failed.filter((event) => event.containerPort !== declared);
+    expect(forDetected).toHaveLength(1);
+    expect(forDetected[0]?.reason).toMatch(/host's network/);
+    expect(watcher.events.filter((event) => event.type === 'forwarded')).toEqual([]);
+
+    // The engine saw no probe exec, neither at start nor after the restart.
+    const execs = await execa(DOCKER_COMMAND, [
+      'events',
+      '--since',
+      since,
+      '--until',
+      String(Math.ceil(Date.now() / 1000)),
+      '--filter',
+      `container=${container.id}`,
+      '--filter',
+      'event=exec_create',
+      '--format',
+      '{{.Action}}',
+    ]);
+    // The forwarder's probe is `sh -c "for p in socat nc …"`, or `socat -V` and so on without sh.
+    expect(execs.stdout).toMatch(/httpd/);
+    expect(execs.stdout).not.toMatch(/for p in socat|socat -V/);
+
+    const down = await runCliWith(stateDir, ['down', '--container-id', container.id]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    await waitFor(() => !processAlive(pid), 10_000, 'the forwarder to stop');
+    expect(await rowsOf(stateDir, container.id)).toEqual([]);
+  });
+});
+
+describe("a Compose service on the host's network whose image has no relay program", () => {
+  it('up --auto-forward succeeds, its declared port is not bound, and one failed event says why', async () => {
+    const [port = 0] = await distinctFreePorts(1);
+    const folder = mkdtempSync(join(tmpdir(), 'portpilot-ws-hostnet-'));
+    workspaces.push(folder);
+    mkdirSync(join(folder, '.devcontainer'));
+    const labels = { 'portpilot.test': '1', 'portpilot.test.run': TEST_RUN_ID };
+    writeFileSync(
+      join(folder, '.devcontainer', 'devcontainer.json'),
+      JSON.stringify({
+        dockerComposeFile: 'docker-compose.yml',
+        service: 'app',
+        overrideCommand: true,
+        forwardPorts: [`edge:${port}`],
+      }),
+    );
+    // JSON is YAML: Compose reads it as it is.
+    writeFileSync(
+      join(folder, '.devcontainer', 'docker-compose.yml'),
+      JSON.stringify({
+        version: '3.8',
+        services: {
+          app: { image: DEBIAN_IMAGE, labels },
+          edge: { image: NONE_IMAGE, labels, network_mode: 'host', command: ['sleep', '100000'] },
+        },
+      }),
+    );
+    const watcher = await startWatch(stateDir, [], { json: true });
+    const up = await upWith(stateDir, ['--workspace-folder', folder, '--auto-forward']);
+    expect(up.line.outcome, `${up.run.stdout}\n${up.run.stderr}`).toBe('success');
+    await waitFor(
+      () => watcher.events.some((event) => event.type === 'failed' && event.containerPort === port),
+      10_000,
+      `the failed event of edge:${port}`,
+    );
+    await sleep(1_000);
+    await watcher.stop();
+    expect(hostListenAddresses(port)).toEqual([]);
+    const failed = watcher.events.filter((event) => event.type === 'failed' && event.containerPort === port);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ origin: 'declared', hostPort: null });
+    expect(failed[0]?.reason).toMatch(/host's network/);
+    expect(watcher.events.filter((event) => event.containerPort === port && event.type !== 'failed')).toEqual(
+      [],
+    );
+
+    const down = await runCliWith(stateDir, ['down', '--workspace-folder', folder]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    const pid = up.line.forwarder?.pid ?? 0;
+    await waitFor(() => !processAlive(pid), 10_000, 'the forwarder to stop');
   });
 });
 
