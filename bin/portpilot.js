@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The forwarder (started by `up`) takes a short path that loads none of the CLI: it runs for days.
-const daemon = process.argv[2] === '__forward-daemon';
+import { DAEMON_SUBCOMMAND } from '../dist/daemon/daemon-subcommand.js';
+
+const daemon = process.argv[2] === DAEMON_SUBCOMMAND;
 const run = daemon
   ? (await import('../dist/daemon/daemon-main.js')).daemonMain(process.argv.slice(3))
   : (await import('../dist/cli/main.js')).main(process.argv);

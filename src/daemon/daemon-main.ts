@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
 import { runForwardDaemon } from './forward-daemon.js';
 
 /**
@@ -15,7 +16,9 @@ export async function daemonMain(argv: readonly string[]): Promise<void> {
   const specFile = values['spec-file'];
   const containerId = values['container-id'];
   if (!containerId || !specFile) {
-    throw new Error('__forward-daemon is started by `portpilot up`; it needs --container-id and --spec-file');
+    throw new Error(
+      `${DAEMON_SUBCOMMAND} is started by \`portpilot up\`; it needs --container-id and --spec-file`,
+    );
   }
   await runForwardDaemon(specFile, containerId);
 }

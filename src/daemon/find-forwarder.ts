@@ -1,7 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { readProcessArgv, readProcessStartTime } from '../common/process-info.js';
 import type { StatePaths } from '../common/state-dir.js';
-import { DAEMON_SUBCOMMAND, forwarderFiles } from './marker.js';
+import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
+import { forwarderFiles } from './marker.js';
 
 /** A live forwarder process, found by its command line. */
 export interface ForwarderProcess {

@@ -32,6 +32,7 @@ import { ScanSchedule } from './scan-schedule.js';
 import { WarningThrottle } from './log-throttle.js';
 import { READY_FD, ensureForwarder, type ReadyMessage } from './spawn-forwarder.js';
 import { specForReplacement, waitForReplacement } from './follow-workspace.js';
+import { shortId } from '../common/short-id.js';
 
 /** How often the cheap change check runs (see ListenerSource.mayHaveChanged). */
 export const CHANGE_CHECK_MS = 250;
@@ -102,7 +103,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const docker = await dockerFor(spec.dockerPath, daemonRunner, log);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
-    throw new ForwarderError(`container ${spec.containerId.slice(0, 12)} is not running`, {
+    throw new ForwarderError(`container ${shortId(spec.containerId)} is not running`, {
       code: 'CONTAINER_NOT_RUNNING',
       description: 'Start the container (portpilot up) before forwarding its ports.',
     });

@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { isSameProcessAlive, readProcessArgv } from '../common/process-info.js';
 import { refuseLinkedStateFile, stateWriteError, type StatePaths } from '../common/state-dir.js';
-
-/** The word in a forwarder's argv that identifies it as one (the hidden subcommand). */
-export const DAEMON_SUBCOMMAND = '__forward-daemon';
+import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
 
 /** What a running forwarder leaves on disk so that `up` can reuse it and `down` can reap it. */
 export interface ForwarderMarker {

@@ -6,6 +6,12 @@ import {
 } from '../forwarding/listener-source.js';
 import type { RelayProgram } from '../forwarding/relay-program.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
+import {
+  COMPOSE_CONTAINER_NUMBER_LABEL,
+  COMPOSE_ONEOFF_LABEL,
+  COMPOSE_PROJECT_LABEL,
+  COMPOSE_SERVICE_LABEL,
+} from '../runtime/compose-labels.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { ScanSchedule } from './scan-schedule.js';
 
@@ -24,10 +30,10 @@ export const PEER_DOWN_MAX_CHECK_MS = 30_000;
  * with --force-recreate. A one-off `compose run` container differs in the last.
  */
 export const REPLACEMENT_LABELS = [
-  'com.docker.compose.project',
-  'com.docker.compose.service',
-  'com.docker.compose.container-number',
-  'com.docker.compose.oneoff',
+  COMPOSE_PROJECT_LABEL,
+  COMPOSE_SERVICE_LABEL,
+  COMPOSE_CONTAINER_NUMBER_LABEL,
+  COMPOSE_ONEOFF_LABEL,
 ] as const;
 
 export interface PeerWatchDeps {

@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, fchmodSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
-import { privateLockFs } from '../common/private-lock-fs.js';
+import { lockPrivateFile } from '../common/private-lock.js';
 import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
 import {
   makeStateSubdir,
@@ -16,8 +14,10 @@ import {
 import type { DaemonSpec } from './daemon-spec.js';
 import { findForwarderProcesses } from './find-forwarder.js';
 import { planForwarder, type ForwarderRequest } from './forwarder-request.js';
-import { DAEMON_SUBCOMMAND, forwarderFiles, isMarkerLive, readMarker } from './marker.js';
+import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
+import { forwarderFiles, isMarkerLive, readMarker } from './marker.js';
 import { reapForwarder } from './reap-forwarder.js';
+import { shortId } from '../common/short-id.js';
 
 /** How long `up` waits for a new forwarder to say it is ready. */
 export const READY_TIMEOUT_MS = 60_000;
@@ -99,29 +99,18 @@ export async function ensureForwarder(
 
 /** Takes the container's spawn lock, waiting for another `up` that holds it (not for a broken dir). */
 async function lockSpawn(paths: StatePaths, lockPath: string): Promise<() => Promise<void>> {
-  const deadline = Date.now() + SPAWN_LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      return await lockfile.lock(lockPath, {
-        realpath: false,
-        fs: privateLockFs,
-        stale: SPAWN_LOCK_STALE_MS,
-        update: 10_000,
-        retries: 0,
-      });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw stateWriteError(paths.root, `lock ${lockPath}`, error);
-      }
-      if (Date.now() >= deadline) {
-        throw new StateError(`cannot lock ${lockPath}: another portpilot up holds it`, {
-          cause: error,
-          description: `Wait for the other up to finish. If none is running, remove ${lockPath}.lock.`,
-        });
-      }
-      await sleep(SPAWN_LOCK_RETRY_MS);
-    }
-  }
+  return lockPrivateFile(lockPath, {
+    staleMs: SPAWN_LOCK_STALE_MS,
+    updateMs: 10_000,
+    waitMs: SPAWN_LOCK_WAIT_MS,
+    retryMs: { minMs: SPAWN_LOCK_RETRY_MS, maxMs: SPAWN_LOCK_RETRY_MS },
+    unusable: (error) => stateWriteError(paths.root, `lock ${lockPath}`, error),
+    busy: (error) =>
+      new StateError(`cannot lock ${lockPath}: another portpilot up holds it`, {
+        cause: error,
+        description: `Wait for the other up to finish. If none is running, remove ${lockPath}.lock.`,
+      }),
+  });
 }
 
 /**
@@ -182,7 +171,7 @@ async function spawnAndAwaitReady(
     child.kill('SIGKILL');
     const tail = await readLogTail(logFile);
     throw new ForwarderError(
-      `the forwarder for container ${containerId.slice(0, 12)} exited before it was ready`,
+      `the forwarder for container ${shortId(containerId)} exited before it was ready`,
       {
         description: tail ? `Last lines of ${logFile}:\n${tail}` : `See ${logFile}.`,
       },

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exitCodeOf } from '../runtime/process-runner.js';
+import { exitCodeOf } from '../common/exit-code.js';
 import { hideValues } from './docker-argv.js';
 
 /** The variable that tells the shim which docker-compatible CLI to run. */

@@ -10,6 +10,7 @@ import {
   type PortListener,
   type SocketListener,
 } from './proc-net-tcp.js';
+import { shortId } from '../common/short-id.js';
 
 /** Where a container's listening sockets are read from. */
 export type ListenerSourceKind = 'host-proc' | 'exec';
@@ -130,7 +131,7 @@ export const EXEC_READ_MAX_BYTES = 8 * 1024 * 1024;
 export const ENGINE_CHECK_TIMEOUT_MS = 10_000;
 
 function execSource(docker: Docker, containerId: string): ListenerSource {
-  const shortId = containerId.slice(0, 12);
+  const short = shortId(containerId);
   return {
     kind: 'exec',
     // Nothing cheap to watch from outside: every check would be an exec, so only the regular scan runs.
@@ -145,7 +146,7 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
           result.limit === 'time'
             ? `no answer in ${EXEC_READ_TIMEOUT_MS} ms`
             : `more than ${EXEC_READ_MAX_BYTES} bytes of output`;
-        throw new RuntimeError(`reading the listeners of container ${shortId} failed: ${bound}`, {
+        throw new RuntimeError(`reading the listeners of container ${short} failed: ${bound}`, {
           description: `'cat /proc/net/tcp /proc/net/tcp6' in the container was stopped; the read is retried.`,
         });
       }
@@ -154,9 +155,9 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
         // the engine says whether the container is gone. Rejects when it cannot be asked either.
         const container = await docker.inspect(containerId, { timeoutMs: ENGINE_CHECK_TIMEOUT_MS });
         if (!container?.running) {
-          throw new ContainerGoneSignal(`container ${shortId} is not running: ${result.stderr.trim()}`);
+          throw new ContainerGoneSignal(`container ${short} is not running: ${result.stderr.trim()}`);
         }
-        throw new RuntimeError(`reading the listeners of container ${shortId} failed`, {
+        throw new RuntimeError(`reading the listeners of container ${short} failed`, {
           description: result.stderr.trim() || `exit code ${result.exitCode}`,
         });
       }

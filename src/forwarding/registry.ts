@@ -1,13 +1,13 @@
 import { lstat, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
-import { privateLockFs } from '../common/private-lock-fs.js';
+import { lockPrivateFile } from '../common/private-lock.js';
 import { errorMessage, StateError } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
 import { ensureStateDir, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import { describeNoHostPort, hostPortCandidates, isValidPort } from './host-port.js';
 import type { PortEntry } from './port-entry.js';
+import { shortId } from '../common/short-id.js';
 
 /** A lock whose mtime is older than this belongs to a dead process and is taken over. */
 export const LOCK_STALE_MS = 10_000;
@@ -59,7 +59,7 @@ export async function allocatePort(
       }
     }
     const holder = holders.get(containerPort);
-    const heldBy = holder && (holder.containerName || holder.containerId.slice(0, 12));
+    const heldBy = holder && (holder.containerName || shortId(holder.containerId));
     return { result: { ok: false, reason: describeNoHostPort(containerPort, { ...choice, heldBy }) } };
   });
 }
@@ -141,39 +141,25 @@ async function acquireLock(
   root: string,
 ): Promise<{ release: () => Promise<void>; compromised: () => Error | null }> {
   let compromised: Error | null = null;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let delay = LOCK_RETRY_MIN_MS;
-  for (;;) {
-    try {
-      const release = await lockfile.lock(path, {
-        realpath: false,
-        fs: privateLockFs,
-        stale: LOCK_STALE_MS,
-        update: LOCK_UPDATE_MS,
-        retries: 0,
-        // The default throws from a timer and kills the process; remember it and refuse to write.
-        onCompromised: (error) => {
-          compromised = error;
-        },
-      });
-      return { release, compromised: () => compromised };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        // The lock is a directory made beside the registry: the state dir cannot be written.
-        throw stateWriteError(root, `lock the registry ${path}`, error);
-      }
-      if (Date.now() >= deadline) {
-        throw new StateError(`could not lock the registry ${path}: ${errorMessage(error)}`, {
-          code: 'REGISTRY_FAILED',
-          cause: error,
-          description: `Another portpilot holds it. If none is running, remove ${path}.lock.`,
-        });
-      }
-      // Random jitter keeps many waiting processes from retrying in lockstep.
-      await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
-      delay = Math.min(delay * 2, LOCK_RETRY_MAX_MS);
-    }
-  }
+  const release = await lockPrivateFile(path, {
+    staleMs: LOCK_STALE_MS,
+    updateMs: LOCK_UPDATE_MS,
+    waitMs: LOCK_WAIT_MS,
+    retryMs: { minMs: LOCK_RETRY_MIN_MS, maxMs: LOCK_RETRY_MAX_MS },
+    // Remembered, so that the write is refused.
+    onCompromised: (error) => {
+      compromised = error;
+    },
+    // The lock is a directory made beside the registry: the state dir cannot be written.
+    unusable: (error) => stateWriteError(root, `lock the registry ${path}`, error),
+    busy: (error) =>
+      new StateError(`could not lock the registry ${path}: ${errorMessage(error)}`, {
+        code: 'REGISTRY_FAILED',
+        cause: error,
+        description: `Another portpilot holds it. If none is running, remove ${path}.lock.`,
+      }),
+  });
+  return { release, compromised: () => compromised };
 }
 
 async function readEntries(

@@ -14,6 +14,7 @@ import {
   parseAgentReady,
   type AgentInterpreter,
 } from './relay-agent-script.js';
+import { shortId } from '../common/short-id.js';
 
 /** One relay agent in a container: a listener on the container's address that reaches its loopback. */
 export interface RelayAgent {
@@ -81,7 +82,7 @@ export async function startRelayAgent(
   containerId: string,
   options: RelayAgentOptions,
 ): Promise<RelayAgent | null> {
-  const where = `relay agent (${options.interpreter}) in container ${containerId.slice(0, 12)}`;
+  const where = `relay agent (${options.interpreter}) in container ${shortId(containerId)}`;
   const token = randomBytes(AGENT_TOKEN_BYTES);
   let exec: RunningProcess;
   try {

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { ForwarderError, RuntimeError } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
 import { AGENT_INTERPRETERS, type AgentInterpreter } from './relay-agent-script.js';
+import { shortId } from '../common/short-id.js';
 
 /** A program inside the container that can join its stdin/stdout to a TCP connection. */
 export type RelayProgram =
@@ -286,7 +287,7 @@ export async function probeContainerPrograms(
   containerId: string,
   containerName: string,
 ): Promise<ContainerPrograms> {
-  const where = `container ${containerId.slice(0, 12)} (${containerName})`;
+  const where = `container ${shortId(containerId)} (${containerName})`;
   const result = await docker.exec(containerId, ['sh', '-c', PROBE_SCRIPT], { timeoutMs: PROBE_TIMEOUT_MS });
   let output: string;
   if (result.exitCode === 0) {

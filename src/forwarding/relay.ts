@@ -4,6 +4,7 @@ import type { Docker } from '../runtime/docker.js';
 import type { RunningProcess } from '../runtime/process-runner.js';
 import { readInto } from './read-into.js';
 import { relayStderrEvent } from './relay-program.js';
+import { shortId } from '../common/short-id.js';
 
 /** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
 export type RelayTarget =
@@ -166,7 +167,7 @@ function relayExec(
   target: Extract<RelayTarget, { path: 'exec' }>,
   deps: RelayDeps,
 ): Promise<void> {
-  const where = `relay in container ${target.containerId.slice(0, 12)}`;
+  const where = `relay in container ${shortId(target.containerId)}`;
   let exec: RunningProcess;
   try {
     exec = deps.docker.execStream(target.containerId, target.argv);

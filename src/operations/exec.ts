@@ -6,6 +6,7 @@ import type { ProcessRunner } from '../runtime/process-runner.js';
 import type { AttachedRunner } from '../workspace/attached-process.js';
 import { readLabelledWorkspace } from '../workspace/labelled-config.js';
 import type { CommonOptions } from './forwarder-options.js';
+import { refuseBothScopes } from './scope.js';
 import { attach } from './start-forwarding.js';
 
 /** What `exec` is asked to run, and where. */
@@ -37,9 +38,7 @@ export async function execInContainer(options: ExecOptions, deps: ExecDeps): Pro
   if (options.command.length === 0) {
     throw new UsageError('exec needs a command', { description: 'Example: portpilot exec bash -l' });
   }
-  if (options.containerId !== null && options.workspaceFolder !== null) {
-    throw new UsageError('give --container-id or --workspace-folder, not both');
-  }
+  refuseBothScopes(options);
   const scope: string[] = [];
   if (options.containerId !== null) {
     const docker = new Docker(deps.runner, options.dockerPath);

@@ -9,15 +9,23 @@ import type { CommonOptions } from './forwarder-options.js';
 import type { Scope } from './ports.js';
 import { workspaceComposeProject } from '../workspace/workspace-compose.js';
 
+/** Pure: refuses --container-id together with --workspace-folder (each names the containers alone). */
+export function refuseBothScopes(flags: {
+  containerId?: string | null;
+  workspaceFolder?: string | null;
+}): void {
+  if (flags.containerId && flags.workspaceFolder) {
+    throw new UsageError('give --container-id or --workspace-folder, not both');
+  }
+}
+
 /** Turns --container-id / --workspace-folder into the set of container ids a command acts on. */
 export async function resolveScope(
   common: CommonOptions,
   flags: { containerId?: string; workspaceFolder?: string },
   options: { required: boolean },
 ): Promise<Scope> {
-  if (flags.containerId && flags.workspaceFolder) {
-    throw new UsageError('give --container-id or --workspace-folder, not both');
-  }
+  refuseBothScopes(flags);
   const docker = new Docker(localRunner, common.dockerPath);
   if (flags.containerId) {
     return {

@@ -1,4 +1,5 @@
 import { RuntimeError } from '../common/errors.js';
+import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from './compose-labels.js';
 import type { EngineApi } from './engine-api.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
 import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
@@ -65,8 +66,8 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     image: json.Config.Image,
     imageId: json.Image ?? '',
     workingDir: json.Config.WorkingDir ?? '',
-    composeService: labels['com.docker.compose.service'] ?? null,
-    composeProject: labels['com.docker.compose.project'] ?? null,
+    composeService: labels[COMPOSE_SERVICE_LABEL] ?? null,
+    composeProject: labels[COMPOSE_PROJECT_LABEL] ?? null,
     networkMode: json.HostConfig?.NetworkMode ?? '',
     publishedPorts: parsePublishedPorts(
       json.NetworkSettings.Ports ?? null,

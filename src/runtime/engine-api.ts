@@ -7,7 +7,9 @@ import { PassThrough, Writable } from 'node:stream';
 import { errorMessage } from '../common/errors.js';
 import { currentContextOf, engineSocketPath, execRemovalOf } from './engine-endpoint.js';
 import { FrameDemuxer } from './engine-frames.js';
-import { exitCodeOf, type RunningProcess } from './process-runner.js';
+import { exitCodeOf } from '../common/exit-code.js';
+import type { RunningProcess } from './process-runner.js';
+import { shortId } from '../common/short-id.js';
 
 /** How long one plain API call (create, inspect, ping) may take. */
 export const ENGINE_CALL_TIMEOUT_MS = 10_000;
@@ -97,7 +99,7 @@ export class EngineApi {
         return attachment;
       },
       (error: unknown) => {
-        stderr.end(`cannot exec in container ${containerId.slice(0, 12)}: ${errorMessage(error)}\n`);
+        stderr.end(`cannot exec in container ${shortId(containerId)}: ${errorMessage(error)}\n`);
         stdout.end();
         return null;
       },

@@ -1,6 +1,6 @@
 import { spawn as spawnChild } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { exitCodeOf, SIGNAL_EXIT_BASE } from '../common/exit-code.js';
 
 /** The outcome of a command run to completion. */
 export interface RunResult {
@@ -44,15 +44,6 @@ export interface ProcessRunner {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** Start a streaming process with piped stdin, stdout and stderr (`env`: its whole environment). */
   spawn(file: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv }): RunningProcess;
-}
-
-const SIGNAL_EXIT_BASE = 128;
-
-/** A child's exit as a shell reports it: its code, or 128 + the number of the signal that ended it. */
-export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null | undefined): number {
-  if (code !== null) return code;
-  if (!signal) return 1;
-  return SIGNAL_EXIT_BASE + (osConstants.signals[signal] ?? osConstants.signals.SIGTERM);
 }
 
 /** Starts a child with piped stdio: the streaming half every runner shares. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { RuntimeError } from '../common/errors.js';
+import { exitCodeOf } from '../common/exit-code.js';
 
 /**
  * Runs a program on this process's own stdin, stdout and stderr (with `env` its whole environment,
@@ -11,9 +11,6 @@ export type AttachedRunner = (
   args: readonly string[],
   env?: NodeJS.ProcessEnv,
 ) => Promise<number>;
-
-/** The exit code of a process killed by a signal: 128 plus the signal's number, as shells report it. */
-export const SIGNAL_EXIT_BASE = 128;
 
 // Forwarded to the child. SIGINT is not: a terminal sends it to the child's process group itself.
 const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
@@ -41,6 +38,6 @@ export const runAttached: AttachedRunner = (file, args, env) =>
     });
     child.once('exit', (code, signal) => {
       cleanUp();
-      resolve(code ?? SIGNAL_EXIT_BASE + (signal ? constants.signals[signal] : 0));
+      resolve(exitCodeOf(code, signal));
     });
   });

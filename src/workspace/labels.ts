@@ -6,11 +6,8 @@ export const LOCAL_FOLDER_LABEL = 'devcontainer.local_folder';
 /** The label the Dev Containers CLI and VS Code put on a workspace's container: its config file. */
 export const CONFIG_FILE_LABEL = 'devcontainer.config_file';
 
-/** The label Compose puts on every container of a project. */
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
-
-/** The label Compose puts on a container: the service it runs. */
-export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+// Compose's own labels are defined with the runtime that reads them; here for the workspace layer.
+export { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from '../runtime/compose-labels.js';
 
 /**
  * The labels that identify a workspace's dev container, as the Dev Containers CLI and VS Code set them,

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import lockfile from 'proper-lockfile';
-import { privateLockFs } from '../common/private-lock-fs.js';
+import { lockPrivateFile } from '../common/private-lock.js';
 import { StateError, errorMessage } from '../common/errors.js';
 import { ensureStateDir, makeStateSubdir } from '../common/state-dir.js';
 
@@ -24,8 +23,8 @@ async function ensureWorkspaceStateFolder(stateDir: string, config: { configFile
 
 /** A workspace lock older than this (its holder stopped refreshing it: it died) is broken. */
 export const WORKSPACE_LOCK_STALE_MS = 90_000;
-/** How long `up` waits for another `up` of the same workspace, in attempts of at most 500 ms. */
-const WORKSPACE_LOCK_RETRIES = 1_200;
+/** How long `up` waits for another `up` of the same workspace, in attempts of at most 500 ms apart. */
+const WORKSPACE_LOCK_WAIT_MS = 600_000;
 
 /**
  * Runs `task` holding the workspace's lock, so that two `up` runs at once for one workspace create
@@ -37,21 +36,19 @@ export async function withWorkspaceLock<T>(
   task: () => Promise<T>,
 ): Promise<T> {
   const lockFile = join(await ensureWorkspaceStateFolder(stateDir, config), 'up.lock');
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(lockFile, {
-      realpath: false,
-      fs: privateLockFs,
-      stale: WORKSPACE_LOCK_STALE_MS,
-      update: WORKSPACE_LOCK_STALE_MS / 9,
-      retries: { retries: WORKSPACE_LOCK_RETRIES, minTimeout: 50, maxTimeout: 500, factor: 1.2 },
-    });
-  } catch (error) {
-    throw new StateError(`cannot lock ${lockFile}: ${errorMessage(error)}`, {
+  const failed = (error: unknown) =>
+    new StateError(`cannot lock ${lockFile}: ${errorMessage(error)}`, {
       cause: error,
       description: 'Another portpilot up for this workspace may still be running; wait for it, or try again.',
     });
-  }
+  const release = await lockPrivateFile(lockFile, {
+    staleMs: WORKSPACE_LOCK_STALE_MS,
+    updateMs: WORKSPACE_LOCK_STALE_MS / 9,
+    waitMs: WORKSPACE_LOCK_WAIT_MS,
+    retryMs: { minMs: 50, maxMs: 500 },
+    unusable: failed,
+    busy: failed,
+  });
   try {
     return await task();
   } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exitCodeOf } from '../../../src/runtime/process-runner.js';
+import { exitCodeOf } from '../../../src/common/exit-code.js';
 
 describe('exitCodeOf', () => {
   it('keeps an exit code, and turns a signal into 128 + its number, as a shell does', () => {
