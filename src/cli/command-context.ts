@@ -22,6 +22,11 @@ export function progress(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** A warning for a person: stderr, marked as portpilot's. */
+export function warn(message: string): void {
+  process.stderr.write(`portpilot: warning: ${message}\n`);
+}
+
 /** The `{"outcome":"error"}` result line for any thrown value. */
 export function errorResult(error: unknown): {
   outcome: 'error';

@@ -379,10 +379,14 @@ async function superviseUntilDone(
  */
 async function handOver(spec: DaemonSpec, paths: StatePaths, replacement: ContainerInfo, log: Logger) {
   try {
-    const handle = await ensureForwarder(paths, {
-      kind: 'workspace',
-      spec: specForReplacement(spec, replacement.id),
-    });
+    const handle = await ensureForwarder(
+      paths,
+      {
+        kind: 'workspace',
+        spec: specForReplacement(spec, replacement.id),
+      },
+      (message) => log.warn(message),
+    );
     log.info(
       { containerId: replacement.id, forwarderPid: handle.pid, reused: handle.reused },
       'forwarding moved to the container that replaced this one',

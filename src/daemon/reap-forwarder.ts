@@ -4,6 +4,7 @@ import type { StatePaths } from '../common/state-dir.js';
 import { releasePorts } from '../forwarding/registry.js';
 import { findForwarderProcesses } from './find-forwarder.js';
 import { isMarkerLive, readMarker, removeMarker } from './marker.js';
+import type { Log } from '../common/log.js';
 
 /** How long a forwarder gets to exit after SIGTERM before it is killed. */
 export const REAP_GRACE_MS = 5_000;
@@ -20,9 +21,9 @@ export interface ReapResult {
  * Stops the container's forwarder, if one runs: SIGTERM, a bounded wait, then SIGKILL. Only a process
  * whose pid, start time and command line all match the marker is signalled; with no usable marker
  * (deleted with the state dir, damaged), the forwarder is found by its exact command line, which
- * names this state dir. On return the process is gone and its registry entries are released.
+ * names this state dir. Registry damage found on the way goes to `warn`. On return the process is gone and its registry entries are released.
  */
-export async function reapForwarder(paths: StatePaths, containerId: string): Promise<ReapResult> {
+export async function reapForwarder(paths: StatePaths, containerId: string, warn: Log): Promise<ReapResult> {
   const marker = await readMarker(paths, containerId);
   const targets =
     marker && (await isMarkerLive(marker))
@@ -40,7 +41,7 @@ export async function reapForwarder(paths: StatePaths, containerId: string): Pro
   }
   if (marker) await removeMarker(paths, containerId, marker.pid);
   // Whatever the forwarder did not release itself (it was killed, or died earlier) goes now.
-  await releasePorts(paths, (entry) => entry.containerId === containerId);
+  await releasePorts(paths, (entry) => entry.containerId === containerId, { onWarning: warn });
   return result;
 }
 

@@ -18,6 +18,7 @@ import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
 import { forwarderFiles, isMarkerLive, readMarker } from './marker.js';
 import { reapForwarder } from './reap-forwarder.js';
 import { shortId } from '../common/short-id.js';
+import type { Log } from '../common/log.js';
 
 /** How long `up` waits for a new forwarder to say it is ready. */
 export const READY_TIMEOUT_MS = 60_000;
@@ -60,6 +61,7 @@ const CLI_ENTRY = fileURLToPath(new URL('../../bin/portpilot.js', import.meta.ur
 export async function ensureForwarder(
   paths: StatePaths,
   request: ForwarderRequest,
+  warn: Log,
 ): Promise<ForwarderHandle> {
   let spec = request.spec;
   const files = forwarderFiles(paths, spec.containerId);
@@ -84,7 +86,7 @@ export async function ensureForwarder(
       if (plan.changes.length === 0) return { ...live, reused: true };
       spec = plan.spec;
       replaced = { pid: live.pid, changes: plan.changes };
-      await reapForwarder(paths, spec.containerId);
+      await reapForwarder(paths, spec.containerId, warn);
     }
     await refuseLinkedStateFile(files.spec, 'forwarder spec');
     await writeFileAtomic(files.spec, specText(spec), { mode: 0o600 }).catch((error: unknown) => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitCodeOf } from '../common/exit-code.js';
+import type { Log } from '../common/log.js';
 import { hideValues } from './docker-argv.js';
 
 /** The variable that tells the shim which docker-compatible CLI to run. */
@@ -14,9 +15,10 @@ const VALUE_FILES_KEEP_MS = 10_000;
 /**
  * The `--docker-path` portpilot gives the reference CLI: runs the real docker CLI with the
  * environment values and labels of `run`/`exec` moved from argv into private files (see hideValues).
- * Its own argv, which the reference CLI wrote, is overwritten by its title as it starts.
+ * Its own argv, which the reference CLI wrote, is overwritten by its title as it starts. A docker
+ * that cannot be started is reported to `report` (bin: stderr), and the shim exits 127.
  */
-export function dockerShimMain(argv: readonly string[]): void {
+export function dockerShimMain(argv: readonly string[], report: Log): void {
   process.title = 'portpilot-docker';
   const folder = mkdtempSync(join(tmpdir(), 'portpilot-docker-'));
   const files = { envFile: join(folder, 'env'), labelFile: join(folder, 'labels') };
@@ -36,7 +38,7 @@ export function dockerShimMain(argv: readonly string[]): void {
   }
   child.once('error', (error) => {
     cleanUp();
-    process.stderr.write(`portpilot: cannot run ${docker}: ${error.message}\n`);
+    report(`cannot run ${docker}: ${error.message}`);
     process.exit(127);
   });
   child.once('exit', (code, signal) => {

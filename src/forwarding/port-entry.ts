@@ -7,7 +7,7 @@ export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 /** How connections reach the container: straight to its IP, through its relay agent, or by exec. */
 export type RelayPath = 'direct' | 'exec' | 'agent';
 
-/** One forwarded port: a registry entry and a row of `ports --json`. */
+/** One forwarded port as the registry records it; `ports` shows its PublicPortEntry. */
 export interface PortEntry {
   containerId: string;
   containerName: string;
@@ -32,10 +32,37 @@ export interface PortEntry {
   urlScheme?: 'http' | 'https' | null;
 }
 
+/** One forwarded port as `ports` shows it (a row of `--json`, the table, `--watch`'s watching line). */
+export type PublicPortEntry = Omit<PortEntry, 'forwarderStartTime'>;
+
+/**
+ * Pure: the public shape of a registry entry, field by field, so that what the registry keeps for
+ * itself (the forwarder's start time, a pid-reuse guard) and any field added to it later stay inside.
+ */
+export function publicEntry(entry: PortEntry): PublicPortEntry {
+  return {
+    containerId: entry.containerId,
+    containerName: entry.containerName,
+    service: entry.service,
+    containerPort: entry.containerPort,
+    hostAddress: entry.hostAddress,
+    hostPort: entry.hostPort,
+    protocol: entry.protocol,
+    origin: entry.origin,
+    allocation: entry.allocation,
+    label: entry.label,
+    process: entry.process,
+    forwarderPid: entry.forwarderPid,
+    since: entry.since,
+    path: entry.path,
+    ...(entry.urlScheme === undefined ? {} : { urlScheme: entry.urlScheme }),
+  };
+}
+
 export type PortEventType = 'forwarded' | 'withdrawn' | 'failed';
 
 /** A change to one forward, as written to the daemon log and streamed by `ports --watch --json`. */
-export type PortEvent = Omit<PortEntry, 'hostPort' | 'allocation' | 'forwarderStartTime' | 'path'> & {
+export type PortEvent = Omit<PublicPortEntry, 'hostPort' | 'allocation' | 'path'> & {
   type: PortEventType;
   at: string;
   hostPort: number | null;

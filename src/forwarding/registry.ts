@@ -8,6 +8,7 @@ import { ensureStateDir, stateWriteError, type StatePaths } from '../common/stat
 import { describeNoHostPort, hostPortCandidates, isValidPort } from './host-port.js';
 import type { PortEntry } from './port-entry.js';
 import { shortId } from '../common/short-id.js';
+import type { Log } from '../common/log.js';
 
 /** A lock whose mtime is older than this belongs to a dead process and is taken over. */
 export const LOCK_STALE_MS = 10_000;
@@ -37,8 +38,8 @@ export type AllocationResult = { ok: true; entry: PortEntry } | { ok: false; rea
 
 /** Optional last argument of every registry function. */
 export interface RegistryOptions {
-  /** Told about recoverable damage (a corrupt registry set aside, malformed entries dropped). Default: stderr. */
-  onWarning?: (message: string) => void;
+  /** Told about recoverable damage (a corrupt registry set aside, malformed entries dropped). */
+  onWarning: Log;
 }
 
 /** Under the lock: picks a host port for the entry, binds it with tryBind and registers it. */
@@ -46,7 +47,7 @@ export async function allocatePort(
   paths: StatePaths,
   request: AllocationRequest,
   tryBind: TryBind,
-  options: RegistryOptions = {},
+  options: RegistryOptions,
 ): Promise<AllocationResult> {
   return withRegistry<AllocationResult>(paths, options, async ({ live }) => {
     const { containerPort } = request.entry;
@@ -68,7 +69,7 @@ export async function allocatePort(
 export async function releasePorts(
   paths: StatePaths,
   match: (entry: PortEntry) => boolean,
-  options: RegistryOptions = {},
+  options: RegistryOptions,
 ): Promise<PortEntry[]> {
   return withRegistry(paths, options, async ({ loaded, live }) => ({
     entries: live.filter((entry) => !match(entry)),
@@ -77,7 +78,7 @@ export async function releasePorts(
 }
 
 /** The live entries; dead forwarders' entries are pruned from the file on the way. */
-export async function listPorts(paths: StatePaths, options: RegistryOptions = {}): Promise<PortEntry[]> {
+export async function listPorts(paths: StatePaths, options: RegistryOptions): Promise<PortEntry[]> {
   return withRegistry(paths, options, async ({ live }) => ({ result: live }));
 }
 
@@ -85,7 +86,7 @@ export async function listPorts(paths: StatePaths, options: RegistryOptions = {}
 export async function updateEntries(
   paths: StatePaths,
   update: (entries: PortEntry[]) => PortEntry[],
-  options: RegistryOptions = {},
+  options: RegistryOptions,
 ): Promise<PortEntry[]> {
   return withRegistry(paths, options, async ({ live }) => {
     const entries = update(live.map((entry) => ({ ...entry })));
@@ -105,7 +106,7 @@ async function withRegistry<T>(
   options: RegistryOptions,
   body: (snapshot: Snapshot) => Promise<{ entries?: PortEntry[]; result: T }>,
 ): Promise<T> {
-  const warn = options.onWarning ?? ((message) => process.stderr.write(`portpilot: warning: ${message}\n`));
+  const warn = options.onWarning;
   await ensureStateDir(paths.root);
   const lock = await acquireLock(paths.registry, paths.root);
   try {
@@ -162,10 +163,7 @@ async function acquireLock(
   return { release, compromised: () => compromised };
 }
 
-async function readEntries(
-  path: string,
-  warn: (message: string) => void,
-): Promise<{ entries: PortEntry[]; dropped: boolean }> {
+async function readEntries(path: string, warn: Log): Promise<{ entries: PortEntry[]; dropped: boolean }> {
   const stats = await lstat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
     throw error;

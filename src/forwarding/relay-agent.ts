@@ -15,6 +15,7 @@ import {
   type AgentInterpreter,
 } from './relay-agent-script.js';
 import { shortId } from '../common/short-id.js';
+import type { Log } from '../common/log.js';
 
 /** One relay agent in a container: a listener on the container's address that reaches its loopback. */
 export interface RelayAgent {
@@ -40,7 +41,7 @@ export interface RelayAgentOptions {
   /** The only peer the agent accepts (the host's address toward the container), or null for any. */
   hostAddress: string | null;
   interpreter: AgentInterpreter;
-  log: (message: string) => void;
+  log: Log;
 }
 
 /** How long the agent has to report its port: one exec and an interpreter's start-up. */
@@ -133,7 +134,7 @@ class DockerRelayAgent implements RelayAgent {
     readonly host: string,
     private readonly token: Buffer,
     private readonly where: string,
-    private readonly log: (message: string) => void,
+    private readonly log: Log,
   ) {
     exec.stderr.setEncoding('utf8');
     exec.stderr.on('data', (chunk: string) => {

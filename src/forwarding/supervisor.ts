@@ -14,6 +14,7 @@ import { relayArgv, type RelayProgram } from './relay-program.js';
 import { relayConnection, type RelayTarget } from './relay.js';
 import { directDialAddress, fallsBackWhenRefused } from './direct-dial.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
+import type { Log } from '../common/log.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn… */
 export const WITHDRAW_AFTER_MISSED_READS = 2;
@@ -64,7 +65,7 @@ export interface SupervisorOptions {
   hostAddress: string;
   forwarder: { pid: number; startTime: number };
   emit: (event: PortEvent) => void;
-  log: (message: string, fields?: Record<string, unknown>) => void;
+  log: Log;
 }
 
 interface Forward {

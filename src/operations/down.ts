@@ -5,6 +5,7 @@ import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import { COMPOSE_PROJECT_LABEL } from '../workspace/labels.js';
 import type { CommonOptions } from './forwarder-options.js';
+import { warningsTo, type Log } from '../common/log.js';
 
 /** The containers `down` acts on, and whether it removes them. */
 export interface DownOptions extends CommonOptions {
@@ -33,14 +34,14 @@ export interface DownResult {
  */
 export async function down(
   options: DownOptions,
-  deps: { runner: ProcessRunner; progress: (message: string) => void },
+  deps: { runner: ProcessRunner; progress: Log },
 ): Promise<DownResult> {
   const docker = new Docker(deps.runner, options.dockerPath);
   const paths = statePaths(options.stateDir);
   // Every forwarder first: one may be dialling another of these containers (a Compose service's port).
   const reaped = new Map<string, ReapResult>();
   for (const containerId of options.containerIds) {
-    const result = await reapForwarder(paths, containerId);
+    const result = await reapForwarder(paths, containerId, warningsTo(deps.progress));
     if (options.remove) await forgetForwarder(paths, containerId);
     if (result.pid !== null) {
       deps.progress(
@@ -79,7 +80,7 @@ async function stopOrRemove(
   docker: Docker,
   container: ContainerInfo,
   remove: boolean,
-  progress: (message: string) => void,
+  progress: Log,
 ): Promise<'stopped' | 'removed'> {
   if (remove) {
     progress(`Removing container ${container.name}…`);
@@ -94,11 +95,7 @@ async function stopOrRemove(
 }
 
 /** Removes a Compose project's networks once no container of the project is left. */
-async function removeProjectNetworks(
-  docker: Docker,
-  project: string,
-  progress: (message: string) => void,
-): Promise<void> {
+async function removeProjectNetworks(docker: Docker, project: string, progress: Log): Promise<void> {
   if ((await docker.listByLabels({ [COMPOSE_PROJECT_LABEL]: project })).length > 0) return;
   const filter = `label=${COMPOSE_PROJECT_LABEL}=${project}`;
   const { stdout } = await docker.cli(['network', 'ls', '-q', '--filter', filter]);

@@ -8,6 +8,7 @@ import { readLabelledWorkspace } from '../workspace/labelled-config.js';
 import type { CommonOptions } from './forwarder-options.js';
 import { refuseBothScopes } from './scope.js';
 import { attach } from './start-forwarding.js';
+import type { Log } from '../common/log.js';
 
 /** What `exec` is asked to run, and where. */
 export interface ExecOptions extends CommonOptions {
@@ -25,7 +26,7 @@ export interface ExecDeps {
   attached: AttachedRunner;
   env: Readonly<Record<string, string | undefined>>;
   /** Where a warning goes (stderr): labels that are not followed, say. */
-  warn: (message: string) => void;
+  warn: Log;
 }
 
 /**

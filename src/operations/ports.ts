@@ -1,5 +1,6 @@
 import { statePaths } from '../common/state-dir.js';
-import type { PortEntry } from '../forwarding/port-entry.js';
+import type { Log } from '../common/log.js';
+import { publicEntry, type PublicPortEntry } from '../forwarding/port-entry.js';
 import { listPorts } from '../forwarding/registry.js';
 
 /** Which forwards a command is about: one set of containers, or all. */
@@ -12,11 +13,19 @@ export type Scope =
       composeProject?: string | null;
     };
 
-/** The forwarded ports in scope, dead forwarders' entries pruned first, sorted for display. */
-export async function listForwardedPorts(stateDir: string, scope: Scope): Promise<PortEntry[]> {
-  const entries = await listPorts(statePaths(stateDir));
+/**
+ * The forwarded ports in scope, in their public shape, dead forwarders' entries pruned first, sorted
+ * for display; registry damage found on the way goes to `warn`.
+ */
+export async function listForwardedPorts(
+  stateDir: string,
+  scope: Scope,
+  warn: Log,
+): Promise<PublicPortEntry[]> {
+  const entries = await listPorts(statePaths(stateDir), { onWarning: warn });
   return entries
     .filter((entry) => inScope(scope, entry.containerId))
+    .map(publicEntry)
     .sort((a, b) => a.containerName.localeCompare(b.containerName) || a.containerPort - b.containerPort);
 }
 

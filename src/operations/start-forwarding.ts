@@ -8,12 +8,13 @@ import { isLoopbackAddress } from '../forwarding/host-listener.js';
 import { listPorts } from '../forwarding/registry.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
+import { warningsTo, type Log } from '../common/log.js';
 
 /**
  * Refuses a --host-address that is not an IP address, and warns about one that is not loopback:
  * its forwards are open to every machine that can reach that address, not only to this host.
  */
-export function checkHostAddress(address: string, progress: (message: string) => void): void {
+export function checkHostAddress(address: string, progress: Log): void {
   if (isIP(address) === 0) {
     throw new UsageError(`--host-address ${address} is not an IP address`, {
       description: 'Leave it out: forwards listen on 127.0.0.1 (and ::1), reachable from this host only.',
@@ -38,13 +39,13 @@ export async function startForwarding(
   mode: { kind: 'workspace' } | { kind: 'attach'; added: DeclaredForward[] },
   declared: DeclaredForward[],
   attributes: DaemonSpec['attributes'],
-  deps: { progress: (message: string) => void },
+  deps: { progress: Log },
   follow: Record<string, string> | null = null,
 ): Promise<{ pid: number; logFile: string }> {
   const paths = statePaths(options.stateDir);
   await ensureStateDir(paths.root);
   // A registry the forwarder could not use (a planted symlink, say) fails up now, not port by port.
-  await listPorts(paths, { onWarning: (message) => deps.progress(`warning: ${message}`) });
+  await listPorts(paths, { onWarning: warningsTo(deps.progress) });
   deps.progress(`Starting the port forwarder for ${container.name}…`);
   const spec: DaemonSpec = {
     containerId: container.id,
@@ -57,7 +58,7 @@ export async function startForwarding(
     ...(follow ? { follow } : {}),
   };
   const request: ForwarderRequest = { ...mode, spec };
-  const handle = await ensureForwarder(paths, request);
+  const handle = await ensureForwarder(paths, request, warningsTo(deps.progress));
   if (handle.replaced) {
     deps.progress(
       `Replaced the running forwarder (pid ${handle.replaced.pid}), as this up changes what it runs ` +

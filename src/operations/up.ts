@@ -19,6 +19,7 @@ import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
 import { workspaceContainerIds } from './scope.js';
 import { attach, checkHostAddress, startForwarding } from './start-forwarding.js';
 import { UsageError } from '../common/errors.js';
+import { warningsTo, type Log } from '../common/log.js';
 
 /** What `up` is asked to do: the flags, typed. */
 export interface UpOptions extends CommonOptions, ForwardingOptions {
@@ -41,7 +42,7 @@ export type UpResult = ReferenceResult & {
 /** What `up` runs things with and reports to. */
 export interface UpDeps {
   runner: ProcessRunner;
-  progress: (message: string) => void;
+  progress: Log;
   /** What the reference CLI runs with (`${localEnv:…}`, COMPOSE_PROJECT_NAME, …). */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -72,7 +73,7 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
     if (options.removeExistingContainer) {
       const project = await workspaceComposeProject(folder, deps.env);
       for (const id of await workspaceContainerIds(docker, folder, project)) {
-        const reaped = await reapForwarder(statePaths(options.stateDir), id);
+        const reaped = await reapForwarder(statePaths(options.stateDir), id, warningsTo(deps.progress));
         if (reaped.pid !== null) deps.progress(`Stopped the old forwarder (pid ${reaped.pid}).`);
       }
     }

@@ -4,7 +4,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../common/state-dir.js';
 import { ROTATED_LOG_SUFFIX } from '../daemon/daemon-log.js';
-import type { PortEntry, PortEvent } from '../forwarding/port-entry.js';
+import type { Log } from '../common/log.js';
+import type { PortEvent, PublicPortEntry } from '../forwarding/port-entry.js';
 import { inScope, listForwardedPorts, type Scope } from './ports.js';
 
 /** How often forwarder logs are checked for new events. */
@@ -28,8 +29,10 @@ export interface WatchHandlers {
    * Called once, before any event: from here on, every event a forwarder writes is reported.
    * `ports`: what was forwarded at that moment (in scope); `at`: the ISO time.
    */
-  onWatching(ports: PortEntry[], at: string): void;
+  onWatching(ports: PublicPortEntry[], at: string): void;
   onEvent(event: PortEvent): void;
+  /** Told about registry damage found while listing the ports (see listForwardedPorts). */
+  onWarning: Log;
 }
 
 /**
@@ -53,7 +56,10 @@ export async function watchPortEvents(
   }
   // The ports are listed after the logs' ends are taken: a port forwarded in between shows in the
   // list and again as an event, never in neither.
-  handlers.onWatching(await listForwardedPorts(stateDir, scope), new Date().toISOString());
+  handlers.onWatching(
+    await listForwardedPorts(stateDir, scope, handlers.onWarning),
+    new Date().toISOString(),
+  );
   const emit = (line: string) => {
     const event = eventOf(line);
     if (event && inScope(scope, event.containerId)) handlers.onEvent(event);

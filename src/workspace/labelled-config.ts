@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { isInside, labelledWorkspace } from './labels.js';
+import type { Log } from '../common/log.js';
 
 /** A workspace folder and its config file, as a container's labels name them. */
 export interface LabelledWorkspaceFiles {
@@ -17,7 +18,7 @@ export interface LabelledWorkspaceFiles {
 export async function readLabelledWorkspace(
   docker: Docker,
   container: Pick<ContainerInfo, 'name' | 'labels' | 'imageId' | 'image'>,
-  warn: (message: string) => void,
+  warn: Log,
 ): Promise<LabelledWorkspaceFiles | null> {
   const refuse = (reason: string) => {
     warn(

@@ -115,7 +115,7 @@ describe('allocatePort', () => {
     const port = await freePorts(1);
     const result = await allocate(port);
     expect(result).toMatchObject({ ok: true, entry: { hostPort: port, allocation: 'same' } });
-    expect(await listPorts(paths)).toEqual([result.ok && result.entry]);
+    expect(await listPorts(paths, { onWarning })).toEqual([result.ok && result.entry]);
   });
 
   it('moves past a port held by a foreign listener to the next free one', async () => {
@@ -153,7 +153,7 @@ describe('allocatePort', () => {
       ok: false,
       reason: `host port ${port} is in use and portsAttributes.requireLocalPort is set`,
     });
-    expect(await listPorts(paths)).toEqual([]);
+    expect(await listPorts(paths, { onWarning })).toEqual([]);
   });
 
   it('names the container that already forwards a required port', async () => {
@@ -179,12 +179,12 @@ describe('pruning dead forwarders', () => {
     const result = await allocate(port, { forwarderPid: pid, forwarderStartTime: startTime ?? -1 });
     expect(result).toMatchObject({ ok: true, entry: { hostPort: port, forwarderPid: pid } });
     await Promise.all(servers.splice(0).map(close));
-    expect(await listPorts(paths)).toHaveLength(1);
+    expect(await listPorts(paths, { onWarning })).toHaveLength(1);
 
     const exited = new Promise((done) => child?.once('exit', done));
     child.kill('SIGKILL');
     await exited;
-    expect(await listPorts(paths)).toEqual([]);
+    expect(await listPorts(paths, { onWarning })).toEqual([]);
     expect(JSON.parse(await readFile(paths.registry, 'utf8'))).toEqual({ version: 1, entries: [] });
     expect(await allocate(port)).toMatchObject({ ok: true, entry: { hostPort: port, allocation: 'same' } });
   });
@@ -202,19 +202,21 @@ describe('pruning dead forwarders', () => {
     const dead = await entryFor(41_001, { forwarderStartTime: mine.forwarderStartTime + 1 });
     const other = await entryFor(41_002, { containerId: 'd'.repeat(64) });
     await writeRegistry({ version: 1, entries: [mine, dead, other] });
-    const removed = await releasePorts(paths, (e) => e.containerId === mine.containerId);
+    const removed = await releasePorts(paths, (e) => e.containerId === mine.containerId, { onWarning });
     expect(removed).toEqual([mine, dead]);
-    expect(await listPorts(paths)).toEqual([other]);
+    expect(await listPorts(paths, { onWarning })).toEqual([other]);
   });
 
   it('updateEntries writes what the update returns', async () => {
     const entry = await entryFor(41_000);
     await writeRegistry({ version: 1, entries: [entry] });
-    const written = await updateEntries(paths, (entries) =>
-      entries.map((e) => ({ ...e, process: 'node app.js' })),
+    const written = await updateEntries(
+      paths,
+      (entries) => entries.map((e) => ({ ...e, process: 'node app.js' })),
+      { onWarning },
     );
     expect(written).toEqual([{ ...entry, process: 'node app.js' }]);
-    expect(await listPorts(paths)).toEqual(written);
+    expect(await listPorts(paths, { onWarning })).toEqual(written);
   });
 });
 
@@ -262,10 +264,14 @@ describe('damaged or unsafe state', () => {
 
   it('holds its lock as a 0700 directory, whatever the umask leaves', async () => {
     let lockMode = 0;
-    await updateEntries(paths, (entries) => {
-      lockMode = statSync(`${paths.registry}.lock`).mode & 0o777;
-      return entries;
-    });
+    await updateEntries(
+      paths,
+      (entries) => {
+        lockMode = statSync(`${paths.registry}.lock`).mode & 0o777;
+        return entries;
+      },
+      { onWarning },
+    );
     expect(lockMode.toString(8)).toBe('700');
   });
 
@@ -274,7 +280,7 @@ describe('damaged or unsafe state', () => {
     const target = join(root, '..', 'elsewhere.json');
     await writeFile(target, '{"version":1,"entries":[]}');
     await symlink(target, paths.registry);
-    await expect(listPorts(paths)).rejects.toThrow(StateError);
+    await expect(listPorts(paths, { onWarning })).rejects.toThrow(StateError);
     await expect(allocate(await freePorts(1))).rejects.toThrow(`the registry ${paths.registry} is a symlink`);
     expect(await readFile(target, 'utf8')).toBe('{"version":1,"entries":[]}');
   });
@@ -283,7 +289,7 @@ describe('damaged or unsafe state', () => {
     const real = join(root, '..', 'real');
     await mkdir(real);
     await symlink(real, root);
-    await expect(listPorts(paths)).rejects.toThrow(`the state dir ${root} is a symlink`);
+    await expect(listPorts(paths, { onWarning })).rejects.toThrow(`the state dir ${root} is a symlink`);
   });
 
   it('refuses a state dir owned by another user', async () => {
@@ -303,7 +309,7 @@ describe('damaged or unsafe state', () => {
     const old = new Date(Date.now() - 60_000);
     await utimes(`${paths.registry}.lock`, old, old);
     const started = Date.now();
-    expect(await listPorts(paths)).toEqual([]);
+    expect(await listPorts(paths, { onWarning })).toEqual([]);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
@@ -311,7 +317,7 @@ describe('damaged or unsafe state', () => {
     await ensureStateDir(root);
     await mkdir(`${paths.registry}.lock`);
     let settled = false;
-    const listing = listPorts(paths).finally(() => (settled = true));
+    const listing = listPorts(paths, { onWarning }).finally(() => (settled = true));
     await new Promise((done) => setTimeout(done, 500));
     expect(settled).toBe(false);
     const old = new Date(Date.now() - 60_000);
@@ -391,7 +397,7 @@ describe('contention between processes', () => {
     }
     expect(snapshots.count).toBeGreaterThan(0);
     expect(snapshots.maxEntries).toBeLessThanOrEqual(PROCESSES);
-    expect(await listPorts(paths)).toEqual([]);
+    expect(await listPorts(paths, { onWarning })).toEqual([]);
   }, 120_000);
 });
 
@@ -419,19 +425,18 @@ for (let round = 0; round < Number(rounds); round++) {
     hostAddress: '127.0.0.1', protocol: 'tcp', origin: 'detected', label: null, process: null,
     forwarderPid: process.pid, forwarderStartTime: startTime, since: new Date().toISOString(), path: 'direct',
   };
-  const result = await allocatePort(paths, { entry, requireLocalPort: false }, tryBind, {
-    onWarning: (message) => report.failed.push('warning: ' + message),
-  });
+  const options = { onWarning: (message) => report.failed.push('warning: ' + message) };
+  const result = await allocatePort(paths, { entry, requireLocalPort: false }, tryBind, options);
   if (!result.ok) { report.failed.push(result.reason); continue; }
   const from = Date.now();
   if (round % 5 === 0) {
-    const listed = await listPorts(paths);
+    const listed = await listPorts(paths, options);
     if (!listed.some((e) => e.forwarderPid === process.pid && e.hostPort === result.entry.hostPort)) report.lost++;
   }
   await sleep(Math.random() * 3);
   await new Promise((done) => server.close(done));
   const to = Date.now();
-  const removed = await releasePorts(paths, (e) => e.forwarderPid === process.pid && e.hostPort === result.entry.hostPort);
+  const removed = await releasePorts(paths, (e) => e.forwarderPid === process.pid && e.hostPort === result.entry.hostPort, options);
   if (removed.length !== 1) report.lost++;
   report.holds.push([result.entry.hostPort, from, to]);
 }

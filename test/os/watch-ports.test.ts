@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readProcessStartTime } from '../../src/common/process-info.js';
 import { statePaths, type StatePaths } from '../../src/common/state-dir.js';
-import type { PortEntry, PortEvent } from '../../src/forwarding/port-entry.js';
+import {
+  publicEntry,
+  type PortEntry,
+  type PortEvent,
+  type PublicPortEntry,
+} from '../../src/forwarding/port-entry.js';
 import { updateEntries } from '../../src/forwarding/registry.js';
 import type { Scope } from '../../src/operations/ports.js';
 import { watchPortEvents } from '../../src/operations/watch-ports.js';
@@ -13,6 +18,10 @@ import { watchPortEvents } from '../../src/operations/watch-ports.js';
 const MINE = 'a'.repeat(64);
 const OTHER = 'b'.repeat(64);
 const WAIT_MS = 5_000;
+/** No test here damages the registry: a warning about it is a failure. */
+const unexpected = (message: string): never => {
+  throw new Error(`unexpected registry warning: ${message}`);
+};
 
 let root: string;
 let paths: StatePaths;
@@ -62,7 +71,7 @@ function logOf(containerId: string): string {
   return join(paths.forwarders, `${containerId}.log`);
 }
 
-type Seen = { kind: 'watching'; ports: PortEntry[]; at: string } | { kind: 'event'; event: PortEvent };
+type Seen = { kind: 'watching'; ports: PublicPortEntry[]; at: string } | { kind: 'event'; event: PortEvent };
 
 /** Runs a watch until `until` holds for what it reported (or WAIT_MS passes); resolves to that. */
 async function watchUntil(
@@ -89,6 +98,7 @@ async function watchUntil(
         seen.push({ kind: 'event', event });
         check();
       },
+      onWarning: unexpected,
     },
     stop.signal,
   );
@@ -101,9 +111,11 @@ const eventsIn = (seen: Seen[]) =>
 
 describe('ports --watch: the watching signal', () => {
   it('comes first, lists the ports in scope forwarded then, and every event written after it is reported', async () => {
-    await updateEntries(paths, () => []);
+    await updateEntries(paths, () => [], { onWarning: unexpected });
     const mine = await entryFor(MINE, 3000);
-    await updateEntries(paths, () => [mine, { ...mine, containerId: OTHER, containerName: 'bbbb' }]);
+    await updateEntries(paths, () => [mine, { ...mine, containerId: OTHER, containerName: 'bbbb' }], {
+      onWarning: unexpected,
+    });
     writeFileSync(logOf(MINE), eventLine(MINE, 3000, 'forwarded'), { mode: 0o600 });
 
     const scope: Scope = { kind: 'containers', containerIds: new Set([MINE]) };
@@ -118,7 +130,7 @@ describe('ports --watch: the watching signal', () => {
     expect(seen[0]?.kind).toBe('watching');
     const [watching] = seen;
     if (watching?.kind !== 'watching') throw new Error('no watching signal');
-    expect(watching.ports).toEqual([mine]);
+    expect(watching.ports).toStrictEqual([publicEntry(mine)]);
     expect(Number.isNaN(Date.parse(watching.at))).toBe(false);
     // The event written before the watch started is not reported again; the other container's is out of scope.
     expect(eventsIn(seen)).toEqual(['4000 forwarded']);

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import type { PortEntry, PortEvent } from '../../forwarding/port-entry.js';
+import type { PortEvent, PublicPortEntry } from '../../forwarding/port-entry.js';
 import { listForwardedPorts, type Scope } from '../../operations/ports.js';
 import { watchPortEvents } from '../../operations/watch-ports.js';
-import { commonOptions, printJson, reportFailure, stateDirOption } from '../command-context.js';
+import { commonOptions, printJson, reportFailure, stateDirOption, warn } from '../command-context.js';
 import { resolveScope } from '../../operations/scope.js';
 import { findBrowserOpener, openInBrowser } from '../browser-opener.js';
 import { formatTable, terminalSafe } from '../terminal-text.js';
@@ -38,7 +38,7 @@ export function portsCommand(): Command {
           await watch(common.stateDir, scope, flags.json === true);
           return;
         }
-        const entries = await listForwardedPorts(common.stateDir, scope);
+        const entries = await listForwardedPorts(common.stateDir, scope, warn);
         if (flags.json) printJson(entries);
         else process.stdout.write(entries.length === 0 ? 'No ports are forwarded.\n' : table(entries));
       } catch (error) {
@@ -77,18 +77,21 @@ async function watch(stateDir: string, scope: Scope, json: boolean): Promise<voi
         process.stdout.write(`${at} watching for port events (Ctrl-C stops)\n`);
       },
       onEvent,
+      onWarning: warn,
     },
     stop.signal,
   );
 }
 
-function hostOf(entry: Pick<PortEntry, 'hostAddress' | 'urlScheme'> & { hostPort: number | null }): string {
+function hostOf(
+  entry: Pick<PublicPortEntry, 'hostAddress' | 'urlScheme'> & { hostPort: number | null },
+): string {
   const address = entry.hostAddress.includes(':') ? `[${entry.hostAddress}]` : entry.hostAddress;
   const hostPort = `${address}:${entry.hostPort ?? '-'}`;
   return entry.urlScheme ? `${entry.urlScheme}://${hostPort}` : hostPort;
 }
 
-function table(entries: PortEntry[]): string {
+function table(entries: PublicPortEntry[]): string {
   return formatTable(
     ['CONTAINER', 'PORT', 'HOST', 'ORIGIN', 'ALLOCATION', 'PATH', 'LABEL', 'PROCESS'],
     entries.map((e) => [
