@@ -24,7 +24,7 @@ import { daemonRunner } from '../runtime/process-runner.js';
 import { retryDelayMs } from './backoff.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import { dockerFor } from './exec-route.js';
-import { stateDirOfSpecFile, type DaemonSpec } from './daemon-spec.js';
+import { parseDaemonSpec, stateDirOfSpecFile, type DaemonSpec } from './daemon-spec.js';
 import { forwarderFiles, removeMarker, writeMarker } from './marker.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
 import { PeerWatch } from './peer-watch.js';
@@ -90,7 +90,7 @@ async function readSpec(specFile: string, containerId: string): Promise<DaemonSp
   }
   await ensureStateDir(root);
   await refuseLinkedStateFile(specFile, 'forwarder spec');
-  const spec = JSON.parse(await readFile(specFile, 'utf8')) as DaemonSpec;
+  const spec = parseDaemonSpec(await readFile(specFile, 'utf8'), specFile);
   if (spec.stateDir !== root || spec.containerId !== containerId) {
     throw new StateError(`the forwarder spec ${specFile} is for another state dir or container`, {
       description: 'Run `portpilot up` again: it writes the spec afresh.',

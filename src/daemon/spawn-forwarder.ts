@@ -11,7 +11,7 @@ import {
   stateWriteError,
   type StatePaths,
 } from '../common/state-dir.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import { parseDaemonSpec, type DaemonSpec } from './daemon-spec.js';
 import { findForwarderProcesses } from './find-forwarder.js';
 import { planForwarder, type ForwarderRequest } from './forwarder-request.js';
 import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
@@ -211,8 +211,7 @@ function openLog(paths: StatePaths, logFile: string): number {
 /** The spec the running forwarder was started with; null when it cannot be read as one. */
 async function readSpec(file: string): Promise<DaemonSpec | null> {
   try {
-    const value = JSON.parse(await readFile(file, 'utf8')) as DaemonSpec | null;
-    return typeof value === 'object' && value !== null && Array.isArray(value.declared) ? value : null;
+    return parseDaemonSpec(await readFile(file, 'utf8'), file);
   } catch {
     return null;
   }
