@@ -2,7 +2,7 @@ import { closeSync, writeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
-import { ForwarderError, PortpilotError, StateError, errorMessage } from '../common/errors.js';
+import { ForwarderError, PortpilotError, RuntimeError, StateError, errorMessage } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
 import { ensureStateDir, refuseLinkedStateFile, statePaths, type StatePaths } from '../common/state-dir.js';
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
@@ -103,7 +103,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const docker = await dockerFor(spec.dockerPath, daemonRunner, log);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
-    throw new ForwarderError(`container ${shortId(spec.containerId)} is not running`, {
+    throw new RuntimeError(`container ${shortId(spec.containerId)} is not running`, {
       code: 'CONTAINER_NOT_RUNNING',
       description: 'Start the container (portpilot up) before forwarding its ports.',
     });
@@ -119,7 +119,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     if (declared.containerId === container.id || others.has(declared.containerId)) continue;
     const other = await docker.inspect(declared.containerId);
     if (!other?.running) {
-      throw new ForwarderError(`the container of service '${declared.service ?? '?'}' is not running`, {
+      throw new RuntimeError(`the container of service '${declared.service ?? '?'}' is not running`, {
         code: 'CONTAINER_NOT_RUNNING',
       });
     }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import writeFileAtomic from 'write-file-atomic';
 import { lockPrivateFile } from '../common/private-lock.js';
-import { ForwarderError, StateError, type ErrorCode } from '../common/errors.js';
+import { errorOfCode, ForwarderError, isErrorCode, StateError, type ErrorCode } from '../common/errors.js';
 import {
   makeStateSubdir,
   refuseLinkedStateFile,
@@ -179,9 +179,9 @@ async function spawnAndAwaitReady(
       },
     );
   }
-  throw new ForwarderError(message.message, {
+  // The forwarder's error comes back as the class its code belongs to.
+  throw errorOfCode(message.code ?? 'FORWARDER_FAILED', message.message, {
     description: message.description,
-    code: message.code ?? 'FORWARDER_FAILED',
   });
 }
 
@@ -224,7 +224,11 @@ function specText(spec: DaemonSpec): string {
 function parseReady(line: string): ReadyMessage | null {
   try {
     const value = JSON.parse(line) as ReadyMessage;
-    return typeof value === 'object' && value !== null && typeof value.ok === 'boolean' ? value : null;
+    if (typeof value !== 'object' || value === null || typeof value.ok !== 'boolean') return null;
+    // A code this portpilot does not know is reported as the forwarder's own failure.
+    if (value.ok || value.code === undefined || isErrorCode(value.code)) return value;
+    const { code: _unknown, ...known } = value;
+    return known;
   } catch {
     return null;
   }

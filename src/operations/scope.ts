@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { PortpilotError, UsageError } from '../common/errors.js';
+import { RuntimeError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
 import { listMarkedContainers } from '../daemon/marker.js';
 import { Docker } from '../runtime/docker.js';
@@ -81,7 +81,8 @@ export async function resolveContainerId(
     );
     if (marked.length === 1 && marked[0]) return marked[0];
   }
-  throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {
+  throw new RuntimeError(`no container '${ref}'`, {
+    code: 'CONTAINER_NOT_FOUND',
     description: `'${common.dockerPath} ps -a' lists the containers there are.`,
   });
 }

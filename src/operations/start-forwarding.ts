@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { PortpilotError, UsageError } from '../common/errors.js';
+import { RuntimeError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
 import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
 import type { ForwarderRequest } from '../daemon/forwarder-request.js';
@@ -77,18 +77,16 @@ export async function startForwarding(
 export async function attach(docker: Docker, ref: string): Promise<ContainerInfo> {
   const container = await docker.inspect(ref);
   if (!container) {
-    throw new PortpilotError('CONTAINER_NOT_FOUND', `no container '${ref}'`, {
+    throw new RuntimeError(`no container '${ref}'`, {
+      code: 'CONTAINER_NOT_FOUND',
       description: `'${docker.dockerPath} ps -a' lists the containers there are.`,
     });
   }
   if (!container.running) {
-    throw new PortpilotError(
-      'CONTAINER_NOT_RUNNING',
-      `container ${container.name} is ${container.status}, not running`,
-      {
-        description: `Start it first: ${docker.dockerPath} start ${container.name}`,
-      },
-    );
+    throw new RuntimeError(`container ${container.name} is ${container.status}, not running`, {
+      code: 'CONTAINER_NOT_RUNNING',
+      description: `Start it first: ${docker.dockerPath} start ${container.name}`,
+    });
   }
   return container;
 }
