@@ -294,18 +294,6 @@ export async function removeProgramsInContainer(
 // The servers python3 runs (the bench's too), sent with `python3 -c`: see the file for its modes.
 const TEST_SERVER = readFileSync(new URL('./servers/test-server.py', import.meta.url), 'utf8');
 
-// argv: DIR PORT. Serves DIR over http on an IPv6-only '::' socket (python's http.server is dual-stack).
-const PYTHON_V6ONLY_HTTP_SERVER = `
-import functools, http.server, socket, sys
-class Server(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        super().server_bind()
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-Server(('::', int(sys.argv[2])), handler).serve_forever()
-`;
-
 // argv: HOST PORT. Sends stdin, half-closes, prints everything the server sends until it closes.
 const PYTHON_CLIENT = `
 import socket, sys
@@ -330,7 +318,7 @@ function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): str
   if (tools.has('python3')) {
     if (kind === 'http') {
       const dir = HELLO_FILE_PATH.slice(0, HELLO_FILE_PATH.lastIndexOf('/'));
-      if (opts.v6Only) return ['python3', '-c', PYTHON_V6ONLY_HTTP_SERVER, dir, port];
+      if (opts.v6Only) return ['python3', '-c', TEST_SERVER, '--v6only', 'files', address, port, dir];
       return ['python3', '-m', 'http.server', '--bind', address, '--directory', dir, port];
     }
     const sourceBytes = String(opts.sourceBytes ?? DEFAULT_SOURCE_BYTES);

@@ -11,6 +11,7 @@
 #   source      HOST PORT BYTES [FILE]  sends BYTES bytes (FILE's, else zeros), half-closes,
 #                                  drains, closes
 #   http        HOST PORT          answers every request with a 13-byte 200 and closes (asyncio)
+#   files       HOST PORT DIR      serves DIR's files over http (http.server, a thread a request)
 #   idle        HOST:PORT,...      listens on every address and never accepts (no CPU at all)
 #   detect      HOST PORT FILE LIFE  listens, writes CLOCK_MONOTONIC ns right after listen() to
 #                                  FILE, exits after LIFE seconds
@@ -105,6 +106,21 @@ class Http(asyncio.Protocol):
             self.transport.close()
 
 
+def serve_files(host, port, directory, v6only):
+    import functools, http.server
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ':' in host else socket.AF_INET
+
+        def server_bind(self):
+            if host == '::':
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            super().server_bind()
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    Server((host, int(port)), handler).serve_forever()
+
+
 async def serve_http(server):
     loop = asyncio.get_running_loop()
     await loop.create_server(Http, sock=server)
@@ -119,6 +135,8 @@ def main(args):
         while servers:
             signal.pause()
         return
+    if kind == 'files':
+        return serve_files(args[0], args[1], args[2], v6only)
     server = listen(args[0], args[1], v6only)
     if kind == 'detect':
         listened_ns = time.monotonic_ns()
