@@ -25,13 +25,17 @@ export function fillProgram(
   const filled = text.replace(PLACEHOLDER, (_, key: string) => {
     const value = values[key];
     if (value === undefined)
-      throw new ForwarderError(`container program ${name} names '@@${key}@@', which has no value`);
+      throw new ForwarderError(
+        `container program ${name} names '@@${key}@@', which has no value: pass ${key} to loadProgram`,
+      );
     used.add(key);
     return literal(name, key, value);
   });
   const unused = Object.keys(values).filter((key) => !used.has(key));
   if (unused.length > 0)
-    throw new ForwarderError(`container program ${name} has no placeholder for ${unused.join(', ')}`);
+    throw new ForwarderError(
+      `container program ${name} has no placeholder for ${unused.join(', ')}: add '@@NAME@@' where each is used, or pass it no more`,
+    );
   return filled;
 }
 
@@ -44,7 +48,7 @@ function literal(name: string, key: string, value: ProgramValue): string {
     return value.join(' ');
   }
   throw new ForwarderError(
-    `container program ${name}: ${key} = ${JSON.stringify(value)} is not an integer or words`,
+    `container program ${name}: ${key} = ${JSON.stringify(value)} is not an integer, a word or a list of words (letters, digits, _ . + -)`,
   );
 }
 
