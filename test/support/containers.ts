@@ -291,8 +291,8 @@ export async function removeProgramsInContainer(
   toolsByContainer.delete(containerId);
 }
 
-// The servers python3 runs (the bench's too), sent with `python3 -c`: see the file for its modes.
-const TEST_SERVER = readFileSync(new URL('./servers/test-server.py', import.meta.url), 'utf8');
+/** The program of the servers python3 runs (the bench's too), sent with `python3 -c`: see the file for its modes. */
+export const TEST_SERVER = readFileSync(new URL('./servers/test-server.py', import.meta.url), 'utf8');
 
 // argv: HOST PORT. Sends stdin, half-closes, prints everything the server sends until it closes.
 const PYTHON_CLIENT = `
