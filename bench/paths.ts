@@ -9,5 +9,7 @@ export const REPO_DIR = fileURLToPath(new URL('../../../', import.meta.url));
 export const RESULTS_DIR = fileURLToPath(new URL('../', import.meta.url));
 /** The built CLI, run as users run it. */
 export const CLI_PATH = fileURLToPath(new URL('../../../bin/portpilot.js', import.meta.url));
-/** The server program copied into every bench container. */
-export const SERVER_SCRIPT_PATH = fileURLToPath(new URL('../../setup/bench-server.py', import.meta.url));
+/** The server program copied into every bench container (the tests' own servers). */
+export const SERVER_SCRIPT_PATH = fileURLToPath(
+  new URL('../../../test/support/servers/test-server.py', import.meta.url),
+);

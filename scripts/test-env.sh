@@ -18,7 +18,7 @@ DEBIAN_SUITE=bookworm
 DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2
 # openssh-server: the remote-engine tests run their own sshd on 127.0.0.1 (DOCKER_HOST=ssh://…); the
 # system's ssh service is never started for them.
-HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git)
+HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git python3 perl)
 # What the busybox images link; busybox-nc adds nc. Never socat, bash, python3 or perl.
 BUSYBOX_APPLETS=(
   sh ash '[' '[[' test true false echo printf cat sleep usleep httpd wget kill killall ps pidof

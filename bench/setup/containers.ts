@@ -10,7 +10,7 @@ import { SERVER_SCRIPT_PATH } from '../paths.js';
 export const BENCH_LABEL = 'portpilot.bench=1';
 const RUN_LABEL_KEY = 'portpilot.bench.run';
 /** Where the server program lives inside each container. */
-export const SERVER_IN_CONTAINER = '/tmp/bench-server.py';
+export const SERVER_IN_CONTAINER = '/tmp/test-server.py';
 const LISTEN_TIMEOUT_MS = 15_000;
 
 /** A running bench container. */
@@ -23,7 +23,7 @@ export interface BenchContainer {
   ip: string;
 }
 
-/** A server to start in a container: `kind` and arguments as bench-server.py takes them. */
+/** A server to start in a container: `kind` and arguments as test/support/servers/test-server.py takes them. */
 export interface ServerSpec {
   kind: string;
   host: string;

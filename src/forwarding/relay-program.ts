@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { ForwarderError, RuntimeError } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
+import { loadProgram } from './container-programs/program-text.js';
 import { AGENT_INTERPRETERS, type AgentInterpreter } from './relay-agent-script.js';
 import { shortId } from '../common/short-id.js';
 
@@ -30,9 +31,7 @@ const NOT_FOUND_PATTERN = /executable file not found|no such file or directory|n
 const PROBED_PROGRAMS = ['socat', 'nc', 'bash', 'python3', 'perl', 'cat'] as const;
 
 // One `docker exec` answers every question: which programs are on PATH, and which nc it is.
-const PROBE_SCRIPT = `for p in ${PROBED_PROGRAMS.join(' ')}; do command -v "$p" >/dev/null 2>&1 && echo "has $p"; done
-if command -v nc >/dev/null 2>&1; then nc -h </dev/null 2>&1 | while IFS= read -r line; do echo "nc-help $line"; done; fi
-true`;
+const PROBE_SCRIPT = loadProgram('probe-programs.sh', { PROBED_PROGRAMS });
 
 // Docker delivers EOF on an exec's stdout only when the process exits, so the scripts below exit as
 // soon as the server's side ends (socat, which would wait its -t for stdin, is ended by the host:
@@ -40,129 +39,16 @@ true`;
 // keep answering until it has been quiet for the drain time: a client that half-closes still gets
 // its reply, and a relay whose host side went away does not outlive a server that ignores the EOF
 // by more than that.
-const PYTHON_RELAY = `import os, socket, sys, threading, time
-host, port, idle = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-def fail(error):
-    sys.stderr.write('relay to %s port %d: %s\\n' % (host, port, error))
-    sys.stderr.flush()
-    os._exit(1)
-try:
-    conn = socket.create_connection((host, port))
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-except OSError as error:
-    fail(error)
-last = [time.monotonic()]
-def downstream():
-    try:
-        while True:
-            data = conn.recv(${SCRIPT_BUFFER_BYTES})
-            if not data:
-                os._exit(0)
-            last[0] = time.monotonic()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(1, view):]
-    except OSError as error:
-        fail(error)
-threading.Thread(target=downstream, daemon=True).start()
-try:
-    while True:
-        data = os.read(0, ${SCRIPT_BUFFER_BYTES})
-        if not data:
-            break
-        conn.sendall(data)
-    conn.shutdown(socket.SHUT_WR)
-except OSError:
-    pass
-last[0] = time.monotonic()
-while True:
-    wait = last[0] + idle - time.monotonic()
-    if wait <= 0:
-        os._exit(0)
-    time.sleep(wait)
-`;
+const PYTHON_RELAY = loadProgram('exec-relay.py', { SCRIPT_BUFFER_BYTES });
 
 // perl-base (always present on Debian and Ubuntu) has no threads: a child copies stdin to the server
 // while the parent, the process docker waits for, copies the server to stdout.
-const PERL_RELAY = `use strict;
-use POSIX ();
-use Socket qw(getaddrinfo SOCK_STREAM SHUT_WR IPPROTO_TCP TCP_NODELAY);
-my ($host, $port, $idle) = @ARGV;
-$SIG{PIPE} = 'IGNORE';
-sub fail { print STDERR "relay to $host port $port: $_[0]\\n"; POSIX::_exit(1) }
-my ($err, @found) = getaddrinfo($host, $port, { socktype => SOCK_STREAM });
-fail($err) if $err;
-my $conn;
-for my $ai (@found) {
-  socket($conn, $ai->{family}, $ai->{socktype}, $ai->{protocol}) or fail($!);
-  last if connect($conn, $ai->{addr});
-  $err = $!;
-  undef $conn;
-}
-fail($err) unless $conn;
-setsockopt($conn, IPPROTO_TCP, TCP_NODELAY, 1);
-binmode STDIN; binmode STDOUT; binmode $conn;
-sub put {
-  my ($fh, $buf) = @_;
-  for (my $done = 0; $done < length $buf;) {
-    my $n = syswrite($fh, $buf, length($buf) - $done, $done);
-    return 0 unless defined $n;
-    $done += $n;
-  }
-  return 1;
-}
-my $child = fork();
-fail("fork: $!") unless defined $child;
-if ($child == 0) {
-  close STDOUT;
-  while (1) {
-    my $got = sysread(STDIN, my $buf, ${SCRIPT_BUFFER_BYTES});
-    last unless $got;
-    POSIX::_exit(0) unless put($conn, $buf);
-  }
-  shutdown($conn, SHUT_WR);
-  POSIX::_exit(0);
-}
-close STDIN;
-my ($upstream_done, $last) = (0, time);
-while (1) {
-  my $watch = '';
-  vec($watch, fileno($conn), 1) = 1;
-  my $n = select(my $ready = $watch, undef, undef, 1);
-  if ($n < 0) { next if $!{EINTR}; fail($!) }
-  if ($n > 0) {
-    my $got = sysread($conn, my $buf, ${SCRIPT_BUFFER_BYTES});
-    fail($!) unless defined $got;
-    last unless $got;
-    fail($!) unless put(\\*STDOUT, $buf);
-    $last = time;
-  }
-  if (!$upstream_done && waitpid($child, POSIX::WNOHANG()) == $child) { ($upstream_done, $last) = (1, time) }
-  last if $upstream_done && time - $last >= $idle;
-}
-kill 'TERM', $child unless $upstream_done;
-POSIX::_exit(0);
-`;
+const PERL_RELAY = loadProgram('exec-relay.pl', { SCRIPT_BUFFER_BYTES });
 
 // bash has no shutdown(): when the host's side ends, the server cannot be told, so the connection
 // stays open for BASH_DRAIN_S (the server may still answer a request it has read) and then closes
 // both ways. $0 address, $1 port, $2 drain seconds.
-const BASH_RELAY = `exec 3<>"/dev/tcp/$0/$1" || exit 1
-cat <&0 >&3 3>&- &
-writer=$!
-cat <&3 3<&- &
-reader=$!
-exec 3>&-
-wait -n
-if kill -0 "$writer" 2>/dev/null; then
-  kill "$writer" 2>/dev/null
-  exit 0
-fi
-sleep "$2" &
-timer=$!
-wait -n
-kill "$reader" "$timer" 2>/dev/null
-exit 0`;
+const BASH_RELAY = loadProgram('exec-relay.bash');
 
 /** Pure: the argv run inside the container to connect stdin/stdout to address:port. */
 export function relayArgv(program: RelayProgram, address: string, port: number): string[] {

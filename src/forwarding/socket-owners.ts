@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, readlink } from 'node:fs/promises';
 import type { Docker } from '../runtime/docker.js';
+import { loadProgram } from './container-programs/program-text.js';
 
 /** Longest command line reported, in UTF-16 code units; a longer one is cut and ends in '…'. */
 export const MAX_COMMAND_LINE_CHARS = 512;
@@ -47,32 +48,7 @@ export function commandLineOf(raw: string): string {
  * followed by the raw bytes of its /proc/PID/cmdline, then `\n<nonce> end\n`. Raw bytes keep the
  * command line exact (arguments may hold newlines and tabs); the nonce, chosen per run, frames them.
  */
-const OWNERS_PROBE_SCRIPT = `n=$1
-shift
-want=" $* "
-left=$#
-found=' '
-printf '${PROBE_HEADER} %s\\n' "$n"
-for p in /proc/[1-9] /proc/[1-9][0-9] /proc/[1-9][0-9][0-9] /proc/[1-9][0-9][0-9][0-9] \\
-  /proc/[1-9][0-9][0-9][0-9][0-9] /proc/[1-9][0-9][0-9][0-9][0-9][0-9] /proc/[1-9][0-9][0-9][0-9][0-9][0-9][0-9]; do
-  [ -d "$p/fd" ] || continue
-  links=$(readlink "$p"/fd/* 2>/dev/null) || links=$(ls -l "$p/fd" 2>/dev/null) || continue
-  while :; do
-    case $links in *'socket:['*) ;; *) break ;; esac
-    links=\${links#*'socket:['}
-    ino=\${links%%']'*}
-    case $ino in '' | *[!0-9]*) continue ;; esac
-    case $want in *" $ino "*) ;; *) continue ;; esac
-    case $found in *" $ino "*) continue ;; esac
-    found="$found$ino "
-    left=$((left - 1))
-    printf '\\n%s %s\\n' "$n" "$ino"
-    head -c ${CMDLINE_READ_MAX_BYTES} "$p/cmdline" 2>/dev/null || cat "$p/cmdline" 2>/dev/null
-  done
-  [ "$left" -gt 0 ] || break
-done
-printf '\\n%s end\\n' "$n"
-`;
+const OWNERS_PROBE_SCRIPT = loadProgram('probe-socket-owners.sh', { PROBE_HEADER, CMDLINE_READ_MAX_BYTES });
 
 /** Pure: parses the output of the in-container exec probe (your own format) into inode → command line. */
 export function parseOwnersProbe(output: string): Map<number, string> {

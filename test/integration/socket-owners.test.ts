@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createListenerSource } from '../../src/forwarding/listener-source.js';
-import { createSocketOwnerFinder } from '../../src/forwarding/socket-owners.js';
+import { commandLineOf, createSocketOwnerFinder } from '../../src/forwarding/socket-owners.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner } from '../../src/runtime/process-runner.js';
 import {
@@ -12,6 +12,7 @@ import {
   TEST_CONTAINER_LABEL,
   TEST_RUN_ID,
   TEST_RUN_LABEL_KEY,
+  TEST_SERVER,
   type ServerAddress,
   type TestContainer,
 } from '../support/containers.js';
@@ -78,8 +79,10 @@ describe('socket owners in a Debian container with python3 servers', () => {
       expect(owners.get(httpInode)).toBe(
         `python3 -m http.server --bind 127.0.0.1 --directory ${HELLO_DIR} ${HTTP_PORT}`,
       );
-      // The echo server's script makes its command line longer than the cap.
-      expect(owners.get(echoInode)).toMatch(/^python3 -c \nimport hashlib, socket, sys, threading\n.*…$/s);
+      // The echo server's program makes its command line longer than the cap.
+      const echoArgv = ['python3', '-c', TEST_SERVER, 'echo', '::1', String(ECHO_PORT)];
+      expect(owners.get(echoInode)).toBe(commandLineOf(`${echoArgv.join('\0')}\0`));
+      expect(owners.get(echoInode)).toMatch(/^python3 -c # .*…$/s);
       expect(owners.size).toBe(2);
     });
   }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -290,69 +291,8 @@ export async function removeProgramsInContainer(
   toolsByContainer.delete(containerId);
 }
 
-// argv: KIND HOST PORT ARG (ARG: the greeting line, or the file a `source` server sends).
-const PYTHON_SERVER = `
-import hashlib, socket, sys, threading
-kind, host, port, arg, v6only = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-server = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-if host == '::':
-    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
-server.bind((host, port))
-server.listen(128)
-
-def read_all(conn, sink):
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        sink(chunk)
-
-def serve(conn):
-    try:
-        if kind == 'greeting':
-            conn.sendall(arg.encode())
-        if kind in ('echo', 'greeting'):
-            read_all(conn, conn.sendall)
-        elif kind == 'sink-sha256':
-            digest = hashlib.sha256()
-            read_all(conn, digest.update)
-            conn.sendall((digest.hexdigest() + '\\n').encode())
-        elif kind == 'source':
-            with open(arg, 'rb') as data:
-                conn.sendall(data.read())
-            # Half-close, then drain: closing with unread input would reset the connection.
-            conn.shutdown(socket.SHUT_WR)
-            read_all(conn, lambda chunk: None)
-    except OSError:
-        pass
-    finally:
-        conn.close()
-
-if kind == 'session':
-    # A debugger's way (gdbserver, JDWP server=y): accept one client, stop listening, keep talking.
-    conn, _ = server.accept()
-    server.close()
-    kind = 'echo'
-    serve(conn)
-    sys.exit(0)
-
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-`;
-
-// argv: DIR PORT. Serves DIR over http on an IPv6-only '::' socket (python's http.server is dual-stack).
-const PYTHON_V6ONLY_HTTP_SERVER = `
-import functools, http.server, socket, sys
-class Server(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        super().server_bind()
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-Server(('::', int(sys.argv[2])), handler).serve_forever()
-`;
+/** The program of the servers python3 runs (the bench's too), sent with `python3 -c`: see the file for its modes. */
+export const TEST_SERVER = readFileSync(new URL('./servers/test-server.py', import.meta.url), 'utf8');
 
 // argv: HOST PORT. Sends stdin, half-closes, prints everything the server sends until it closes.
 const PYTHON_CLIENT = `
@@ -378,11 +318,13 @@ function serverCommand(tools: Tools, opts: ServerOptions, dataFile: string): str
   if (tools.has('python3')) {
     if (kind === 'http') {
       const dir = HELLO_FILE_PATH.slice(0, HELLO_FILE_PATH.lastIndexOf('/'));
-      if (opts.v6Only) return ['python3', '-c', PYTHON_V6ONLY_HTTP_SERVER, dir, port];
+      if (opts.v6Only) return ['python3', '-c', TEST_SERVER, '--v6only', 'files', address, port, dir];
       return ['python3', '-m', 'http.server', '--bind', address, '--directory', dir, port];
     }
-    const arg = kind === 'greeting' ? GREETING_LINE : kind === 'source' ? dataFile : '';
-    return ['python3', '-c', PYTHON_SERVER, kind, address, port, arg, opts.v6Only ? '1' : '0'];
+    const sourceBytes = String(opts.sourceBytes ?? DEFAULT_SOURCE_BYTES);
+    const args = kind === 'greeting' ? [GREETING_LINE] : kind === 'source' ? [sourceBytes, dataFile] : [];
+    const v6Only = opts.v6Only ? ['--v6only'] : [];
+    return ['python3', '-c', TEST_SERVER, ...v6Only, kind, address, port, ...args];
   }
   if (kind === 'http' && tools.has('httpd')) {
     const host = address.includes(':') ? `[${address}]` : address;
