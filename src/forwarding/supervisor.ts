@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { ForwarderError, errorMessage } from '../common/errors.js';
+import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
 import type { PublishedPort } from '../runtime/published-ports.js';
@@ -10,9 +10,9 @@ import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from './port-entry.js';
 import type { BindScope, PortListener } from './proc-net-tcp.js';
 import { allocatePort, releasePorts, updateEntries, type RegistryOptions } from './registry.js';
-import { relayArgv, type RelayProgram } from './relay-program.js';
+import type { RelayProgram } from './relay-program.js';
+import { relayTargetOf, route, type Route } from './route.js';
 import { relayConnection, type RelayTarget } from './relay.js';
-import { directDialAddress, fallsBackWhenRefused } from './direct-dial.js';
 import type { SocketOwnerFinder } from './socket-owners.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn… */
@@ -389,7 +389,7 @@ export class Supervisor {
       forward.scope === listener.scope &&
       forward.dialAddress === listener.dialAddress &&
       forward.process === processLine &&
-      forward.entry?.path === this.pathFor(forward)
+      forward.entry?.path === this.routeOf(forward).path
     ) {
       return;
     }
@@ -403,7 +403,7 @@ export class Supervisor {
   private async updateEntry(forward: Forward): Promise<void> {
     const entry = forward.entry;
     if (!entry) return;
-    const path = this.pathFor(forward);
+    const path = this.routeOf(forward).path;
     if (entry.path === path && entry.process === forward.process) return;
     entry.path = path;
     entry.process = forward.process;
@@ -435,7 +435,7 @@ export class Supervisor {
       const result = await allocatePort(
         this.options.paths,
         {
-          entry: { ...base, path: this.pathFor(forward) },
+          entry: { ...base, path: this.routeOf(forward).path },
           requireLocalPort: attributes.requireLocalPort === true,
         },
         async (hostPort) => {
@@ -528,24 +528,18 @@ export class Supervisor {
     void relay.finally(() => this.relays.delete(relay));
   }
 
-  /** Direct to the container's IP when the server accepts it there and the host can route to it. */
-  private pathFor(forward: Forward): RelayPath {
-    const forced = this.options.relayPath;
-    if (forced === 'exec') return 'exec';
-    if (forced !== 'agent' && this.directAddress(forward) !== null) return 'direct';
-    if (forced !== 'direct' && forward.target.agent?.usable) return 'agent';
-    return 'exec';
-  }
-
-  private directAddress(forward: Forward): string | null {
-    return directDialAddress(forward.target.directAddresses, forward, forward.ipv4Refused === true);
+  /** How the forward's connections reach its server now (see route). */
+  private routeOf(forward: Forward): Route {
+    return route({
+      forced: this.options.relayPath,
+      listener: forward,
+      directAddresses: forward.target.directAddresses,
+      agentUsable: forward.target.agent?.usable === true,
+      ipv4Refused: forward.ipv4Refused === true,
+    });
   }
 
   private targetFor(forward: Forward): RelayTarget {
-    const path = this.pathFor(forward);
-    const direct = path === 'direct' ? this.directAddress(forward) : null;
-    if (direct === null) return this.insideTarget(forward, path);
-    if (!fallsBackWhenRefused(forward, direct)) return { path: 'direct', host: direct, port: forward.port };
     // Refused there, the `::` socket is IPv6-only: this connection, and the next ones, go on to ::1
     // inside the container, until the port has another socket.
     const sockets = forward.sockets;
@@ -558,33 +552,16 @@ export class Supervisor {
       );
       void this.updateEntry(forward);
     };
-    const fallback = this.insideTarget(forward, 'agent');
-    return { path: 'direct', host: direct, port: forward.port, refused: { fallback, onRefused } };
-  }
-
-  /** The agent, or else exec, to the server's address inside the container. */
-  private insideTarget(forward: Forward, path: RelayPath): Exclude<RelayTarget, { path: 'direct' }> {
-    const program = forward.target.relayProgram;
-    if (program === null) {
-      // Only a container on the host's network has none, and none of its ports is forwarded.
-      throw new ForwarderError(
-        `container ${forward.target.name} has no relay program looked for: port ${forward.port} cannot be relayed into it`,
-      );
-    }
-    const exec: Extract<RelayTarget, { path: 'exec' }> = {
-      path: 'exec',
-      containerId: forward.target.id,
-      argv: relayArgv(program, forward.dialAddress, forward.port),
-    };
-    const agent = forward.target.agent;
-    if (path === 'agent' && agent?.usable) {
-      return {
-        path: 'agent',
-        connect: (destination) => agent.connect(forward.dialAddress, forward.port, destination),
-        fallback: exec,
-      };
-    }
-    return exec;
+    const { target } = forward;
+    return relayTargetOf(this.routeOf(forward), {
+      containerId: target.id,
+      containerName: target.name,
+      port: forward.port,
+      dialAddress: forward.dialAddress,
+      relayProgram: target.relayProgram,
+      agent: target.agent,
+      onRefused,
+    });
   }
 
   private placeholder(
