@@ -103,7 +103,8 @@ export function plan(previous: PlanState, read: readonly ReadListener[], now: nu
   const seen = new Set<number>();
   for (const { listener, process, agents, ignored } of container.hostNetwork ? [] : read) {
     const { port } = listener;
-    if (agents) continue;
+    // A read has one listener per port (see groupListenersByPort); a second one changes nothing.
+    if (agents || seen.has(port)) continue;
     const published = container.publishedPorts.filter(
       (p) => p.protocol === 'tcp' && p.containerPort === port,
     );

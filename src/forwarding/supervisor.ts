@@ -99,13 +99,16 @@ export class Supervisor {
         limitReported: this.limitReported,
         publishedReported: this.publishedReported,
       },
+      // On the host's network nothing read is forwarded (see plan): nothing is looked up for it.
       read.map((listener) => {
-        const process = this.owners.ownerOf(listener);
+        const process = primary.hostNetwork ? null : this.owners.ownerOf(listener);
         return {
           listener,
           process,
-          agents: primary.agent?.owns(listener.sockets) === true,
-          ignored: this.options.attributes(listener.port, process, null).onAutoForward === 'ignore',
+          agents: !primary.hostNetwork && primary.agent?.owns(listener.sockets) === true,
+          ignored:
+            !primary.hostNetwork &&
+            this.options.attributes(listener.port, process, null).onAutoForward === 'ignore',
         };
       }),
       now,
