@@ -18,6 +18,7 @@ import type { AgentInterpreter } from '../forwarding/relay-agent-script.js';
 import { createSocketOwnerFinder } from '../forwarding/socket-owners.js';
 import { OnDemandAgent, agentIdleMs } from '../forwarding/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../forwarding/relay-agent.js';
+import { dialableAddresses, wantsAgent } from '../forwarding/route.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
@@ -112,7 +113,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
   const source = await createListenerSource(docker, container);
-  const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
+  const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec.relayPath), log });
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
   for (const declared of spec.declared) {
@@ -174,11 +175,6 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   return { supervisor, source, docker, containerId: container.id, containerPid: container.pid, peers };
 }
 
-/** The relay agent runs unless exec or direct dialling is forced. */
-function wantsAgent(spec: DaemonSpec): boolean {
-  return spec.relayPath === null || spec.relayPath === 'agent';
-}
-
 async function targetOf(
   docker: Docker,
   container: ContainerInfo,
@@ -209,9 +205,9 @@ export function onHostNetwork(container: Pick<ContainerInfo, 'networkMode'>): bo
   return container.networkMode === 'host';
 }
 
-/** Only a local engine puts container addresses on the host's routes: one whose init is proven in our /proc. */
+/** The container's addresses the host can dial (see dialableAddresses). */
 function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
-  return source.kind === 'host-proc' ? container.ipAddresses : [];
+  return dialableAddresses(container.ipAddresses, source.kind === 'host-proc');
 }
 
 /**
@@ -344,7 +340,10 @@ async function superviseUntilDone(
         // New addresses, perhaps, and a new relay agent: the old one died with the container.
         try {
           source = await createListenerSource(docker, container);
-          const fresh = await targetOf(docker, container, source, { wanted: wantsAgent(spec), log });
+          const fresh = await targetOf(docker, container, source, {
+            wanted: wantsAgent(spec.relayPath),
+            log,
+          });
           await supervisor.refresh(container.id, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {

@@ -5,7 +5,8 @@ export type PortOrigin = 'declared' | 'detected';
 export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 
 /** How connections reach the container: straight to its IP, through its relay agent, or by exec. */
-export type RelayPath = 'direct' | 'exec' | 'agent';
+export const RELAY_PATHS = ['direct', 'agent', 'exec'] as const;
+export type RelayPath = (typeof RELAY_PATHS)[number];
 
 /** One forwarded port as the registry records it; `ports` shows its PublicPortEntry. */
 export interface PortEntry {

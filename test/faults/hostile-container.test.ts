@@ -32,7 +32,7 @@ import {
 const stateDir = makeStateDir();
 const started: TestContainer[] = [];
 const workspaces: string[] = [];
-/** AUTO_FORWARD_CAP in src/forwarding/supervisor.ts. */
+/** AUTO_FORWARD_CAP in src/forwarding/forward-plan.ts. */
 const CAP = 20;
 const LISTENING = 32;
 /** C0 controls (but the newline), DEL and the C1 controls, CSI (0x9b) among them. */

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { RELAY_PATHS, type RelayPath } from '../../forwarding/port-entry.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { ReferenceCliError } from '../../devcontainer/reference-cli.js';
 import { up } from '../../operations/up.js';
@@ -11,7 +12,7 @@ interface UpFlags {
   autoForward?: boolean;
   forwardPort?: string[];
   removeExistingContainer?: boolean;
-  relayPath: 'auto' | 'direct' | 'agent' | 'exec';
+  relayPath: 'auto' | RelayPath;
   hostAddress: string;
 }
 
@@ -44,7 +45,7 @@ export function upCommand(): Command {
         '--relay-path <path>',
         'how connections reach the container: direct to its IP, an in-container agent, or docker exec',
       )
-        .choices(['auto', 'direct', 'agent', 'exec'])
+        .choices(['auto', ...RELAY_PATHS])
         .default('auto'),
     )
     .addOption(

@@ -1,0 +1,80 @@
+import type { PublishedPort } from '../runtime/published-ports.js';
+import type { OnDemandAgent } from './agent-on-demand.js';
+import type { HostListener } from './host-listener.js';
+import type { PortEntry, PortOrigin } from './port-entry.js';
+import type { BindScope, PortListener } from './proc-net-tcp.js';
+import type { RelayProgram } from './relay-program.js';
+
+/** A container whose ports this forwarder serves. */
+export interface TargetContainer {
+  id: string;
+  name: string;
+  service: string | null;
+  /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
+  directAddresses: string[];
+  /** What its exec path runs; null on the host's network, where nothing is relayed (none was looked for). */
+  relayProgram: RelayProgram | null;
+  /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
+  agent: OnDemandAgent | null;
+  /**
+   * It runs in the host's own network namespace (network mode `host`): its servers already listen on
+   * the host, at their own ports, and the forwarder's listeners would show up as its own.
+   */
+  hostNetwork: boolean;
+  /** Its ports that the engine itself publishes on the host (appPort, `-p`, Compose `ports`). */
+  publishedPorts: readonly PublishedPort[];
+}
+
+/** One port the forwarder wants forwarded, and what it holds for it. */
+export interface Forward {
+  target: TargetContainer;
+  port: number;
+  origin: PortOrigin;
+  scope: BindScope;
+  dialAddress: string;
+  process: string | null;
+  entry: PortEntry | null;
+  listener: HostListener | null;
+  missedReads: number;
+  /** When the first of the current run of missed reads happened. */
+  missingSince: number;
+  lastAttemptAt: number;
+  /** The listener's socket inodes, as last read. */
+  sockets?: string;
+  /** A direct dial at the container's IPv4 address was refused by these sockets: IPv6-only. */
+  ipv4Refused?: boolean;
+}
+
+/** A forward not opened yet: a declared port before anything was read is dialled on loopback inside. */
+export function newForward(
+  target: TargetContainer,
+  port: number,
+  origin: PortOrigin,
+  listener: PortListener | null = null,
+  process: string | null = null,
+): Forward {
+  return {
+    target,
+    port,
+    origin,
+    scope: listener?.scope ?? 'loopback',
+    dialAddress: listener?.dialAddress ?? '127.0.0.1',
+    process,
+    entry: null,
+    listener: null,
+    missedReads: 0,
+    missingSince: 0,
+    lastAttemptAt: 0,
+    ...(listener ? { sockets: socketsOf(listener) } : {}),
+  };
+}
+
+/** A listener's socket inodes, in a comparable form: another value means another socket. */
+export function socketsOf(listener: PortListener): string {
+  return listener.sockets.map((socket) => socket.inode).join(',');
+}
+
+/** A forward's key among the forwarder's forwards. */
+export function keyOf(containerId: string, port: number): string {
+  return `${containerId}:${port}`;
+}

@@ -1,0 +1,123 @@
+import type { Socket } from 'node:net';
+import { ForwarderError } from '../common/errors.js';
+import type { RelayPath } from './port-entry.js';
+import { directDialAddress, fallsBackWhenRefused, type ListenerBinding } from './direct-dial.js';
+import { relayArgv, type RelayProgram } from './relay-program.js';
+import type { RelayTarget } from './relay.js';
+
+/** What decides how one forward's connections reach its server. */
+export interface RouteInput {
+  /** `--relay-path`, or null for the best path available. */
+  forced: RelayPath | null;
+  /** How the server in the container is bound. */
+  listener: ListenerBinding;
+  /** Container addresses the host can dial (empty for a remote or VM-backed engine). */
+  directAddresses: readonly string[];
+  /** Whether the container's relay agent may be used now (see OnDemandAgent.usable). */
+  agentUsable: boolean;
+  /** A direct dial at the container's IPv4 address was refused by the current socket: it is IPv6-only. */
+  ipv4Refused: boolean;
+}
+
+/** The path a forward's connections take, and what they fall back to. */
+export interface Route {
+  /** The path tried first: the one the registry records. */
+  path: RelayPath;
+  /** The container address a direct path dials; null for the other paths. */
+  address: string | null;
+  /**
+   * The paths a connection goes on to, in order, when the one before fails it: a direct dial refused
+   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; an agent that cannot
+   * run after all gives way to exec.
+   */
+  fallbacks: Exclude<RelayPath, 'direct'>[];
+}
+
+/**
+ * Pure: how connections reach a server in the container. Direct to the container's IP when the
+ * server accepts there and the host can route to it; else through the relay agent when it may run;
+ * else by exec. `--relay-path` narrows the choice: exec forces exec, agent skips the direct dial,
+ * direct skips the agent (an exec still carries what the host cannot dial).
+ */
+export function route(input: RouteInput): Route {
+  const { forced, listener } = input;
+  const inside = insidePaths(input.agentUsable);
+  if (forced === 'exec') return { path: 'exec', address: null, fallbacks: [] };
+  if (forced !== 'agent') {
+    const address = directDialAddress(input.directAddresses, listener, input.ipv4Refused);
+    if (address !== null) {
+      const fallbacks = fallsBackWhenRefused(listener, address) ? inside : [];
+      return { path: 'direct', address, fallbacks };
+    }
+  }
+  if (forced !== 'direct' && input.agentUsable) return { path: 'agent', address: null, fallbacks: ['exec'] };
+  return { path: 'exec', address: null, fallbacks: [] };
+}
+
+/** The paths inside the container, best first. */
+function insidePaths(agentUsable: boolean): Exclude<RelayPath, 'direct'>[] {
+  return agentUsable ? ['agent', 'exec'] : ['exec'];
+}
+
+/** Pure: the relay agent runs unless exec or direct dialling is forced. */
+export function wantsAgent(forced: RelayPath | null): boolean {
+  return forced === null || forced === 'agent';
+}
+
+/**
+ * Pure: the container addresses the host can dial. Only a local engine puts container addresses on
+ * the host's routes: one whose init is proven in our /proc (listeners read from the host).
+ */
+export function dialableAddresses(addresses: readonly string[], listenersReadFromHost: boolean): string[] {
+  return listenersReadFromHost ? [...addresses] : [];
+}
+
+/** The ends of one forward that a route's connections are carried between. */
+export interface RouteEnds {
+  containerId: string;
+  containerName: string;
+  port: number;
+  /** The server's address inside the container. */
+  dialAddress: string;
+  relayProgram: RelayProgram | null;
+  agent: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
+  /** Told when a direct dial was refused and the connection went on inside the container. */
+  onRefused: () => void;
+}
+
+/** What a connection on `chosen` is handed to (see relayConnection). */
+export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
+  if (chosen.path === 'direct' && chosen.address !== null) {
+    const [first] = chosen.fallbacks;
+    const direct = { path: 'direct', host: chosen.address, port: ends.port } as const;
+    if (first === undefined) return direct;
+    return { ...direct, refused: { fallback: insideTarget(first, ends), onRefused: ends.onRefused } };
+  }
+  return insideTarget(chosen.path === 'agent' ? 'agent' : 'exec', ends);
+}
+
+/** The agent, or else exec, to the server's address inside the container. */
+function insideTarget(
+  path: Exclude<RelayPath, 'direct'>,
+  ends: RouteEnds,
+): Exclude<RelayTarget, { path: 'direct' }> {
+  const program = ends.relayProgram;
+  if (program === null) {
+    // Only a container on the host's network has none, and none of its ports is forwarded.
+    throw new ForwarderError(
+      `container ${ends.containerName} has no relay program looked for: port ${ends.port} cannot be relayed into it`,
+    );
+  }
+  const exec: Extract<RelayTarget, { path: 'exec' }> = {
+    path: 'exec',
+    containerId: ends.containerId,
+    argv: relayArgv(program, ends.dialAddress, ends.port),
+  };
+  const agent = ends.agent;
+  if (path !== 'agent' || agent === null) return exec;
+  return {
+    path: 'agent',
+    connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
+    fallback: exec,
+  };
+}
