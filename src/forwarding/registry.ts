@@ -6,7 +6,7 @@ import { errorMessage, StateError } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
 import { ensureStateDir, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import { describeNoHostPort, hostPortCandidates, isValidPort } from './host-port.js';
-import type { PortEntry } from './port-entry.js';
+import { RELAY_PATHS, type PortEntry } from './port-entry.js';
 import { shortId } from '../common/short-id.js';
 import type { Log } from '../common/log.js';
 
@@ -247,7 +247,7 @@ const ENTRY_FIELD_CHECKS: Record<keyof PortEntry, (value: unknown) => boolean> =
   forwarderPid: (v) => isCount(v) && v !== 0,
   forwarderStartTime: isCount,
   since: isString,
-  path: oneOf('direct', 'exec', 'agent'),
+  path: oneOf(...RELAY_PATHS),
   urlScheme: oneOf(undefined, null, 'http', 'https'),
 };
 
