@@ -3,7 +3,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { errorMessage, StateError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
 import { parsePortAttributes, parsePortsAttributesKey } from '../config/port-specs.js';
-import type { PortAttributes } from '../config/types.js';
+import type { SerializedPortAttributes } from '../forwarding/attributes-lookup.js';
 import { isValidPort } from '../forwarding/host-port.js';
 import type { RelayPath } from '../forwarding/port-entry.js';
 import { forwarderFiles } from './marker.js';
@@ -15,12 +15,6 @@ export interface DeclaredForward {
   port: number;
   /** The container the port is dialled in: the service's own container, or the primary one. */
   containerId: string;
-}
-
-/** portsAttributes in a form that survives JSON: each key as its devcontainer.json text. */
-export interface SerializedPortAttributes {
-  portsAttributes: Array<{ key: string; attributes: PortAttributes }>;
-  otherPortsAttributes: PortAttributes | null;
 }
 
 /** Everything `up` tells a forwarder it starts; written to a file the daemon reads once. */

@@ -1,4 +1,5 @@
-import type { ReferenceResult } from './reference-cli.js';
+/** A result object the reference CLI prints on stdout (`outcome`, `containerId`, …). */
+export type ReferenceResult = Record<string, unknown> & { outcome?: unknown };
 
 // Node's errors for a host that cannot be reached: "getaddrinfo ENOTFOUND ghcr.io", "connect ECONNREFUSED 1.2.3.4:443".
 const UNREACHABLE = /\b(?:ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH)\s+([^\s:]+)/;

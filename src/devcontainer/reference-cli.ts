@@ -4,13 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { RuntimeError } from '../common/errors.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import { REAL_DOCKER_ENV } from './docker-shim.js';
-import { explainReferenceFailure } from './explain-failure.js';
+import { explainReferenceFailure, type ReferenceResult } from './explain-failure.js';
+
+export type { ReferenceResult };
 
 /** The package of the Dev Containers reference CLI portpilot runs (a dependency, pinned). */
 export const REFERENCE_PACKAGE = '@devcontainers/cli';
 
-/** A result object the reference CLI prints on stdout (`outcome`, `containerId`, …). */
-export type ReferenceResult = Record<string, unknown> & { outcome?: unknown };
 
 /** The reference CLI's entry script, from portpilot's own dependencies (never a global install). */
 export function referenceCliPath(): string {

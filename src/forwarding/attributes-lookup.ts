@@ -2,7 +2,12 @@ import { matchPortAttributes } from '../config/port-attributes.js';
 import { parsePortsAttributesKey } from '../config/port-specs.js';
 import type { ForwardSettings } from '../config/forward-settings.js';
 import type { PortAttributes, PortAttributesKey } from '../config/types.js';
-import type { SerializedPortAttributes } from '../daemon/daemon-spec.js';
+
+/** portsAttributes in a form that survives JSON: each key as its devcontainer.json text. */
+export interface SerializedPortAttributes {
+  portsAttributes: Array<{ key: string; attributes: PortAttributes }>;
+  otherPortsAttributes: PortAttributes | null;
+}
 
 /** Finds the attributes for a port: its container port, the listening command line, its Compose service. */
 export type PortAttributesLookup = (
