@@ -11,7 +11,6 @@ export type { ReferenceResult };
 /** The package of the Dev Containers reference CLI portpilot runs (a dependency, pinned). */
 export const REFERENCE_PACKAGE = '@devcontainers/cli';
 
-
 /** The reference CLI's entry script, from portpilot's own dependencies (never a global install). */
 export function referenceCliPath(): string {
   const manifest = createRequire(import.meta.url).resolve(`${REFERENCE_PACKAGE}/package.json`);
