@@ -8,6 +8,7 @@ const FLOORS = [
   ['common'],
   ['config', 'runtime'],
   ['forwarding', 'workspace', 'devcontainer'],
+  ['control'],
   ['daemon'],
   ['operations'],
   ['cli'],

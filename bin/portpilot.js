@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The forwarder (started by `up`) takes a short path that loads none of the CLI: it runs for days.
-import { DAEMON_SUBCOMMAND } from '../dist/daemon/daemon-subcommand.js';
+import { DAEMON_SUBCOMMAND } from '../dist/control/daemon-subcommand.js';
 
 const daemon = process.argv[2] === DAEMON_SUBCOMMAND;
 const run = daemon

@@ -18,9 +18,9 @@ export function resolveStateDir(flag: string | undefined, env: NodeJS.ProcessEnv
 /** The files inside a state dir. Each has one owning module; this only names them. */
 export interface StatePaths {
   root: string;
-  /** Host-global registry of forwarded ports (forwarding/registry.ts). */
+  /** Host-global registry of forwarded ports (forwarding/host/registry.ts). */
   registry: string;
-  /** Per-container markers, logs and spawn locks (daemon/marker.ts). */
+  /** Per-container markers, logs and spawn locks (control/marker.ts). */
   forwarders: string;
 }
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
+import { DAEMON_SUBCOMMAND } from '../control/daemon-subcommand.js';
 import { runForwardDaemon } from './forward-daemon.js';
 
 /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
-import type { DaemonSpec } from './daemon-spec.js';
+import type { DaemonSpec } from '../control/daemon-spec.js';
 
 /**
  * How long a forwarder whose workspace container is gone waits for its replacement: a rebuild

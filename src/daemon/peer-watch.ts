@@ -3,8 +3,8 @@ import {
   ContainerGoneSignal,
   createListenerSource,
   type ListenerSource,
-} from '../forwarding/listener-source.js';
-import type { RelayProgram } from '../forwarding/relay-program.js';
+} from '../forwarding/detect/listener-source.js';
+import type { RelayProgram } from '../forwarding/relay/exec/exec-relay.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
 import {
   COMPOSE_CONTAINER_NUMBER_LABEL,

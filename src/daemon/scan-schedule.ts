@@ -1,4 +1,4 @@
-import type { ChangeHint } from '../forwarding/listener-source.js';
+import type { ChangeHint } from '../forwarding/detect/listener-source.js';
 
 /**
  * The tables are read at least this often, whatever the change check says: a safety net for the rare

@@ -3,7 +3,7 @@ import { errorMessage } from '../common/errors.js';
 import type { Docker } from '../runtime/docker.js';
 import type { Forward } from './forward-state.js';
 import type { RelayPath } from './port-entry.js';
-import { relayConnection, type RelayTarget } from './relay.js';
+import { relayConnection, type RelayTarget } from './relay/relay-connection.js';
 import { relayTargetOf, route, type Route } from './route.js';
 
 export interface ForwardConnectionsOptions {

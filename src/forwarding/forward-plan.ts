@@ -1,6 +1,6 @@
 import type { PublishedPort } from '../runtime/published-ports.js';
 import type { PortOrigin } from './port-entry.js';
-import type { PortListener } from './proc-net-tcp.js';
+import type { PortListener } from './detect/proc-net-tcp.js';
 
 /** A detected listener absent from this many consecutive reads is withdrawn… */
 export const WITHDRAW_AFTER_MISSED_READS = 2;

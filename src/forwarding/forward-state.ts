@@ -1,9 +1,9 @@
 import type { PublishedPort } from '../runtime/published-ports.js';
-import type { OnDemandAgent } from './agent-on-demand.js';
-import type { HostListener } from './host-listener.js';
+import type { OnDemandAgent } from './relay/agent/agent-on-demand.js';
+import type { HostListener } from './host/host-listener.js';
 import type { PortEntry, PortOrigin } from './port-entry.js';
-import type { BindScope, PortListener } from './proc-net-tcp.js';
-import type { RelayProgram } from './relay-program.js';
+import type { BindScope, PortListener } from './detect/proc-net-tcp.js';
+import type { RelayProgram } from './relay/exec/exec-relay.js';
 
 /** A container whose ports this forwarder serves. */
 export interface TargetContainer {

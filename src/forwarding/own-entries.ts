@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { PortEntry } from './port-entry.js';
-import { releasePorts, updateEntries, type RegistryOptions } from './registry.js';
+import { releasePorts, updateEntries, type RegistryOptions } from './host/registry.js';
 
 const UNCHECKED = -1;
 

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { ForwarderError } from '../common/errors.js';
 import type { RelayPath } from './port-entry.js';
-import { directDialAddress, fallsBackWhenRefused, type ListenerBinding } from './direct-dial.js';
-import { relayArgv, type RelayProgram } from './relay-program.js';
-import type { RelayTarget } from './relay.js';
+import { directDialAddress, fallsBackWhenRefused, type ListenerBinding } from './relay/direct-dial.js';
+import { relayArgv, type RelayProgram } from './relay/exec/exec-relay.js';
+import type { RelayTarget } from './relay/relay-connection.js';
 
 /** What decides how one forward's connections reach its server. */
 export interface RouteInput {

@@ -1,20 +1,17 @@
-import type { Socket } from 'node:net';
-import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { Docker } from '../runtime/docker.js';
-import { bindHostListener, type HostListener } from './host-listener.js';
+import { HostForwards } from './host-forwards.js';
 import type { PortAttributesLookup } from './attributes-lookup.js';
 import { ForwardConnections } from './forward-connections.js';
 import { ForwardTargets } from './forward-targets.js';
 import { declaredRefusal, plan, type PlanAction } from './forward-plan.js';
 import { keyOf, newForward, socketsOf, type Forward, type TargetContainer } from './forward-state.js';
 import { OwnEntries } from './own-entries.js';
-import { SocketOwnerCache } from './owner-cache.js';
-import type { PortEntry, PortEvent, PortEventType, PortOrigin, RelayPath } from './port-entry.js';
-import { entryDraft, forwardedEvent, portEvent } from './port-events.js';
-import type { PortListener } from './proc-net-tcp.js';
-import { allocatePort } from './registry.js';
-import type { SocketOwnerFinder } from './socket-owners.js';
+import { SocketOwnerCache } from './detect/owner-cache.js';
+import type { PortEntry, PortEvent, PortOrigin, RelayPath } from './port-entry.js';
+import { entryDraft, portEvent } from './port-events.js';
+import type { PortListener } from './detect/proc-net-tcp.js';
+import type { SocketOwnerFinder } from './detect/socket-owners.js';
 import type { Log } from '../common/log.js';
 
 export type { TargetContainer } from './forward-state.js';
@@ -44,14 +41,13 @@ export interface SupervisorOptions {
  */
 export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
-  /** Listeners of withdrawn forwards that still have connections open (see stopAccepting). */
-  private readonly withdrawn = new Set<HostListener>();
   private limitReported = false;
   /** Published ports already said not to be forwarded again. */
   private publishedReported: ReadonlySet<number> = new Set<number>();
   private readonly owners: SocketOwnerCache;
   private readonly registry: OwnEntries;
   private readonly connections: ForwardConnections;
+  private readonly host: HostForwards;
   private stopped = false;
 
   private readonly targets: ForwardTargets;
@@ -65,6 +61,13 @@ export class Supervisor {
       relayPath: options.relayPath,
       log: options.log,
       onPathLearned: (forward) => void this.updateEntry(forward),
+    });
+    this.host = new HostForwards({
+      ...options,
+      registry: this.registry,
+      connections: this.connections,
+      draft: (...args) => this.draft(...args),
+      stopped: () => this.stopped,
     });
   }
 
@@ -84,7 +87,7 @@ export class Supervisor {
     }
     const forward = newForward(target, port, 'declared');
     this.forwards.set(keyOf(target.id, port), forward);
-    await this.open(forward);
+    await this.host.open(forward);
   }
 
   /** Brings the forwards in line with one read of the primary container's listeners (see plan). */
@@ -129,7 +132,7 @@ export class Supervisor {
     if (action.type === 'open') {
       const forward = newForward(primary, action.listener.port, 'detected', action.listener, action.process);
       this.forwards.set(keyOf(primary.id, forward.port), forward);
-      await this.open(forward);
+      await this.host.open(forward);
       return;
     }
     const key = keyOf(primary.id, action.port);
@@ -141,7 +144,7 @@ export class Supervisor {
         await this.refreshDial(forward, action.listener, action.process);
         return;
       case 'retry':
-        await this.open(forward, true);
+        await this.host.open(forward, true);
         return;
       case 'miss':
         forward.missedReads = action.missedReads;
@@ -149,7 +152,7 @@ export class Supervisor {
         return;
       case 'withdraw':
         this.forwards.delete(key);
-        await this.close(forward, 'withdrawn', action.reason);
+        await this.host.close(forward, 'withdrawn', action.reason);
         return;
     }
   }
@@ -220,9 +223,8 @@ export class Supervisor {
     this.stopped = true;
     const all = [...this.forwards.values()];
     this.forwards.clear();
-    await Promise.all(all.map((f) => this.close(f, 'withdrawn', reason, false)));
-    // A forwarder going away ends every connection, those of forwards withdrawn earlier too.
-    await Promise.all([...this.withdrawn].map((listener) => listener.close()));
+    await Promise.all(all.map((f) => this.host.close(f, 'withdrawn', reason, false)));
+    await this.host.closeWithdrawn();
     await this.registry.releaseAll();
     await this.connections.drain(RELAY_DRAIN_MS);
     await Promise.all(this.targets.all().map((target) => target.agent?.close()));
@@ -263,72 +265,6 @@ export class Supervisor {
     entry.path = path;
     entry.process = forward.process;
     await this.registry.update(entry);
-  }
-
-  private async open(forward: Forward, quietFailure = false): Promise<void> {
-    forward.lastAttemptAt = Date.now();
-    const attributes = this.options.attributes(forward.port, forward.process, forward.target.service);
-    const base = this.draft(
-      forward.target,
-      forward.port,
-      forward.origin,
-      attributes.label ?? null,
-      forward.process,
-    );
-    let bound: HostListener | null = null;
-    try {
-      const result = await allocatePort(
-        this.options.paths,
-        {
-          entry: { ...base, path: this.connections.routeOf(forward).path },
-          requireLocalPort: attributes.requireLocalPort === true,
-        },
-        async (hostPort) => {
-          bound = await bindHostListener(
-            hostPort,
-            (socket: Socket) => this.connections.accept(forward, socket),
-            this.options.hostAddress,
-          );
-          return bound !== null;
-        },
-        this.registry.registryOptions,
-      );
-      if (this.stopped) {
-        await (bound as HostListener | null)?.close();
-        return;
-      }
-      if (!result.ok) {
-        if (!quietFailure) this.options.emit(portEvent('failed', base, result.reason));
-        return;
-      }
-      const entry: PortEntry = { ...result.entry, urlScheme: attributes.protocol ?? null };
-      forward.entry = entry;
-      forward.listener = bound;
-      this.options.emit(forwardedEvent(entry, attributes));
-    } catch (error) {
-      await (bound as HostListener | null)?.close();
-      if (!quietFailure) this.options.emit(portEvent('failed', base, errorMessage(error)));
-    }
-  }
-
-  private async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {
-    if (forward.listener) this.stopAccepting(forward.listener);
-    forward.listener = null;
-    const entry = forward.entry;
-    forward.entry = null;
-    if (!entry) return;
-    if (release) await this.registry.release(entry);
-    this.options.emit(portEvent(type, entry, reason));
-  }
-
-  /**
-   * A withdrawn forward's listener stops accepting, and its registry entry goes with it: the port is
-   * no longer forwarded. Connections already open live on until one of their ends closes them (a
-   * debugger session whose server stopped listening once it had its client); shutdown() ends them.
-   */
-  private stopAccepting(listener: HostListener): void {
-    this.withdrawn.add(listener);
-    void listener.withdraw().then(() => this.withdrawn.delete(listener));
   }
 
   private draft(

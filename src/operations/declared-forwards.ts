@@ -1,7 +1,7 @@
 import { RuntimeError, UsageError } from '../common/errors.js';
 import { parseForwardPortSpec } from '../config/port-specs.js';
 import type { DeclaredPort } from '../config/types.js';
-import type { DeclaredForward } from '../daemon/daemon-spec.js';
+import type { DeclaredForward } from '../control/daemon-spec.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { findServiceContainer } from '../workspace/compose.js';
 

@@ -1,6 +1,6 @@
 import { statePaths } from '../common/state-dir.js';
-import { forgetForwarder } from '../daemon/marker.js';
-import { reapForwarder, type ReapResult } from '../daemon/reap-forwarder.js';
+import { forgetForwarder } from '../control/marker.js';
+import { reapForwarder, type ReapResult } from '../control/reap-forwarder.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
 import { COMPOSE_PROJECT_LABEL } from '../workspace/labels.js';

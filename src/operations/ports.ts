@@ -1,7 +1,7 @@
 import { statePaths } from '../common/state-dir.js';
 import type { Log } from '../common/log.js';
 import { publicEntry, type PublicPortEntry } from '../forwarding/port-entry.js';
-import { listPorts } from '../forwarding/registry.js';
+import { listPorts } from '../forwarding/host/registry.js';
 
 /** Which forwards a command is about: one set of containers, or all. */
 export type Scope =

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { RuntimeError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
-import { listMarkedContainers } from '../daemon/marker.js';
+import { listMarkedContainers } from '../control/marker.js';
 import { Docker } from '../runtime/docker.js';
 import { localRunner } from '../runtime/process-runner.js';
 import { COMPOSE_PROJECT_LABEL, LOCAL_FOLDER_LABEL } from '../workspace/labels.js';

@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import { RuntimeError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
-import type { DaemonSpec, DeclaredForward } from '../daemon/daemon-spec.js';
-import type { ForwarderRequest } from '../daemon/forwarder-request.js';
-import { ensureForwarder } from '../daemon/spawn-forwarder.js';
-import { isLoopbackAddress } from '../forwarding/host-listener.js';
-import { listPorts } from '../forwarding/registry.js';
+import type { DaemonSpec, DeclaredForward } from '../control/daemon-spec.js';
+import type { ForwarderRequest } from '../control/forwarder-request.js';
+import { ensureForwarder } from '../control/spawn-forwarder.js';
+import { isLoopbackAddress } from '../forwarding/host/host-listener.js';
+import { listPorts } from '../forwarding/host/registry.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import type { CommonOptions, ForwardingOptions } from './forwarder-options.js';
 import { warningsTo, type Log } from '../common/log.js';

@@ -5,7 +5,7 @@ import {
   NO_FORWARD_SETTINGS,
   type ForwardSettings,
 } from '../config/forward-settings.js';
-import { reapForwarder } from '../daemon/reap-forwarder.js';
+import { reapForwarder } from '../control/reap-forwarder.js';
 import { serializeAttributes } from '../forwarding/attributes-lookup.js';
 import { runReference, type ReferenceResult } from '../devcontainer/reference-cli.js';
 import { Docker, type ContainerInfo } from '../runtime/docker.js';

@@ -9,7 +9,7 @@ import { accepts, exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
 import { startFaultServer } from './support/faults.js';
 import { startPidNamespace, type PidNamespace } from './support/remote-engine.js';
-import { EXEC_READ_MAX_BYTES, EXEC_READ_TIMEOUT_MS } from '../../src/forwarding/listener-source.js';
+import { EXEC_READ_MAX_BYTES, EXEC_READ_TIMEOUT_MS } from '../../src/forwarding/detect/listener-source.js';
 
 const scope = containerScope();
 const { stateDir } = scope;

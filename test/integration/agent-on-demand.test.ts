@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { AGENT_IDLE_MS_ENV, AGENT_RETRY_MIN_MS } from '../../src/forwarding/agent-on-demand.js';
+import { AGENT_IDLE_MS_ENV, AGENT_RETRY_MIN_MS } from '../../src/forwarding/relay/agent/agent-on-demand.js';
 import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import { DOCKER_COMMAND, freeHostPort, startServer, waitFor } from '../support/containers.js';

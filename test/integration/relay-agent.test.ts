@@ -11,8 +11,12 @@ import {
   encodeAgentHeader,
   parseAgentReady,
   type AgentInterpreter,
-} from '../../src/forwarding/relay-agent-script.js';
-import { findHostAddress, startRelayAgent, type RelayAgent } from '../../src/forwarding/relay-agent.js';
+} from '../../src/forwarding/relay/agent/agent-protocol.js';
+import {
+  findHostAddress,
+  startRelayAgent,
+  type RelayAgent,
+} from '../../src/forwarding/relay/agent/agent-process.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner, type ProcessRunner, type RunningProcess } from '../../src/runtime/process-runner.js';
 import {

@@ -7,16 +7,16 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { ForwarderError } from '../../src/common/errors.js';
-import { OnDemandAgent } from '../../src/forwarding/agent-on-demand.js';
-import { findHostAddress, startRelayAgent } from '../../src/forwarding/relay-agent.js';
-import { bindHostListener, type HostListener } from '../../src/forwarding/host-listener.js';
+import { OnDemandAgent } from '../../src/forwarding/relay/agent/agent-on-demand.js';
+import { findHostAddress, startRelayAgent } from '../../src/forwarding/relay/agent/agent-process.js';
+import { bindHostListener, type HostListener } from '../../src/forwarding/host/host-listener.js';
 import {
   BASH_DRAIN_S,
   probeRelayProgram,
   relayArgv,
   type RelayProgram,
-} from '../../src/forwarding/relay-program.js';
-import { relayConnection, type RelayTarget } from '../../src/forwarding/relay.js';
+} from '../../src/forwarding/relay/exec/exec-relay.js';
+import { relayConnection, type RelayTarget } from '../../src/forwarding/relay/relay-connection.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner } from '../../src/runtime/process-runner.js';
 import {

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createListenerSource } from '../../src/forwarding/listener-source.js';
-import { commandLineOf, createSocketOwnerFinder } from '../../src/forwarding/socket-owners.js';
+import { createListenerSource } from '../../src/forwarding/detect/listener-source.js';
+import { commandLineOf, createSocketOwnerFinder } from '../../src/forwarding/detect/socket-owners.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner } from '../../src/runtime/process-runner.js';
 import {

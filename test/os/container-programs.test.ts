@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agentArgv } from '../../src/forwarding/relay-agent-script.js';
-import { probeContainerPrograms, relayArgv } from '../../src/forwarding/relay-program.js';
-import { createSocketOwnerFinder } from '../../src/forwarding/socket-owners.js';
+import { agentArgv } from '../../src/forwarding/relay/agent/agent-protocol.js';
+import { probeContainerPrograms, relayArgv } from '../../src/forwarding/relay/exec/exec-relay.js';
+import { createSocketOwnerFinder } from '../../src/forwarding/detect/socket-owners.js';
 import type { Docker } from '../../src/runtime/docker.js';
 
 const PROGRAMS_DIR = fileURLToPath(new URL('../../src/forwarding/container-programs/', import.meta.url));

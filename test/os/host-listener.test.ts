@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bindHostListener, type HostListener } from '../../src/forwarding/host-listener.js';
+import { bindHostListener, type HostListener } from '../../src/forwarding/host/host-listener.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 

@@ -29,7 +29,7 @@ import {
   releasePorts,
   updateEntries,
   type TryBind,
-} from '../../src/forwarding/registry.js';
+} from '../../src/forwarding/host/registry.js';
 
 const servers: Server[] = [];
 let root: string;
@@ -338,7 +338,7 @@ describe('contention between processes', () => {
     const flags = ['--outDir', buildDir, '--rootDir', 'src', '--module', 'nodenext', '--target', 'es2022'];
     await promisify(execFile)(process.execPath, [
       tsc,
-      'src/forwarding/registry.ts',
+      'src/forwarding/host/registry.ts',
       ...flags,
       '--noCheck',
       '--skipLibCheck',
@@ -406,7 +406,7 @@ describe('contention between processes', () => {
 const CHILD_SCRIPT = `
 import { createServer } from 'node:net';
 const [root, base, rounds, id] = process.argv.slice(2);
-const { allocatePort, listPorts, releasePorts } = await import(new URL('./forwarding/registry.js', import.meta.url));
+const { allocatePort, listPorts, releasePorts } = await import(new URL('./forwarding/host/registry.js', import.meta.url));
 const { readProcessStartTime } = await import(new URL('./common/process-info.js', import.meta.url));
 const { statePaths } = await import(new URL('./common/state-dir.js', import.meta.url));
 const paths = statePaths(root);

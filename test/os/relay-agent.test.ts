@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findHostAddress } from '../../src/forwarding/relay-agent.js';
+import { findHostAddress } from '../../src/forwarding/relay/agent/agent-process.js';
 
 describe('findHostAddress', () => {
   it("names the host's own address on the route to the destination", async () => {

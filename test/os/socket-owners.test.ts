@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseProcNetTcp } from '../../src/forwarding/proc-net-tcp.js';
+import { parseProcNetTcp } from '../../src/forwarding/detect/proc-net-tcp.js';
 import {
   commandLineOf,
   createSocketOwnerFinder,
   listCgroupPids,
   listNetnsPids,
-} from '../../src/forwarding/socket-owners.js';
+} from '../../src/forwarding/detect/socket-owners.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner } from '../../src/runtime/process-runner.js';
 

@@ -11,7 +11,7 @@ import {
   type PortEvent,
   type PublicPortEntry,
 } from '../../src/forwarding/port-entry.js';
-import { updateEntries } from '../../src/forwarding/registry.js';
+import { updateEntries } from '../../src/forwarding/host/registry.js';
 import type { Scope } from '../../src/operations/ports.js';
 import { watchPortEvents } from '../../src/operations/watch-ports.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { specForReplacement } from '../../../src/daemon/follow-workspace.js';
-import type { DaemonSpec } from '../../../src/daemon/daemon-spec.js';
+import type { DaemonSpec } from '../../../src/control/daemon-spec.js';
 
 const OLD = 'a'.repeat(64);
 const NEW = 'b'.repeat(64);

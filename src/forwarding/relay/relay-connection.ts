@@ -1,0 +1,280 @@
+import { connect, type Socket } from 'node:net';
+import { errorMessage } from '../../common/errors.js';
+import type { Docker } from '../../runtime/docker.js';
+import type { RunningProcess } from '../../runtime/process-runner.js';
+import { readInto } from './read-into.js';
+import { relayStderrEvent } from './exec/exec-relay.js';
+import { shortId } from '../../common/short-id.js';
+
+/** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
+export type RelayTarget =
+  | {
+      path: 'direct';
+      host: string;
+      port: number;
+      /**
+       * Where a connection goes when this address refuses it (an IPv6-only server dialled at the
+       * container's IPv4 address), and who is told; without it a refusal resets the client.
+       */
+      refused?: { fallback: Exclude<RelayTarget, { path: 'direct' }>; onRefused: () => void };
+    }
+  | {
+      path: 'agent';
+      /** Null when no agent can run after all: the connection takes `fallback` instead. */
+      connect: (destination: Socket) => Promise<Socket | null>;
+      fallback: Extract<RelayTarget, { path: 'exec' }>;
+    }
+  | { path: 'exec'; containerId: string; argv: string[] };
+
+/** What a relay needs: the runtime, and where to report trouble. */
+export interface RelayDeps {
+  docker: Docker;
+  onError?: (message: string, error?: unknown) => void;
+}
+
+/** How long an exec may take to finish once its client has gone, or a client to close once its exec has. */
+export const RELAY_GRACE_MS = 3_000;
+/** After SIGTERM, how long an exec has before SIGKILL (through the engine API, SIGTERM already drops it). */
+export const EXEC_KILL_AFTER_MS = 2_000;
+/** How much of an exec's stderr is kept for the log. */
+export const STDERR_LOG_LIMIT_BYTES = 4_096;
+
+/** Relays one accepted host socket to the target until both directions are done; resolves when everything is closed. */
+export function relayConnection(client: Socket, target: RelayTarget, deps: RelayDeps): Promise<void> {
+  if (client.destroyed) return Promise.resolve();
+  client.setNoDelay(true);
+  switch (target.path) {
+    case 'direct':
+      return relayDirect(client, target, deps);
+    case 'agent':
+      return relayAgent(client, target, deps);
+    case 'exec':
+      return relayExec(client, target, deps);
+  }
+}
+
+// A reset on one side is passed on as a reset, as a plain TCP proxy would; resetAndDestroy needs a
+// live TCP handle and otherwise destroys the socket with an error, which the handlers below ignore.
+function reset(socket: Socket): void {
+  if (!socket.destroyed) socket.resetAndDestroy();
+}
+
+/**
+ * True when a closed client socket went away without finishing both directions: reset by its peer
+ * or destroyed here (the forwarder shutting down). Its server must not be left holding a connection
+ * that nobody reads, so the container side is ended too.
+ */
+function cutShort(client: Socket): boolean {
+  return !client.readableEnded || !client.writableFinished;
+}
+
+function relayDirect(
+  client: Socket,
+  target: Extract<RelayTarget, { path: 'direct' }>,
+  deps: RelayDeps,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const upstream: Socket = connect({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: readInto(client, () => upstream),
+    });
+    let open = 2;
+    const closed = () => {
+      if (--open === 0) resolve();
+    };
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
+    upstream.once('close', closed);
+    let connected = false;
+    const onClientError = () => reset(upstream);
+    client.on('error', onClientError);
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      const { refused } = target;
+      if (!connected && refused && error.code === 'ECONNREFUSED' && !client.destroyed) {
+        // Nothing of the client's was read yet: it goes whole to the other path.
+        client.off('close', closed).off('error', onClientError);
+        refused.onRefused();
+        resolve(relayConnection(client, refused.fallback, deps));
+        return;
+      }
+      if (!connected) deps.onError?.(`cannot connect to ${target.host}:${target.port}`, error);
+      reset(client);
+    });
+    // pipe() carries backpressure and turns the client's EOF into end() (a FIN) on the server's
+    // side; the server's bytes come through readInto, and its EOF is passed on here. With a
+    // fallback, the client's bytes wait in its socket until the server has accepted.
+    upstream.once('connect', () => {
+      connected = true;
+      if (!target.refused) return;
+      if (client.destroyed) upstream.destroy();
+      else client.pipe(upstream);
+    });
+    if (!target.refused) client.pipe(upstream);
+    upstream.once('end', () => client.end());
+  });
+}
+
+// The agent answers only once the server in the container has accepted, so a refusal reaches the
+// client as a reset, as on the direct path. The client's first bytes wait in its socket meanwhile.
+async function relayAgent(
+  client: Socket,
+  target: Extract<RelayTarget, { path: 'agent' }>,
+  deps: RelayDeps,
+): Promise<void> {
+  client.on('error', () => client.destroy());
+  let upstream: Socket | null;
+  try {
+    upstream = await target.connect(client);
+  } catch (error) {
+    deps.onError?.('cannot connect through the relay agent', error);
+    reset(client);
+    return;
+  }
+  if (upstream === null) {
+    if (client.destroyed) return;
+    return relayExec(client, target.fallback, deps);
+  }
+  if (client.destroyed) {
+    reset(upstream);
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    let open = 2;
+    const closed = () => {
+      if (--open === 0) resolve();
+    };
+    client.once('close', () => {
+      if (cutShort(client)) reset(upstream);
+      closed();
+    });
+    upstream.once('close', closed);
+    client.on('error', () => reset(upstream));
+    upstream.on('error', () => reset(client));
+    // The target's bytes already go to the client as they come (see RelayAgent.connect).
+    client.pipe(upstream);
+    if (upstream.readableEnded) client.end();
+    else upstream.once('end', () => client.end());
+  });
+}
+
+function relayExec(
+  client: Socket,
+  target: Extract<RelayTarget, { path: 'exec' }>,
+  deps: RelayDeps,
+): Promise<void> {
+  const where = `relay in container ${shortId(target.containerId)}`;
+  let exec: RunningProcess;
+  try {
+    exec = deps.docker.execStream(target.containerId, target.argv);
+  } catch (error) {
+    deps.onError?.(`cannot start the ${where}`, error);
+    client.destroy();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const timers: NodeJS.Timeout[] = [];
+    let clientClosed = false;
+    let exitCode: number | null = null;
+    let bytesDown = 0;
+
+    const finish = () => {
+      if (!clientClosed || exitCode === null) return;
+      for (const timer of timers) clearTimeout(timer);
+      resolve();
+    };
+    const endStdin = () => {
+      client.unpipe(exec.stdin);
+      if (!exec.stdin.writableEnded) exec.stdin.end();
+    };
+
+    // EPIPE once the exec is gone: its exit is handled below.
+    exec.stdin.on('error', () => {});
+    client.on('error', () => client.destroy());
+    client.pipe(exec.stdin);
+    exec.stdout.on('data', (chunk: Buffer) => (bytesDown += chunk.length));
+    exec.stdout.pipe(client, { end: false });
+
+    const stderr = collectStderr(exec, endStdin);
+
+    client.once('close', () => {
+      clientClosed = true;
+      endStdin();
+      // Keep the exec's stdout flowing so that it is never stuck writing to nobody.
+      exec.stdout.unpipe(client);
+      exec.stdout.resume();
+      if (exitCode === null) {
+        timers.push(
+          setTimeout(() => {
+            exec.terminate('SIGTERM');
+            timers.push(setTimeout(() => exec.terminate('SIGKILL'), EXEC_KILL_AFTER_MS));
+          }, RELAY_GRACE_MS),
+        );
+      }
+      finish();
+    });
+
+    // Docker shows the end of the relay's output only when it exits: that is the server's EOF.
+    const stdoutEnded = new Promise<void>((resolveEnd) => {
+      exec.stdout.once('end', resolveEnd);
+      exec.stdout.once('close', resolveEnd);
+    });
+    void Promise.all([exec.exited, stdoutEnded]).then(([code]) => {
+      exitCode = code;
+      const text = stderr.text().trim();
+      if (code !== 0 || text !== '') {
+        deps.onError?.(`${where} exited with code ${code}${text === '' ? '' : `: ${text}`}`);
+      }
+      if (!clientClosed) {
+        endStdin();
+        // Whatever the client still sends has nowhere to go; reading it lets its FIN arrive.
+        client.resume();
+        // A relay that failed before relaying anything (connection refused) refuses the client too.
+        if (code !== 0 && bytesDown === 0) reset(client);
+        else client.end();
+        timers.push(setTimeout(() => client.destroy(), RELAY_GRACE_MS));
+      }
+      finish();
+    });
+  });
+}
+
+interface StderrLog {
+  text(): string;
+}
+
+// Lines are classified as they come (socat's server-EOF notice must act at once); only what may be
+// an error is kept, and only the first STDERR_LOG_LIMIT_BYTES of it.
+function collectStderr(exec: RunningProcess, onServerEof: () => void): StderrLog {
+  let partial = '';
+  let kept = '';
+  const take = (line: string) => {
+    const event = relayStderrEvent(line);
+    if (event === 'server-eof') onServerEof();
+    else if (event === 'error' && line.trim() !== '' && kept.length < STDERR_LOG_LIMIT_BYTES) {
+      kept += `${line}\n`.slice(0, STDERR_LOG_LIMIT_BYTES - kept.length);
+    }
+  };
+  exec.stderr.setEncoding('utf8');
+  exec.stderr.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    if (partial.length > STDERR_LOG_LIMIT_BYTES) {
+      take(partial);
+      partial = '';
+    }
+    for (const line of lines) take(line);
+  });
+  exec.stderr.on('error', (error) => take(`stderr: ${errorMessage(error)}`));
+  return {
+    text() {
+      if (partial !== '') take(partial);
+      partial = '';
+      return kept;
+    },
+  };
+}
