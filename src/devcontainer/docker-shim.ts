@@ -1,16 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { exitCodeOf } from '../common/exit-code.js';
 import type { Log } from '../common/log.js';
-import { hideValues } from './docker-argv.js';
+import { hideInValueFiles } from './value-files.js';
 
 /** The variable that tells the shim which docker-compatible CLI to run. */
 export const REAL_DOCKER_ENV = 'PORTPILOT_DOCKER_PATH';
-
-/** Docker has read its env and label files well before this; they are removed then at the latest. */
-const VALUE_FILES_KEEP_MS = 10_000;
 
 /**
  * The `--docker-path` portpilot gives the reference CLI: runs the real docker CLI with the
@@ -20,19 +14,14 @@ const VALUE_FILES_KEEP_MS = 10_000;
  */
 export function dockerShimMain(argv: readonly string[], report: Log): void {
   process.title = 'portpilot-docker';
-  const folder = mkdtempSync(join(tmpdir(), 'portpilot-docker-'));
-  const files = { envFile: join(folder, 'env'), labelFile: join(folder, 'labels') };
-  const hidden = hideValues(argv, files);
-  const cleanUp = () => rmSync(folder, { recursive: true, force: true });
-  if (hidden.envFileText !== null) writeFileSync(files.envFile, hidden.envFileText, { mode: 0o600 });
-  if (hidden.labelLines.length > 0)
-    writeFileSync(files.labelFile, `${hidden.labelLines.join('\n')}\n`, { mode: 0o600 });
-  const env = { ...process.env, ...hidden.envFromProcess };
+  // Spawned through the hook in the reference CLI's process, the values are in files already; this
+  // catches a spawn that went round it.
+  const hidden = hideInValueFiles(argv, process.env);
+  const cleanUp = hidden.cleanUp;
+  const env = hidden.env;
   const docker = env[REAL_DOCKER_ENV] || 'docker';
   delete env[REAL_DOCKER_ENV];
   const child = spawn(docker, hidden.args, { stdio: 'inherit', env });
-  const timer = setTimeout(cleanUp, VALUE_FILES_KEEP_MS);
-  timer.unref();
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => child.kill(signal));
   }

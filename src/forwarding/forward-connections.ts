@@ -44,11 +44,7 @@ export class ForwardConnections {
     }
     const relay = relayConnection(socket, target, {
       docker: this.options.docker,
-      onError: (message, error) =>
-        this.options.log(message, {
-          port: forward.port,
-          error: error === undefined ? undefined : errorMessage(error),
-        }),
+      log: (message, fields) => this.options.log(message, { port: forward.port, ...fields }),
     }).catch((error: unknown) =>
       this.options.log('relay failed', { port: forward.port, error: errorMessage(error) }),
     );

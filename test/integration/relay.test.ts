@@ -178,7 +178,7 @@ afterAll(async () => {
 async function forward(target: RelayTarget, errors: string[] = []) {
   const relays: Promise<void>[] = [];
   const listener = await bindHostListener(0, (socket) => {
-    const relay = relayConnection(socket, target, { docker, onError: (message) => errors.push(message) });
+    const relay = relayConnection(socket, target, { docker, log: (message) => errors.push(message) });
     relays.push(relay);
     pendingRelays.push(relay);
   });

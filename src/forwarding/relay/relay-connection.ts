@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { errorMessage } from '../../common/errors.js';
+import type { Log } from '../../common/log.js';
 import type { Docker } from '../../runtime/docker.js';
 import type { RunningProcess } from '../../runtime/process-runner.js';
 import { readInto } from './read-into.js';
@@ -29,7 +30,7 @@ export type RelayTarget =
 /** What a relay needs: the runtime, and where to report trouble. */
 export interface RelayDeps {
   docker: Docker;
-  onError?: (message: string, error?: unknown) => void;
+  log?: Log;
 }
 
 /** How long an exec may take to finish once its client has gone, or a client to close once its exec has. */
@@ -60,6 +61,24 @@ function reset(socket: Socket): void {
 }
 
 /**
+ * Calls `settled` once both sockets have closed; a client cut short (reset or destroyed) resets the
+ * server's side. detachClient() hands the client on to another path (it is not counted any more).
+ */
+function settleWhenClosed(client: Socket, upstream: Socket, settled: () => void) {
+  let open = 2;
+  const closed = () => {
+    if (--open === 0) settled();
+  };
+  const onClientClose = () => {
+    if (cutShort(client)) reset(upstream);
+    closed();
+  };
+  client.once('close', onClientClose);
+  upstream.once('close', closed);
+  return { detachClient: () => void client.off('close', onClientClose) };
+}
+
+/**
  * True when a closed client socket went away without finishing both directions: reset by its peer
  * or destroyed here (the forwarder shutting down). Its server must not be left holding a connection
  * that nobody reads, so the container side is ended too.
@@ -81,15 +100,7 @@ function relayDirect(
       noDelay: true,
       onread: readInto(client, () => upstream),
     });
-    let open = 2;
-    const closed = () => {
-      if (--open === 0) resolve();
-    };
-    client.once('close', () => {
-      if (cutShort(client)) reset(upstream);
-      closed();
-    });
-    upstream.once('close', closed);
+    const ends = settleWhenClosed(client, upstream, resolve);
     let connected = false;
     const onClientError = () => reset(upstream);
     client.on('error', onClientError);
@@ -97,12 +108,14 @@ function relayDirect(
       const { refused } = target;
       if (!connected && refused && error.code === 'ECONNREFUSED' && !client.destroyed) {
         // Nothing of the client's was read yet: it goes whole to the other path.
-        client.off('close', closed).off('error', onClientError);
+        ends.detachClient();
+        client.off('error', onClientError);
         refused.onRefused();
         resolve(relayConnection(client, refused.fallback, deps));
         return;
       }
-      if (!connected) deps.onError?.(`cannot connect to ${target.host}:${target.port}`, error);
+      if (!connected)
+        deps.log?.(`cannot connect to ${target.host}:${target.port}`, { error: errorMessage(error) });
       reset(client);
     });
     // pipe() carries backpressure and turns the client's EOF into end() (a FIN) on the server's
@@ -131,7 +144,7 @@ async function relayAgent(
   try {
     upstream = await target.connect(client);
   } catch (error) {
-    deps.onError?.('cannot connect through the relay agent', error);
+    deps.log?.('cannot connect through the relay agent', { error: errorMessage(error) });
     reset(client);
     return;
   }
@@ -144,15 +157,7 @@ async function relayAgent(
     return;
   }
   await new Promise<void>((resolve) => {
-    let open = 2;
-    const closed = () => {
-      if (--open === 0) resolve();
-    };
-    client.once('close', () => {
-      if (cutShort(client)) reset(upstream);
-      closed();
-    });
-    upstream.once('close', closed);
+    settleWhenClosed(client, upstream, resolve);
     client.on('error', () => reset(upstream));
     upstream.on('error', () => reset(client));
     // The target's bytes already go to the client as they come (see RelayAgent.connect).
@@ -172,7 +177,7 @@ function relayExec(
   try {
     exec = deps.docker.execStream(target.containerId, target.argv);
   } catch (error) {
-    deps.onError?.(`cannot start the ${where}`, error);
+    deps.log?.(`cannot start the ${where}`, { error: errorMessage(error) });
     client.destroy();
     return Promise.resolve();
   }
@@ -227,7 +232,7 @@ function relayExec(
       exitCode = code;
       const text = stderr.text().trim();
       if (code !== 0 || text !== '') {
-        deps.onError?.(`${where} exited with code ${code}${text === '' ? '' : `: ${text}`}`);
+        deps.log?.(`${where} exited with code ${code}${text === '' ? '' : `: ${text}`}`);
       }
       if (!clientClosed) {
         endStdin();
