@@ -1,8 +1,9 @@
 import type pino from 'pino';
 import { Docker } from '../runtime/docker.js';
-import { EngineApi } from '../runtime/engine-api.js';
+import { connectEngine } from '../runtime/engine-connect.js';
 import { podmanCliFor } from '../runtime/podman-cli.js';
 import type { ProcessRunner } from '../runtime/process-runner.js';
+import { retryDelayMs } from './backoff.js';
 
 type Logger = pino.Logger;
 
@@ -11,21 +12,38 @@ type Logger = pino.Logger;
  * service keeps every exec it ran (see podmanCliFor): there execs go through a local `podman` that
  * reaches the same containers, when there is one.
  */
-export async function dockerFor(dockerPath: string, runner: ProcessRunner, log: Logger): Promise<Docker> {
-  const engine = await EngineApi.forCli(dockerPath, process.env);
+export async function dockerFor(
+  dockerPath: string,
+  baseRunner: ProcessRunner,
+  log: Logger,
+  /** Where an SSH link to a remote engine puts its socket (in the forwarder's state dir). */
+  linkSocket: string,
+): Promise<Docker> {
+  const route = await connectEngine(dockerPath, process.env, baseRunner, {
+    socketPath: linkSocket,
+    retryDelayMs,
+    log: (level, message, fields) => log[level](fields ?? {}, message),
+  });
+  const { api: engine, runner } = route;
+  if (route.link) {
+    log.info(
+      { sshPid: route.link.pid, engineSocket: engine?.socketPath },
+      'one SSH link carries every engine call and docker CLI run of this forwarder',
+    );
+  }
   const podmanCli = engine ? await podmanCliFor(engine, runner) : null;
   if (engine && podmanCli) {
     log.info(
-      { engineSocket: engine.socketPath, podmanVersion: engine.podmanVersion },
+      { engineSocket: engine.endpoint, podmanVersion: engine.podmanVersion },
       `the engine is Podman: execs go through '${podmanCli} exec', which leaves no session behind`,
     );
     return new Docker(runner, dockerPath, null, podmanCli);
   }
   log.info(
-    { engineSocket: engine?.socketPath ?? null },
+    { engineSocket: engine?.endpoint ?? null, engineTarget: route.target?.kind ?? null },
     engine
       ? 'relay execs go through the engine API'
-      : `relay execs go through '${dockerPath} exec' (no local engine socket the CLI would use)`,
+      : `relay execs go through '${dockerPath} exec' (no engine API the CLI would use answers)`,
   );
   if (engine?.execRemoval === 'unsupported') {
     log.warn(

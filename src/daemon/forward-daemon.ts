@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import pino from 'pino';
 import { ForwarderError, PortpilotError, RuntimeError, StateError, errorMessage } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
@@ -86,7 +87,8 @@ async function readSpec(specFile: string, containerId: string): Promise<DaemonSp
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
-  const docker = await dockerFor(spec.dockerPath, daemonRunner, log);
+  const linkSocket = join(paths.forwarders, `${shortId(spec.containerId)}.engine.sock`);
+  const docker = await dockerFor(spec.dockerPath, daemonRunner, log, linkSocket);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {
     throw new RuntimeError(`container ${shortId(spec.containerId)} is not running`, {

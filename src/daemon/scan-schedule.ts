@@ -1,4 +1,4 @@
-import type { ChangeHint } from '../forwarding/detect/listener-source.js';
+import type { ChangeHint, ListenerSource } from '../forwarding/detect/listener-source.js';
 
 /**
  * The tables are read at least this often, whatever the change check says: a safety net for the rare
@@ -6,6 +6,13 @@ import type { ChangeHint } from '../forwarding/detect/listener-source.js';
  * so the check interval and this one are what the idle budget (0.6 CPU s/min) is spent on.
  */
 export const FULL_SCAN_INTERVAL_MS = 2_000;
+/**
+ * The same for tables read through exec (a remote engine, a container whose init this host cannot
+ * see): nothing cheap shows a change from outside, so this one read is all detection has, and a
+ * listener must be seen within 2 s of its start. This wait, the 250 ms change-check tick and one
+ * read (tens of milliseconds through the engine's API, local or over the SSH link) fit in that.
+ */
+export const EXEC_FULL_SCAN_INTERVAL_MS = 1_000;
 /** After a change, the tables are read at most this often. */
 export const MIN_SCAN_GAP_MS = 250;
 /**
@@ -14,6 +21,11 @@ export const MIN_SCAN_GAP_MS = 250;
  * same listeners, the gap before the next such scan doubles, up to this.
  */
 export const MAX_SOCKET_SCAN_GAP_MS = 1_000;
+
+/** Pure: the safety-net interval for a listener source of this kind. */
+export function fullScanIntervalOf(kind: ListenerSource['kind']): number {
+  return kind === 'exec' ? EXEC_FULL_SCAN_INTERVAL_MS : FULL_SCAN_INTERVAL_MS;
+}
 
 /**
  * When to read a container's listening sockets, from the change checks and what each read found.

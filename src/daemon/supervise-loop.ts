@@ -19,7 +19,7 @@ import { directAddressesOf, targetOf } from './container-targets.js';
 import { specForReplacement, waitForReplacement } from './follow-workspace.js';
 import type { PeerWatch } from './peer-watch.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
-import { ScanSchedule } from './scan-schedule.js';
+import { ScanSchedule, fullScanIntervalOf } from './scan-schedule.js';
 
 type Logger = pino.Logger;
 
@@ -58,7 +58,7 @@ export async function superviseUntilDone(
   process.on('SIGINT', () => stop('the forwarder was interrupted (SIGINT)'));
   process.on('SIGHUP', () => undefined);
 
-  const schedule = new ScanSchedule();
+  const schedule = new ScanSchedule(fullScanIntervalOf(source.kind));
   let followWorkspace = false;
   // Reads failed in a row for reasons that say nothing about the container (see ListenerSource):
   // retried with back-off, and nothing forwarded is withdrawn meanwhile.

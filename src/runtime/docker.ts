@@ -1,6 +1,7 @@
 import { RuntimeError } from '../common/errors.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from './compose-labels.js';
 import type { EngineApi } from './engine-api.js';
+import { execToCompletion } from './exec-to-completion.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
 import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
 
@@ -154,8 +155,10 @@ export class Docker {
     return result.stdout.split('\n').filter((line) => line.trim() !== '');
   }
 
-  /** Run a command in the container to completion. */
+  /** Run a command in the container to completion (through the engine's API where it has one). */
   exec(containerId: string, argv: readonly string[], options: RunOptions & { user?: string } = {}) {
+    if (this.engine)
+      return execToCompletion(this.engine.execStream(containerId, argv, options.user), options);
     const args = ['exec'];
     if (options.input !== undefined) args.push('-i');
     if (options.user) args.push('-u', options.user);

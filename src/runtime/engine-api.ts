@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as tlsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { errorMessage } from '../common/errors.js';
-import { currentContextOf, engineSocketPath, execRemovalOf } from './engine-endpoint.js';
+import { execRemovalOf } from './engine-endpoint.js';
 import { FrameDemuxer } from './engine-frames.js';
 import { exitCodeOf } from '../common/exit-code.js';
 import type { RunningProcess } from './process-runner.js';
@@ -18,6 +16,13 @@ const EXIT_CODE_WAIT_MS = 1_000;
 const EXIT_CODE_POLL_MS = 20;
 /** The exit code of an exec the engine refused or could not be asked for (as `docker exec` exits). */
 const EXEC_REFUSED_CODE = 1;
+
+/** An engine on TCP (tcp://), with TLS when `tls` is set: the PEM texts and whether to verify. */
+export interface TcpEngineAddress {
+  host: string;
+  port: number;
+  tls: { verify: boolean; ca?: Buffer; cert?: Buffer; key?: Buffer } | null;
+}
 
 interface ApiResponse {
   status: number;
@@ -36,27 +41,15 @@ export class EngineApi {
   /** Podman's API version, null for Docker; known once ping() has answered. */
   podmanVersion: string | null = null;
 
-  constructor(readonly socketPath: string) {}
+  /** The engine's unix socket; `tcp`, when set, replaces it. */
+  constructor(
+    readonly socketPath: string,
+    private readonly tcp: TcpEngineAddress | null = null,
+  ) {}
 
-  /**
-   * The local engine's API when it is certainly the engine the docker CLI would use and it answers;
-   * null otherwise (the caller keeps to the CLI).
-   */
-  static async forCli(dockerPath: string, env: NodeJS.ProcessEnv): Promise<EngineApi | null> {
-    const configDir = env.DOCKER_CONFIG || join(homedir(), '.docker');
-    const currentContext = await readFile(join(configDir, 'config.json'), 'utf8').then(
-      currentContextOf,
-      (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : undefined),
-    );
-    const socketPath = engineSocketPath({
-      dockerPath,
-      dockerHost: env.DOCKER_HOST,
-      dockerContext: env.DOCKER_CONTEXT,
-      currentContext,
-    });
-    if (socketPath === null) return null;
-    const api = new EngineApi(socketPath);
-    return (await api.ping()) ? api : null;
+  /** Where the engine is reached, for the log: `unix://…` or `tcp://host:port`. */
+  get endpoint(): string {
+    return this.tcp ? `tcp://${this.tcp.host}:${this.tcp.port}` : `unix://${this.socketPath}`;
   }
 
   /** True when the engine answers its ping. */
@@ -87,12 +80,12 @@ export class EngineApi {
    * exec` client would (the process in the container sees its stdin end); the exit code is the
    * exec's, or 128+signal when it was dropped and is still running.
    */
-  execStream(containerId: string, argv: readonly string[]): RunningProcess {
+  execStream(containerId: string, argv: readonly string[], user?: string): RunningProcess {
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     let socket: Socket | null = null;
     let dropped: NodeJS.Signals | null = null;
-    const attached = this.attach(containerId, argv, stdout, stderr).then(
+    const attached = this.attach(containerId, argv, user, stdout, stderr).then(
       (attachment) => {
         socket = attachment?.socket ?? null;
         if (socket && dropped) socket.destroy();
@@ -144,6 +137,7 @@ export class EngineApi {
   private async attach(
     containerId: string,
     argv: readonly string[],
+    user: string | undefined,
     stdout: PassThrough,
     stderr: PassThrough,
   ): Promise<{ socket: Socket; execId: string; ended: Promise<void> } | null> {
@@ -153,6 +147,7 @@ export class EngineApi {
       AttachStderr: true,
       Tty: false,
       Cmd: argv,
+      ...(user === undefined ? {} : { User: user }),
     });
     if (created.status !== 201) {
       // What `docker exec` would print for the same refusal (no such container, not running, …).
@@ -242,8 +237,14 @@ export class EngineApi {
       const headers: Record<string, string> =
         payload === undefined ? {} : { 'Content-Type': 'application/json' };
       if (upgrade) Object.assign(headers, { Connection: 'Upgrade', Upgrade: 'tcp' });
-      const req = request({
-        socketPath: this.socketPath,
+      const tls = this.tcp?.tls;
+      const target = this.tcp
+        ? { host: this.tcp.host, port: this.tcp.port }
+        : { socketPath: this.socketPath };
+      const secure = tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.verify } : {};
+      const req = (tls ? tlsRequest : request)({
+        ...target,
+        ...secure,
         method,
         path,
         agent: false,

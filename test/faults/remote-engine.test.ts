@@ -10,6 +10,7 @@ import { accepts, exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
 import { startFaultServer } from './support/faults.js';
 import {
+  sshClientPids,
   startPidNamespace,
   startSshEngine,
   type PidNamespace,
@@ -71,6 +72,10 @@ describe('a remote engine (DOCKER_HOST=ssh://) whose SSH link goes down', () => 
 
     const loggedBefore = logged().length;
     await ssh.stop();
+    // The forwarder's one SSH connection outlives sshd's listener, as sessions do: cut it too.
+    const links = sshClientPids(ssh.port);
+    expect(links).toHaveLength(1);
+    for (const pid of links) process.kill(pid, 'SIGKILL');
     const refused = await execa(DOCKER_COMMAND, ['version'], { env: ssh.env, reject: false });
     expect(refused.exitCode).not.toBe(0);
     await sleep(OUTAGE_MS);

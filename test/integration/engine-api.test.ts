@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { EngineApi } from '../../src/runtime/engine-api.js';
+import type { EngineApi } from '../../src/runtime/engine-api.js';
+import { connectEngine } from '../../src/runtime/engine-connect.js';
+import { daemonRunner } from '../../src/runtime/process-runner.js';
 import type { RunningProcess } from '../../src/runtime/process-runner.js';
 import {
   DOCKER_COMMAND,
@@ -29,12 +31,22 @@ async function collect(exec: RunningProcess): Promise<Collected> {
   return { stdout: Buffer.concat(stdout), stderr, code };
 }
 
+/** The engine API the forwarder would use with this CLI and environment (no SSH link is made here). */
+async function engineFor(dockerPath: string, env: NodeJS.ProcessEnv): Promise<EngineApi | null> {
+  const route = await connectEngine(dockerPath, env, daemonRunner, {
+    socketPath: '/nonexistent/engine.sock',
+    retryDelayMs: () => 250,
+    log: () => undefined,
+  });
+  return route.api;
+}
+
 describe('the engine API exec (what the forwarder relays through)', () => {
   let api: EngineApi;
   let container: TestContainer;
 
   beforeAll(async () => {
-    const found = await EngineApi.forCli(DOCKER_COMMAND, { ...process.env, DOCKER_CONFIG: '/nonexistent' });
+    const found = await engineFor(DOCKER_COMMAND, { ...process.env, DOCKER_CONFIG: '/nonexistent' });
     if (!found) throw new Error('the local engine API did not answer on its default socket');
     api = found;
     container = await startContainer(DEBIAN_IMAGE);
@@ -122,10 +134,10 @@ describe('the engine API exec (what the forwarder relays through)', () => {
 
   it('is used only where the docker CLI would reach the same engine', async () => {
     const env = { ...process.env, DOCKER_CONFIG: '/nonexistent' };
-    expect(await EngineApi.forCli('podman', env)).toBeNull();
-    expect(await EngineApi.forCli('docker', { ...env, DOCKER_HOST: 'tcp://127.0.0.1:1' })).toBeNull();
-    expect(await EngineApi.forCli('docker', { ...env, DOCKER_CONTEXT: 'remote' })).toBeNull();
+    expect(await engineFor('podman', env)).toBeNull();
+    expect(await engineFor('docker', { ...env, DOCKER_HOST: 'tcp://127.0.0.1:1' })).toBeNull();
+    expect(await engineFor('docker', { ...env, DOCKER_CONTEXT: 'remote' })).toBeNull();
     // A socket nobody answers on: the CLI gets to say what is wrong.
-    expect(await EngineApi.forCli('docker', { ...env, DOCKER_HOST: 'unix:///nonexistent.sock' })).toBeNull();
+    expect(await engineFor('docker', { ...env, DOCKER_HOST: 'unix:///nonexistent.sock' })).toBeNull();
   });
 });

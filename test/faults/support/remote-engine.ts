@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -58,8 +58,7 @@ export async function startSshEngine(): Promise<SshEngine> {
       'UsePAM no',
       // The keys live under /tmp, which is world-writable: sshd would refuse them otherwise.
       'StrictModes no',
-      // Every docker CLI call is a new SSH connection: the default (10) drops them under load.
-      'MaxStartups 200',
+      // MaxStartups stays at its default (10:30:100): the forwarder holds one connection, however busy.
       'LogLevel ERROR',
       '',
     ].join('\n'),
@@ -123,6 +122,37 @@ export async function startSshEngine(): Promise<SshEngine> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The host pids of the ssh clients connected (or connecting) to this sshd's port, whoever ran them. */
+export function sshClientPids(port: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() !== 'ssh') continue;
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv.some((arg, index) => arg === '-p' && argv[index + 1] === String(port)))
+        pids.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** The host pid of the forwarder of this container, wherever (whichever pid namespace) it runs. */
+export function forwarderHostPid(containerId: string): number | null {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('__forward-daemon') && argv.includes(containerId)) return Number(name);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return null;
 }
 
 /**
