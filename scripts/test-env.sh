@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this machine ready for the integration tests: the host tools they use, a Docker engine that
-# answers, the test images named in scripts/test-images.env, and Podman with the busybox-nc image. Idempotent, and a second or two
+# answers, the test images named in scripts/test-images.env, and Podman with two of them, rootful and
+# rootless (as the user test-images.env names). Idempotent, and a second or two
 # when everything is already in place. Needs root for whatever it has to install, start or build.
 set -euo pipefail
 
@@ -289,20 +290,84 @@ ensure_images() {
   step "test images ready: ${all[*]}"
 }
 
-# Podman (Debian's runs rootful here) and the busybox-nc image in its store: the Podman tests run
-# the forwarder against it, through the podman CLI and through its Docker-compatible socket.
+# Podman (Debian's runs rootful here) and the busybox-nc and debian images in its store: the Podman
+# tests run the forwarder against it, through the podman CLI and through its Docker-compatible socket.
+PODMAN_IMAGES=("$PORTPILOT_TEST_IMAGE_BUSYBOX_NC" "$PORTPILOT_TEST_IMAGE_DEBIAN")
 ensure_podman() {
   if ! command -v podman >/dev/null 2>&1; then
     step "no podman: installing it"
     apt_install podman
   fi
-  if podman image exists "localhost/$PORTPILOT_TEST_IMAGE_BUSYBOX_NC"; then
-    step "podman present, with $PORTPILOT_TEST_IMAGE_BUSYBOX_NC"
-    return
+  local image
+  for image in "${PODMAN_IMAGES[@]}"; do
+    if podman image exists "localhost/$image"; then
+      step "podman has $image"
+      continue
+    fi
+    require_root "loading $image into podman"
+    step "loading $image into podman"
+    docker save "$image" | podman load >&2
+  done
+}
+
+ROOTLESS_PACKAGES=(uidmap slirp4netns fuse-overlayfs)
+# Runs a command as the rootless test user, with the environment its podman needs (no login session
+# here: no systemd, no pam_systemd to make XDG_RUNTIME_DIR).
+as_rootless() {
+  local user=$PORTPILOT_TEST_ROOTLESS_USER uid home
+  uid="$(id -u "$user")"
+  home="$(getent passwd "$user" | cut -d: -f6)"
+  (cd / && runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" \
+    XDG_RUNTIME_DIR="/run/user/$uid" "$@")
+}
+
+# Rootless Podman for the rootless tests: a user with subordinate uid and gid ranges, a runtime dir
+# it owns (made afresh after a reboot: /run is a tmpfs), /dev/net/tun open to it for slirp4netns,
+# and the busybox-nc and debian images in its own store.
+ensure_rootless_podman() {
+  local user=$PORTPILOT_TEST_ROOTLESS_USER installed missing=() pkg uid image
+  installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${ROOTLESS_PACKAGES[@]}" 2>/dev/null || true)"
+  for pkg in "${ROOTLESS_PACKAGES[@]}"; do grep -qx "$pkg installed" <<<"$installed" || missing+=("$pkg"); done
+  if ((${#missing[@]} > 0)); then
+    step "installing what rootless Podman needs: ${missing[*]}"
+    apt_install --no-install-recommends "${missing[@]}"
   fi
-  require_root "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
-  step "loading $PORTPILOT_TEST_IMAGE_BUSYBOX_NC into podman"
-  docker save "$PORTPILOT_TEST_IMAGE_BUSYBOX_NC" | podman load >&2
+  if ! id "$user" >/dev/null 2>&1; then
+    require_root "creating the rootless test user $user"
+    step "creating the rootless test user $user"
+    useradd --create-home --shell /usr/sbin/nologin --comment "portpilot rootless Podman tests" "$user"
+  fi
+  # useradd gives a new user ranges where login.defs says so (SUB_UID_COUNT); a user made without
+  # them gets the next free 65536 ids.
+  if ! grep -q "^$user:" /etc/subuid || ! grep -q "^$user:" /etc/subgid; then
+    require_root "giving $user subordinate ids"
+    local start
+    start="$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'BEGIN { top = 100000 } $2 + $3 > top { top = $2 + $3 } END { print top }')"
+    step "giving $user subordinate uids and gids $start-$((start + 65535))"
+    grep -q "^$user:" /etc/subuid || usermod --add-subuids "$start-$((start + 65535))" "$user"
+    grep -q "^$user:" /etc/subgid || usermod --add-subgids "$start-$((start + 65535))" "$user"
+  fi
+  uid="$(id -u "$user")"
+  if [[ ! -d /run/user/$uid || "$(stat -c %u "/run/user/$uid")" != "$uid" ]]; then
+    require_root "making /run/user/$uid"
+    install -d -o "$user" -g "$(id -g "$user")" -m 0700 "/run/user/$uid"
+  fi
+  # slirp4netns opens /dev/net/tun as the user. udev makes it 0666 on a usual Debian system (making
+  # an interface with it still takes CAP_NET_ADMIN, which slirp4netns has only in the container's
+  # namespaces); these machines have no udev and leave it 0600, and rootless networking fails.
+  if [[ "$(stat -c %a /dev/net/tun)" != 666 ]]; then
+    require_root "opening /dev/net/tun to $user"
+    step "making /dev/net/tun 0666, as udev does, for rootless slirp4netns"
+    chmod 0666 /dev/net/tun
+  fi
+  for image in "${PODMAN_IMAGES[@]}"; do
+    if as_rootless podman image exists "localhost/$image" 2>/dev/null; then
+      step "rootless podman ($user) has $image"
+      continue
+    fi
+    step "loading $image into $user's rootless podman"
+    docker save "$image" | as_rootless podman load >&2
+  done
 }
 
 main() {
@@ -316,6 +381,7 @@ main() {
   ensure_engine
   ensure_images
   ensure_podman
+  ensure_rootless_podman
 }
 
 # Sourcing the script (to try one step) defines the functions without running them.

@@ -1,13 +1,20 @@
 import { Option, type Command } from 'commander';
 import { PortpilotError, errorMessage } from '../common/errors.js';
 import { resolveStateDir } from '../common/state-dir.js';
+import { chooseContainerCli, isOnPath } from '../runtime/container-cli.js';
 import type { CommonOptions } from '../operations/forwarder-options.js';
 
 /** The options every command shares, resolved from flags and environment. */
 export function commonOptions(command: Command): CommonOptions {
   const opts = command.optsWithGlobals<{ stateDir?: string; dockerPath?: string }>();
-  return { stateDir: resolveStateDir(opts.stateDir), dockerPath: opts.dockerPath ?? 'docker' };
+  const cli = chooseContainerCli(opts.dockerPath, (name) => isOnPath(name));
+  if (cli.notice !== null) progress(`portpilot: ${cli.notice}`);
+  return { stateDir: resolveStateDir(opts.stateDir), dockerPath: cli.dockerPath };
 }
+
+/** `--docker-path`, which every command that reaches the engine takes. */
+export const DOCKER_PATH_HELP =
+  'the docker-compatible CLI to use (default: docker; podman when PATH has no docker)';
 
 /**
  * `--state-dir`, which every command takes after its name as well: the program parses its own

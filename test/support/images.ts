@@ -84,3 +84,6 @@ export const NONE_IMAGE = TEST_IMAGES.none.tag;
 export const HELLO_FILE_PATH = envValue('PORTPILOT_TEST_HELLO_PATH');
 /** The exact content of HELLO_FILE_PATH (one line, newline-terminated). */
 export const HELLO_FILE_TEXT = `${envValue('PORTPILOT_TEST_HELLO_TEXT')}\n`;
+
+/** The user the rootless Podman tests run as, made by scripts/test-env.sh (see rootless.ts). */
+export const ROOTLESS_USER = envValue('PORTPILOT_TEST_ROOTLESS_USER');

@@ -49,11 +49,20 @@ export interface TimedServer {
   close(): Promise<number>;
 }
 
-/** Starts a TimedServer on address:port in the container; it is listening once `listened` resolves. */
-export function startTimedServer(containerId: string, port: number, address = '127.0.0.1'): TimedServer {
+/**
+ * Starts a TimedServer on address:port in the container; it is listening once `listened` resolves.
+ * `engine` is the argv that runs the container's CLI (another engine's, or as another user).
+ */
+export function startTimedServer(
+  containerId: string,
+  port: number,
+  address = '127.0.0.1',
+  engine: readonly string[] = [DOCKER_COMMAND],
+): TimedServer {
+  const [file = DOCKER_COMMAND, ...prefix] = engine;
   const child = execa(
-    DOCKER_COMMAND,
-    ['exec', '-i', containerId, 'python3', '-c', TIMED_SERVER, address, String(port)],
+    file,
+    [...prefix, 'exec', '-i', containerId, 'python3', '-c', TIMED_SERVER, address, String(port)],
     { reject: false, stdin: 'pipe' },
   );
   const lines: string[] = [];

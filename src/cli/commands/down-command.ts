@@ -3,7 +3,14 @@ import { UsageError } from '../../common/errors.js';
 import { down } from '../../operations/down.js';
 import { resolveScope } from '../../operations/scope.js';
 import { localRunner } from '../../runtime/process-runner.js';
-import { commonOptions, printJson, progress, reportFailure, stateDirOption } from '../command-context.js';
+import {
+  commonOptions,
+  printJson,
+  progress,
+  reportFailure,
+  stateDirOption,
+  DOCKER_PATH_HELP,
+} from '../command-context.js';
 
 interface DownFlags {
   containerId?: string;
@@ -20,7 +27,7 @@ export function downCommand(): Command {
     .option('--container-id <id>', 'the container')
     .option('--workspace-folder <dir>', "the workspace's container(s)")
     .option('--remove', 'remove the container(s) instead of only stopping them')
-    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .option('--docker-path <path>', DOCKER_PATH_HELP)
     .addOption(stateDirOption())
     .action(async (flags: DownFlags, command: Command) => {
       try {

@@ -2,7 +2,13 @@ import { Command } from 'commander';
 import { execInContainer } from '../../operations/exec.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { runAttached } from '../../workspace/attached-process.js';
-import { commonOptions, progress, reportFailure, stateDirOption } from '../command-context.js';
+import {
+  commonOptions,
+  progress,
+  reportFailure,
+  stateDirOption,
+  DOCKER_PATH_HELP,
+} from '../command-context.js';
 
 interface ExecFlags {
   containerId?: string;
@@ -27,7 +33,7 @@ export function execCommand(): Command {
     )
     .option('--workspace-folder <dir>', "run in the workspace's dev container (default: current directory)")
     .option('--config <file>', 'a devcontainer.json outside the workspace')
-    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .option('--docker-path <path>', DOCKER_PATH_HELP)
     .addOption(stateDirOption())
     .allowUnknownOption()
     .passThroughOptions()

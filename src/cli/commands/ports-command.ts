@@ -2,7 +2,14 @@ import { Command } from 'commander';
 import type { PortEvent, PublicPortEntry } from '../../forwarding/port-entry.js';
 import { listForwardedPorts, type Scope } from '../../operations/ports.js';
 import { watchPortEvents } from '../../operations/watch-ports.js';
-import { commonOptions, printJson, reportFailure, stateDirOption, warn } from '../command-context.js';
+import {
+  commonOptions,
+  printJson,
+  reportFailure,
+  stateDirOption,
+  warn,
+  DOCKER_PATH_HELP,
+} from '../command-context.js';
 import { resolveScope } from '../../operations/scope.js';
 import { findBrowserOpener, openInBrowser } from '../browser-opener.js';
 import { formatTable, terminalSafe } from '../terminal-text.js';
@@ -28,7 +35,7 @@ export function portsCommand(): Command {
       '--watch',
       'keep running: print the ports forwarded now and a "watching" line, then port events as they happen',
     )
-    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .option('--docker-path <path>', DOCKER_PATH_HELP)
     .addOption(stateDirOption())
     .action(async (flags: PortsFlags, command: Command) => {
       try {

@@ -3,7 +3,14 @@ import { RELAY_PATHS, type RelayPath } from '../../forwarding/port-entry.js';
 import { localRunner } from '../../runtime/process-runner.js';
 import { ReferenceCliError } from '../../devcontainer/reference-cli.js';
 import { up } from '../../operations/up.js';
-import { commonOptions, errorResult, printJson, progress, stateDirOption } from '../command-context.js';
+import {
+  commonOptions,
+  errorResult,
+  printJson,
+  progress,
+  stateDirOption,
+  DOCKER_PATH_HELP,
+} from '../command-context.js';
 
 interface UpFlags {
   workspaceFolder?: string;
@@ -38,7 +45,7 @@ export function upCommand(): Command {
       '--remove-existing-container',
       "replace the workspace's container (its forwarder is reaped first)",
     )
-    .option('--docker-path <path>', 'the docker-compatible CLI to use', 'docker')
+    .option('--docker-path <path>', DOCKER_PATH_HELP)
     .addOption(stateDirOption())
     .addOption(
       new Option(

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseProcStatStartTime, parseProcStatState } from '../../common/process-info.js';
 
 /**
@@ -33,6 +34,10 @@ export interface LocalProcessEvidence {
   startTicks: number;
   /** `btime` of /proc/stat: when this machine booted, in seconds since the epoch. */
   bootTimeSeconds: number;
+  /** Its parent: argv (from /proc/PPID/cmdline, NUL-separated; '' when unreadable) and real uid. */
+  parent?: { cmdline: string; uid: number };
+  /** Uids whose processes are trusted to be what they say: root and this process's own user. */
+  trustedUids?: readonly number[];
 }
 
 /** The outcome of looking for the container's init in this machine's /proc. */
@@ -57,6 +62,37 @@ export function cgroupPathNamesContainer(line: string, containerId: string): boo
   return new RegExp(`(^|[^0-9a-f])${containerId}([^0-9a-f]|$)`).test(match[1]);
 }
 
+/**
+ * True when a parent's argv (NUL-separated, as /proc/PID/cmdline holds it) is Podman's `conmon`
+ * monitoring this container (`-c ID` or `--cid ID`). Pure.
+ */
+export function conmonNamesContainer(cmdline: string, containerId: string): boolean {
+  if (!FULL_ID_RE.test(containerId)) return false;
+  const argv = cmdline.split('\0');
+  if (basename(argv[0] ?? '') !== 'conmon') return false;
+  return argv.some(
+    (arg, index) =>
+      ((arg === '-c' || arg === '--cid') && argv[index + 1] === containerId) ||
+      arg === `--cid=${containerId}`,
+  );
+}
+
+/**
+ * Whether the process is in a cgroup that names the container or, for a rootless Podman container
+ * (which on cgroup v1, or without systemd, gets no cgroup of its own and sits in its user's), is the
+ * child of a `conmon` for that container that runs as root or as us: a process of another user
+ * could name itself conmon, ours or root's are what we and root started. Pure.
+ */
+function namesContainer(evidence: LocalProcessEvidence, containerId: string): boolean {
+  if (cgroupNamesContainer(evidence.cgroup, containerId)) return true;
+  const { parent, trustedUids = [0] } = evidence;
+  return (
+    parent !== undefined &&
+    trustedUids.includes(parent.uid) &&
+    conmonNamesContainer(parent.cmdline, containerId)
+  );
+}
+
 /** `btime` (seconds since the epoch) from the text of /proc/stat, or null. Pure. */
 export function parseBootTime(procStat: string): number | null {
   const value = Number(/^btime (\d+)$/m.exec(procStat)?.[1]);
@@ -75,15 +111,16 @@ export function parseEngineTime(text: string): number | null {
 /**
  * Whether a process of this machine is the container's init (pure, from what /proc says of it): the
  * engine's pid is a number in the engine's pid namespace, which on a remote engine (or another pid
- * namespace) is some unrelated local process. Proof is two facts: its cgroup names the container,
- * and it started when the engine says the container did.
+ * namespace) is some unrelated local process. Proof is two facts: its cgroup names the container (or,
+ * rootless, its trusted conmon parent does: see namesContainer), and it started when the engine says
+ * the container did.
  */
 export function proveContainerProcess(
   evidence: LocalProcessEvidence,
   container: Pick<EngineProcess, 'id' | 'startedAt'>,
 ): ContainerProcessProof {
-  if (!cgroupNamesContainer(evidence.cgroup, container.id)) {
-    return { proven: false, reason: 'its cgroup does not name the container' };
+  if (!namesContainer(evidence, container.id)) {
+    return { proven: false, reason: 'neither its cgroup nor a conmon parent of ours names the container' };
   }
   const startedAt = parseEngineTime(container.startedAt);
   if (startedAt === null) {
@@ -121,5 +158,23 @@ export async function findContainerProcess(container: EngineProcess): Promise<Co
   if (startTicks === null || bootTimeSeconds === null) {
     return { proven: false, reason: `process ${pid} is gone or its start time is unreadable` };
   }
-  return proveContainerProcess({ cgroup, startTicks, bootTimeSeconds }, container);
+  const parent = await readParent(stat);
+  const trustedUids = [0, process.getuid?.() ?? 0];
+  return proveContainerProcess({ cgroup, startTicks, bootTimeSeconds, parent, trustedUids }, container);
+}
+
+/** The argv and real uid of the parent named in a /proc/PID/stat text; undefined when unreadable. */
+async function readParent(stat: string): Promise<LocalProcessEvidence['parent']> {
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  if (!Number.isSafeInteger(ppid) || ppid <= 0) return undefined;
+  try {
+    const [cmdline, status] = await Promise.all([
+      readFile(`/proc/${ppid}/cmdline`, 'utf8'),
+      readFile(`/proc/${ppid}/status`, 'utf8'),
+    ]);
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+    return Number.isSafeInteger(uid) ? { cmdline, uid } : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   cgroupNamesContainer,
+  conmonNamesContainer,
   parseBootTime,
   parseEngineTime,
   proveContainerProcess,
@@ -87,5 +88,72 @@ describe('proveContainerProcess', () => {
       false,
     );
     expect(proveContainerProcess(evidence, { ...container, startedAt: 'yesterday' }).proven).toBe(false);
+  });
+});
+
+// A rootless Podman container's init on cgroup v1 (read here): no cgroup of its own, its parent is
+// the conmon its user's podman started.
+const CONMON_ARGV = [
+  '/usr/bin/conmon',
+  '--api-version',
+  '1',
+  '-c',
+  ID,
+  '-u',
+  ID,
+  '-r',
+  '/usr/bin/runc',
+  '',
+].join('\0');
+const ROOTLESS_UID = 1001;
+
+describe('conmonNamesContainer', () => {
+  it("finds the container's id after conmon's -c or --cid", () => {
+    expect(conmonNamesContainer(CONMON_ARGV, ID)).toBe(true);
+    expect(conmonNamesContainer(['conmon', '--cid', ID, ''].join('\0'), ID)).toBe(true);
+    expect(conmonNamesContainer(['conmon', `--cid=${ID}`, ''].join('\0'), ID)).toBe(true);
+  });
+
+  it('rejects another program, another container, an id in another flag, and short ids', () => {
+    expect(conmonNamesContainer(['/usr/bin/sleep', '-c', ID, ''].join('\0'), ID)).toBe(false);
+    expect(conmonNamesContainer(CONMON_ARGV, OTHER_ID)).toBe(false);
+    expect(conmonNamesContainer(['conmon', '-u', ID, ''].join('\0'), ID)).toBe(false);
+    expect(conmonNamesContainer(['conmon', '-c', ID.slice(0, 12), ''].join('\0'), ID.slice(0, 12))).toBe(
+      false,
+    );
+    expect(conmonNamesContainer('', ID)).toBe(false);
+  });
+});
+
+describe('proveContainerProcess for a rootless container (no cgroup of its own)', () => {
+  const evidence = {
+    cgroup: HOST_CGROUP,
+    startTicks: START_TICKS,
+    bootTimeSeconds: BOOT_TIME_S,
+    parent: { cmdline: CONMON_ARGV, uid: ROOTLESS_UID },
+    trustedUids: [0, ROOTLESS_UID],
+  };
+  const container = { id: ID, startedAt: STARTED_AT };
+
+  it('proves a child of our own conmon for the container that started then', () => {
+    expect(proveContainerProcess(evidence, container)).toEqual({ proven: true, startTicks: START_TICKS });
+    expect(
+      proveContainerProcess({ ...evidence, parent: { cmdline: CONMON_ARGV, uid: 0 } }, container).proven,
+    ).toBe(true);
+  });
+
+  it("refuses another user's conmon, another container's, and a wrong start time", () => {
+    expect(
+      proveContainerProcess({ ...evidence, parent: { cmdline: CONMON_ARGV, uid: 1002 } }, container),
+    ).toMatchObject({
+      proven: false,
+      reason: expect.stringMatching(/conmon/) as unknown,
+    });
+    expect(proveContainerProcess(evidence, { ...container, id: OTHER_ID }).proven).toBe(false);
+    expect(proveContainerProcess({ ...evidence, startTicks: START_TICKS + 10_000 }, container).proven).toBe(
+      false,
+    );
+    const { parent: _parent, ...withoutParent } = evidence;
+    expect(proveContainerProcess(withoutParent, container).proven).toBe(false);
   });
 });
