@@ -50,7 +50,7 @@ export class ContainerGoneSignal extends Error {
  * whenever the process with the engine's pid provably is the container's init (see
  * findContainerProcess): on a remote engine, or one in another pid namespace, that pid is some
  * unrelated local process, whose tables are this machine's own. Otherwise (a remote engine, a
- * VM-backed runtime, a rootless container without a cgroup of its own) the tables are read through exec.
+ * VM-backed runtime, a container of another user's rootless engine) the tables are read through exec.
  */
 export async function createListenerSource(
   docker: Docker,
