@@ -43,7 +43,7 @@ describe('parseForwardPortSpec', () => {
     const error = caught as UsageError;
     expect(error.code).toBe('USAGE');
     expect(error.message).toBe(
-      `--forward-port ${JSON.stringify(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT`,
+      `--forward-port ${JSON.stringify(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT, with /udp after it for UDP`,
     );
     expect(error.description).toContain('--forward-port 3000');
   });

@@ -119,7 +119,16 @@ describe('reading listeners through exec', () => {
       inspect: SSH_DOWN,
     });
     await (await createListenerSource(docker, { id: CONTAINER, pid: 0, startedAt: '' })).read();
-    expect(asked[0]?.args).toEqual(['exec', CONTAINER, 'cat', '/proc/net/tcp', '/proc/net/tcp6']);
+    expect(asked[0]?.args).toEqual([
+      'exec',
+      CONTAINER,
+      'cat',
+      '/proc/net/tcp',
+      '/proc/net/tcp6',
+      '/proc/net/udp',
+      '/proc/net/udp6',
+      '/proc/sys/net/ipv4/ip_local_port_range',
+    ]);
     expect(asked[0]?.options).toMatchObject({
       timeoutMs: EXEC_READ_TIMEOUT_MS,
       maxOutputBytes: EXEC_READ_MAX_BYTES,
