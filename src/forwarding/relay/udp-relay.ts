@@ -87,13 +87,14 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
     throw bindFailure(bindAddress, options.port, first.error);
   }
   hosts.push(first.socket);
+  const boundPort = first.socket.address().port;
   if (bindAddress === DEFAULT_BIND_ADDRESS) {
-    const second = await bindOne(IPV6_LOOPBACK, options.port, onDatagram);
+    const second = await bindOne(IPV6_LOOPBACK, boundPort, onDatagram);
     if ('socket' in second) hosts.push(second.socket);
     else if (!NO_IPV6_CODES.has(second.error.code ?? '')) {
       first.socket.close();
       if (TAKEN_CODES.has(second.error.code ?? '')) return null;
-      throw bindFailure(IPV6_LOOPBACK, options.port, second.error);
+      throw bindFailure(IPV6_LOOPBACK, boundPort, second.error);
     }
   }
 
@@ -114,7 +115,7 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
       await Promise.all(hosts.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     })());
   return {
-    port: options.port,
+    port: boundPort,
     addresses: hosts.map((socket) => socket.address().address),
     // A datagram has no connection to outlive the forward: withdrawing ends the sessions too.
     withdraw: close,
