@@ -16,10 +16,12 @@ DOCKERD_LOG=/var/log/portpilot-dockerd.log
 DOCKERD_PID_FILE=/var/run/docker.pid
 DOCKERD_READY_TIMEOUT_S=60
 DEBIAN_SUITE=bookworm
-DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2
+# dnsmasq: the UDP tests' DNS server (the image's extra programs are checked by verify_image).
+DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2,dnsmasq
 # openssh-server: the remote-engine tests run their own sshd on 127.0.0.1 (DOCKER_HOST=ssh://…); the
 # system's ssh service is never started for them.
-HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git python3 perl)
+# dnsutils: dig, the UDP tests' DNS client on the host.
+HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git python3 perl dnsutils)
 # What the busybox images link; busybox-nc adds nc. Never socat, bash, python3 or perl.
 BUSYBOX_APPLETS=(
   sh ash '[' '[[' test true false echo printf cat sleep usleep httpd wget kill killall ps pidof
@@ -249,9 +251,13 @@ build_busybox_image() {
   import_image "$dir" "$tag"
 }
 
-# Fails unless the image has exactly the expected relay-capable programs and the hello file.
+# Fails unless the image has exactly the expected relay-capable programs and the hello file, and
+# each of the other programs named in $3 (servers the tests run, such as dnsmasq).
 verify_image() {
-  local tag=$1 want=$2 got expected
+  local tag=$1 want=$2 extra=${3:-} got expected program
+  for program in $extra; do
+    docker run --rm "$tag" sh -c 'command -v "$0"' "$program" >/dev/null || die "$tag: has no $program"
+  done
   # shellcheck disable=SC2016 # expanded inside the container
   got="$(docker run --rm "$tag" sh -c '
     for p in $0; do
@@ -282,7 +288,7 @@ ensure_images() {
   image_exists "$PORTPILOT_TEST_IMAGE_NONE" || build_busybox_image "$PORTPILOT_TEST_IMAGE_NONE" 0
 
   step "verifying what each test image offers"
-  verify_image "$PORTPILOT_TEST_IMAGE_DEBIAN" "$PORTPILOT_TEST_PROGRAMS_DEBIAN"
+  verify_image "$PORTPILOT_TEST_IMAGE_DEBIAN" "$PORTPILOT_TEST_PROGRAMS_DEBIAN" "$PORTPILOT_TEST_SERVERS_DEBIAN"
   verify_image "$PORTPILOT_TEST_IMAGE_BUSYBOX_NC" "$PORTPILOT_TEST_PROGRAMS_BUSYBOX_NC"
   verify_image "$PORTPILOT_TEST_IMAGE_BASH_ONLY" "$PORTPILOT_TEST_PROGRAMS_BASH_ONLY"
   verify_image "$PORTPILOT_TEST_IMAGE_PYTHON" "$PORTPILOT_TEST_PROGRAMS_PYTHON"

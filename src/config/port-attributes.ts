@@ -27,16 +27,22 @@ const ATTRIBUTE_NAMES = [
  *
  * `service` is the Compose service when the port is on a container other than the dev container
  * (forwardPorts' `"db:5432"`); number and range keys, like VS Code's for non-localhost hosts, then do
- * not apply.
+ * not apply. A port, range or service key applies to its own protocol only (`"5353/udp"` to UDP,
+ * `"5353"` to TCP); a regex and `otherPortsAttributes` to both.
  */
 export function matchPortAttributes(
   config: Pick<ForwardSettings, 'portsAttributes' | 'otherPortsAttributes'>,
   port: number,
   processCommandLine: string | null,
   service: string | null = null,
+  protocol: 'tcp' | 'udp' = 'tcp',
 ): MatchedPortAttributes {
   const matches = config.portsAttributes
-    .filter((entry) => keyMatches(entry.key, port, processCommandLine, service))
+    .filter(
+      (entry) =>
+        (entry.key.kind === 'regex' || (entry.key.protocol ?? 'tcp') === protocol) &&
+        keyMatches(entry.key, port, processCommandLine, service),
+    )
     .sort((a, b) => rank(a.key) - rank(b.key) || rangeStart(a.key) - rangeStart(b.key));
 
   const attributes: PortAttributes = {};

@@ -12,9 +12,12 @@ const RANGE = /^(\d+)-(\d+)$/;
 // Compose service names; VS Code's own pattern is ^([a-z0-9-]+):(\d{1,5})$, this also takes _ . and capitals.
 const SERVICE_PORT = /^([A-Za-z0-9][A-Za-z0-9_.-]*):(\d+)$/;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1']);
+// `"5353/udp"`: the protocol after the port; `/tcp` is the default spelled out.
+const PROTOCOL_SUFFIX = /^(.+)\/(tcp|udp)$/;
 
-const FORWARD_PORT_EXPECTED = 'a number 1-65535 or "service:port"';
-const KEY_EXPECTED = 'a port 1-65535, a range "from-to", "service:port" or a regular expression';
+const FORWARD_PORT_EXPECTED = 'a number 1-65535, "service:port" or either with "/udp" after it';
+const KEY_EXPECTED =
+  'a port 1-65535, a range "from-to", "service:port" (any of them with "/udp" after it) or a regular expression';
 const ON_AUTO_FORWARD: readonly OnAutoForward[] = [
   'notify',
   'silent',
@@ -32,8 +35,20 @@ export function toPort(value: unknown): number | null {
     : null;
 }
 
-/** Reads `3000`, `"3000"` or `"service:port"` (`localhost:` meaning the dev container); null if malformed. */
+/**
+ * Reads `3000`, `"3000"` or `"service:port"` (`localhost:` meaning the dev container), any string
+ * of them with `/udp` (a UDP port) or `/tcp` after it; null if malformed.
+ */
 export function toDeclaredPort(value: unknown): DeclaredPort | null {
+  const suffix = typeof value === 'string' ? PROTOCOL_SUFFIX.exec(value) : null;
+  if (suffix) {
+    const declared = toTcpDeclaredPort(suffix[1]);
+    return declared && suffix[2] === 'udp' ? { ...declared, protocol: 'udp' } : declared;
+  }
+  return toTcpDeclaredPort(value);
+}
+
+function toTcpDeclaredPort(value: unknown): DeclaredPort | null {
   const port = toPort(value);
   if (port !== null) return { service: null, port };
   const match = typeof value === 'string' ? SERVICE_PORT.exec(value) : null;
@@ -48,10 +63,10 @@ export function parseForwardPortSpec(spec: string): DeclaredPort {
   const declared = toDeclaredPort(spec);
   if (declared) return declared;
   throw new UsageError(
-    `--forward-port ${showValue(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT`,
+    `--forward-port ${showValue(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT, with /udp after it for UDP`,
     {
       description:
-        'Pass a port number such as --forward-port 3000, or a Compose service port such as db:5432.',
+        'Pass a port number such as --forward-port 3000, a Compose service port such as db:5432, or a UDP port such as 5353/udp.',
     },
   );
 }
@@ -65,16 +80,33 @@ export function parseForwardPorts(value: unknown, path: string): DeclaredPort[] 
   value.forEach((item: unknown, index) => {
     const declared = toDeclaredPort(item);
     if (!declared) invalidConfig(childPath(path, index), item, 'is not a port', FORWARD_PORT_EXPECTED);
-    if (!ports.some((p) => p.service === declared.service && p.port === declared.port)) ports.push(declared);
+    if (!ports.some((p) => sameDeclaredPort(p, declared))) ports.push(declared);
   });
   return ports;
 }
 
-/** Reads a portsAttributes key the way VS Code does: port, range, "service:port", else a regex. */
+/** Pure: the same port of the same service over the same protocol. */
+export function sameDeclaredPort(a: DeclaredPort, b: DeclaredPort): boolean {
+  return a.service === b.service && a.port === b.port && a.protocol === b.protocol;
+}
+
+/**
+ * Reads a portsAttributes key the way VS Code does: port, range, "service:port", else a regex. A
+ * port, range or service key may end in `/udp` (UDP ports only) or `/tcp` (the default).
+ */
 export function parsePortsAttributesKey(
   key: string,
   path = childPath('portsAttributes', key),
 ): PortAttributesKey {
+  const suffix = PROTOCOL_SUFFIX.exec(key);
+  if (suffix && (DIGITS.test(suffix[1]) || RANGE.test(suffix[1]) || SERVICE_PORT.test(suffix[1]))) {
+    const parsed = parseTcpKey(suffix[1], path);
+    return suffix[2] === 'udp' && parsed.kind !== 'regex' ? { ...parsed, protocol: 'udp' } : parsed;
+  }
+  return parseTcpKey(key, path);
+}
+
+function parseTcpKey(key: string, path: string): PortAttributesKey {
   if (DIGITS.test(key)) {
     const port = toPort(key);
     if (port === null) invalidConfig(path, key, 'is not a port', KEY_EXPECTED);

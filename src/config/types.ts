@@ -2,6 +2,8 @@
 export interface DeclaredPort {
   service: string | null;
   port: number;
+  /** `"5353/udp"`: a UDP port; absent for TCP (a bare number stays TCP). */
+  protocol?: 'udp';
 }
 
 /** What to do when a port is auto-forwarded (portsAttributes.onAutoForward). */
@@ -20,9 +22,11 @@ export interface PortAttributes {
 /**
  * A portsAttributes key: `"3000"`, a range `"3000-3010"` (inclusive), `"db:5432"` (a port of another
  * Compose service), or else a regular expression tested against the listening process's command line.
+ * A port, range or service key ending in `/udp` (`"5353/udp"`) applies to UDP ports only (`protocol`
+ * set); one without, to TCP ports only. A regex applies to both.
  */
 export type PortAttributesKey =
-  | { kind: 'port'; port: number }
-  | { kind: 'range'; from: number; to: number }
-  | { kind: 'service'; service: string; port: number }
+  | { kind: 'port'; port: number; protocol?: 'udp' }
+  | { kind: 'range'; from: number; to: number; protocol?: 'udp' }
+  | { kind: 'service'; service: string; port: number; protocol?: 'udp' }
   | { kind: 'regex'; source: string; regex: RegExp };

@@ -13,6 +13,8 @@ export interface DeclaredForward {
   /** Compose service that owns the port, or null for the primary container. */
   service: string | null;
   port: number;
+  /** `udp` for a UDP port (`"5353/udp"`); absent for TCP. */
+  protocol?: 'udp';
   /** The container the port is dialled in: the service's own container, or the primary one. */
   containerId: string;
 }
@@ -144,9 +146,13 @@ function declaredAt(value: unknown, source: string, field: string): DeclaredForw
     invalid(source, `${field}.service`, service, 'null or a Compose service name');
   }
   if (!isValidPort(item.port as number)) invalid(source, `${field}.port`, item.port, 'a port (1-65535)');
+  if (item.protocol !== undefined && item.protocol !== 'udp') {
+    invalid(source, `${field}.protocol`, item.protocol, 'absent (TCP) or "udp"');
+  }
   return {
     service,
     port: item.port as number,
+    ...(item.protocol === 'udp' ? { protocol: 'udp' as const } : {}),
     containerId: containerIdAt(item.containerId, source, `${field}.containerId`),
   };
 }

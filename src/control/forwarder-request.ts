@@ -74,15 +74,26 @@ export function specChanges(before: DaemonSpec, after: DaemonSpec): string[] {
 function mergeDeclared(running: readonly DeclaredForward[], wanted: readonly DeclaredForward[]) {
   const merged = [...running];
   for (const port of wanted) {
-    if (!merged.some((old) => old.service === port.service && old.port === port.port)) merged.push(port);
+    if (
+      !merged.some(
+        (old) => old.service === port.service && old.port === port.port && old.protocol === port.protocol,
+      )
+    )
+      merged.push(port);
   }
   return merged;
 }
 
 function sameForward(a: DeclaredForward, b: DeclaredForward): boolean {
-  return a.service === b.service && a.port === b.port && a.containerId === b.containerId;
+  return (
+    a.service === b.service &&
+    a.port === b.port &&
+    a.protocol === b.protocol &&
+    a.containerId === b.containerId
+  );
 }
 
 function forwardText(port: DeclaredForward): string {
-  return port.service === null ? String(port.port) : `${port.service}:${port.port}`;
+  const text = port.service === null ? String(port.port) : `${port.service}:${port.port}`;
+  return port.protocol === 'udp' ? `${text}/udp` : text;
 }

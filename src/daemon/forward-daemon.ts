@@ -138,7 +138,9 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       log.warn({ ...fields, ...held }, message);
     },
   });
-  for (const declared of spec.declared) await supervisor.declare(declared.containerId, declared.port);
+  for (const declared of spec.declared) {
+    await supervisor.declare(declared.containerId, declared.port, declared.protocol);
+  }
   // Other services' containers are watched only where their tables can be read from the host.
   const peers: PeerWatch[] = [];
   const relayProgramOf = async (other: ContainerInfo) =>

@@ -14,6 +14,7 @@ export type PortAttributesLookup = (
   port: number,
   processCommandLine: string | null,
   service: string | null,
+  protocol?: 'tcp' | 'udp',
 ) => PortAttributes;
 
 /** The lookup when no devcontainer.json steers forwarding. */
@@ -39,11 +40,13 @@ export function attributesLookup(spec: SerializedPortAttributes | null): PortAtt
     })),
     otherPortsAttributes: spec.otherPortsAttributes,
   };
-  return (port, processCommandLine, service) =>
-    matchPortAttributes(config, port, processCommandLine, service).attributes;
+  return (port, processCommandLine, service, protocol = 'tcp') =>
+    matchPortAttributes(config, port, processCommandLine, service, protocol).attributes;
 }
 
 function keyText(key: PortAttributesKey): string {
+  if (key.kind !== 'regex' && key.protocol === 'udp')
+    return `${keyText({ ...key, protocol: undefined })}/udp`;
   switch (key.kind) {
     case 'port':
       return String(key.port);

@@ -4,7 +4,7 @@ import type { Docker } from '../runtime/docker.js';
 import type { Forward } from './forward-state.js';
 import type { RelayPath } from './port-entry.js';
 import { relayConnection, type RelayTarget } from './relay/relay-connection.js';
-import { relayTargetOf, route, type Route } from './route.js';
+import { datagramRoute, relayTargetOf, route, type DatagramRoute, type Route } from './route.js';
 
 export interface ForwardConnectionsOptions {
   docker: Docker;
@@ -23,12 +23,28 @@ export class ForwardConnections {
 
   /** How the forward's connections reach its server now (see route). */
   routeOf(forward: Forward): Route {
+    if (forward.protocol === 'udp') {
+      const datagrams = this.datagramRouteOf(forward);
+      return { path: 'direct', address: datagrams.path === null ? null : datagrams.address, fallbacks: [] };
+    }
     return route({
       forced: this.options.relayPath,
       listener: forward,
       directAddresses: forward.target.directAddresses,
       agentUsable: forward.target.agent?.usable === true,
       ipv4Refused: forward.ipv4Refused === true,
+    });
+  }
+
+  /** How a UDP forward's datagrams reach its server now, or why they cannot (see datagramRoute). */
+  datagramRouteOf(forward: Forward): DatagramRoute {
+    return datagramRoute({
+      forced: this.options.relayPath,
+      listener: forward,
+      seen: forward.sockets !== undefined,
+      directAddresses: forward.target.directAddresses,
+      port: forward.port,
+      containerName: forward.target.name,
     });
   }
 

@@ -106,7 +106,7 @@ export function plan(previous: PlanState, read: readonly ReadListener[], now: nu
     // A read has one listener per port (see groupListenersByPort); a second one changes nothing.
     if (agents || seen.has(port)) continue;
     const published = container.publishedPorts.filter(
-      (p) => p.protocol === 'tcp' && p.containerPort === port,
+      (p) => p.protocol === (listener.protocol ?? 'tcp') && p.containerPort === port,
     );
     if (published.length > 0) {
       if (!publishedReported.has(port)) {

@@ -1,7 +1,7 @@
 import type { PublishedPort } from '../runtime/published-ports.js';
 import type { OnDemandAgent } from './relay/agent/agent-on-demand.js';
 import type { HostListener } from './host/host-listener.js';
-import type { PortEntry, PortOrigin } from './port-entry.js';
+import type { PortEntry, PortOrigin, Protocol } from './port-entry.js';
 import type { BindScope, PortListener } from './detect/proc-net-tcp.js';
 import type { RelayProgram } from './relay/exec/exec-relay.js';
 
@@ -29,6 +29,7 @@ export interface TargetContainer {
 export interface Forward {
   target: TargetContainer;
   port: number;
+  protocol: Protocol;
   origin: PortOrigin;
   scope: BindScope;
   dialAddress: string;
@@ -52,10 +53,12 @@ export function newForward(
   origin: PortOrigin,
   listener: PortListener | null = null,
   process: string | null = null,
+  protocol: Protocol = listener?.protocol ?? 'tcp',
 ): Forward {
   return {
     target,
     port,
+    protocol,
     origin,
     scope: listener?.scope ?? 'loopback',
     dialAddress: listener?.dialAddress ?? '127.0.0.1',
@@ -74,7 +77,7 @@ export function socketsOf(listener: PortListener): string {
   return listener.sockets.map((socket) => socket.inode).join(',');
 }
 
-/** A forward's key among the forwarder's forwards. */
-export function keyOf(containerId: string, port: number): string {
-  return `${containerId}:${port}`;
+/** A forward's key among the forwarder's forwards: a port's TCP and UDP forwards are two. */
+export function keyOf(containerId: string, port: number, protocol: Protocol = 'tcp'): string {
+  return protocol === 'tcp' ? `${containerId}:${port}` : `${containerId}:${port}/${protocol}`;
 }

@@ -5,6 +5,7 @@ import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { ForwardConnections } from './forward-connections.js';
 import type { Forward, TargetContainer } from './forward-state.js';
 import { bindHostListener, type HostListener } from './host/host-listener.js';
+import { bindUdpRelay } from './relay/udp-relay.js';
 import { allocatePort } from './host/registry.js';
 import type { OwnEntries } from './own-entries.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin } from './port-entry.js';
@@ -24,6 +25,7 @@ export interface HostForwardsOptions {
     label?: string | null,
     process?: string | null,
   ) => EntryDraft;
+  log: (message: string, fields?: Record<string, unknown>) => void;
   /** True once the forwarder shuts down: a port bound after that is closed at once. */
   stopped: () => boolean;
 }
@@ -40,15 +42,28 @@ export class HostForwards {
 
   async open(forward: Forward, quietFailure = false): Promise<void> {
     forward.lastAttemptAt = Date.now();
-    const attributes = this.options.attributes(forward.port, forward.process, forward.target.service);
-    const base = this.options.draft(
-      forward.target,
+    const attributes = this.options.attributes(
       forward.port,
-      forward.origin,
-      attributes.label ?? null,
       forward.process,
+      forward.target.service,
+      forward.protocol,
     );
+    const base = {
+      ...this.options.draft(
+        forward.target,
+        forward.port,
+        forward.origin,
+        attributes.label ?? null,
+        forward.process,
+      ),
+      protocol: forward.protocol,
+    };
     let bound: HostListener | null = null;
+    const datagrams = forward.protocol === 'udp' ? this.options.connections.datagramRouteOf(forward) : null;
+    if (datagrams?.path === null) {
+      if (!quietFailure) this.options.emit(portEvent('failed', base, datagrams.reason));
+      return;
+    }
     try {
       const result = await allocatePort(
         this.options.paths,
@@ -57,11 +72,14 @@ export class HostForwards {
           requireLocalPort: attributes.requireLocalPort === true,
         },
         async (hostPort) => {
-          bound = await bindHostListener(
-            hostPort,
-            (socket: Socket) => this.options.connections.accept(forward, socket),
-            this.options.hostAddress,
-          );
+          bound =
+            forward.protocol === 'udp'
+              ? await this.bindDatagrams(forward, hostPort)
+              : await bindHostListener(
+                  hostPort,
+                  (socket: Socket) => this.options.connections.accept(forward, socket),
+                  this.options.hostAddress,
+                );
           return bound !== null;
         },
         this.options.registry.registryOptions,
@@ -82,6 +100,20 @@ export class HostForwards {
       await (bound as HostListener | null)?.close();
       if (!quietFailure) this.options.emit(portEvent('failed', base, errorMessage(error)));
     }
+  }
+
+  /** A UDP forward's host sockets: each datagram goes where the forward's route says now. */
+  private bindDatagrams(forward: Forward, hostPort: number): Promise<HostListener | null> {
+    const { connections } = this.options;
+    return bindUdpRelay({
+      port: hostPort,
+      bindAddress: this.options.hostAddress,
+      target: () => {
+        const route = connections.datagramRouteOf(forward);
+        return route.path === null ? null : { address: route.address, port: forward.port };
+      },
+      log: this.options.log,
+    });
   }
 
   async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {

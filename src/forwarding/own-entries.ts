@@ -43,8 +43,8 @@ export class OwnEntries {
           const mine = entries.filter((e) => e.forwarderPid === pid);
           if (identities(mine) === identities(own)) return entries;
           const others = entries.filter((e) => e.forwarderPid !== pid);
-          const taken = new Set(others.map((e) => e.hostPort));
-          return [...others, ...own.filter((e) => !taken.has(e.hostPort))];
+          const taken = new Set(others.map((e) => `${e.hostPort}/${e.protocol}`));
+          return [...others, ...own.filter((e) => !taken.has(`${e.hostPort}/${e.protocol}`))];
         },
         this.registryOptions,
       );
@@ -60,7 +60,11 @@ export class OwnEntries {
       this.paths,
       (entries) =>
         entries.map((e) =>
-          e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort ? { ...entry } : e,
+          e.forwarderPid === entry.forwarderPid &&
+          e.hostPort === entry.hostPort &&
+          e.protocol === entry.protocol
+            ? { ...entry }
+            : e,
         ),
       this.registryOptions,
     ).catch((error: unknown) => {
@@ -73,7 +77,10 @@ export class OwnEntries {
   async release(entry: PortEntry): Promise<void> {
     await releasePorts(
       this.paths,
-      (e) => e.forwarderPid === entry.forwarderPid && e.hostPort === entry.hostPort,
+      (e) =>
+        e.forwarderPid === entry.forwarderPid &&
+        e.hostPort === entry.hostPort &&
+        e.protocol === entry.protocol,
       this.registryOptions,
     ).catch((error: unknown) => {
       this.recheck();
@@ -102,7 +109,7 @@ function inodeOf(path: string): number {
 /** Which forwards a set of entries records, in a comparable form. */
 function identities(entries: readonly PortEntry[]): string {
   return entries
-    .map((e) => `${e.containerId}:${e.containerPort}:${e.hostPort}`)
+    .map((e) => `${e.containerId}:${e.containerPort}:${e.hostPort}/${e.protocol}`)
     .sort()
     .join(',');
 }

@@ -8,6 +8,10 @@ export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 export const RELAY_PATHS = ['direct', 'agent', 'exec'] as const;
 export type RelayPath = (typeof RELAY_PATHS)[number];
 
+/** The transport a forward carries: a TCP and a UDP forward of one port are two forwards. */
+export const PROTOCOLS = ['tcp', 'udp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
 /** One forwarded port as the registry records it; `ports` shows its PublicPortEntry. */
 export interface PortEntry {
   containerId: string;
@@ -17,7 +21,7 @@ export interface PortEntry {
   containerPort: number;
   hostAddress: string;
   hostPort: number;
-  protocol: 'tcp';
+  protocol: Protocol;
   origin: PortOrigin;
   allocation: PortAllocation;
   label: string | null;

@@ -121,3 +121,53 @@ function insideTarget(
     fallback: exec,
   };
 }
+
+/** Where a UDP forward's datagrams go, or why they cannot go anywhere. */
+export type DatagramRoute = { path: 'direct'; address: string } | { path: null; reason: string };
+
+/**
+ * Pure: how a UDP forward's datagrams reach its server. Only directly, to the container's address:
+ * a server bound to all addresses on a local engine. A server bound to the container's loopback, or
+ * one behind an engine whose addresses the host cannot dial, gets no path yet (no relay inside the
+ * container carries datagrams). `seen` is false for a declared port before its server was read:
+ * its datagrams go to the container's address until a read says how it is bound.
+ */
+export function datagramRoute(input: {
+  forced: RelayPath | null;
+  listener: ListenerBinding;
+  seen: boolean;
+  directAddresses: readonly string[];
+  port: number;
+  containerName: string;
+}): DatagramRoute {
+  const { port, containerName } = input;
+  if (input.forced === 'agent' || input.forced === 'exec') {
+    return {
+      path: null,
+      reason: `UDP port ${port} cannot take --relay-path ${input.forced}: datagrams are relayed only directly to the container's address; use --relay-path auto or direct`,
+    };
+  }
+  if (input.directAddresses.length === 0) {
+    return {
+      path: null,
+      reason: `UDP port ${port} of container ${containerName} is not forwarded: this host cannot send to the container's addresses (a remote or VM-backed engine), and datagrams are relayed only directly`,
+    };
+  }
+  if (input.seen && input.listener.scope === 'loopback') {
+    return {
+      path: null,
+      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on the container's loopback (${input.listener.dialAddress}) only, which the host cannot send to, and datagrams are relayed only directly; bind the server to 0.0.0.0 (or ::) to forward it`,
+    };
+  }
+  const listener: ListenerBinding = input.seen
+    ? input.listener
+    : { scope: 'wildcard', dialAddress: '127.0.0.1' };
+  const address = directDialAddress(input.directAddresses, listener, false);
+  if (address === null) {
+    return {
+      path: null,
+      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on ${input.listener.dialAddress}, an address of the container's the host cannot send to`,
+    };
+  }
+  return { path: 'direct', address };
+}

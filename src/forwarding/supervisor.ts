@@ -8,7 +8,7 @@ import { declaredRefusal, plan, type PlanAction } from './forward-plan.js';
 import { keyOf, newForward, socketsOf, type Forward, type TargetContainer } from './forward-state.js';
 import { OwnEntries } from './own-entries.js';
 import { SocketOwnerCache } from './detect/owner-cache.js';
-import type { PortEntry, PortEvent, PortOrigin, RelayPath } from './port-entry.js';
+import type { PortEntry, PortEvent, PortOrigin, Protocol, RelayPath } from './port-entry.js';
 import { entryDraft, portEvent } from './port-events.js';
 import type { PortListener } from './detect/proc-net-tcp.js';
 import type { SocketOwnerFinder } from './detect/socket-owners.js';
@@ -41,9 +41,8 @@ export interface SupervisorOptions {
  */
 export class Supervisor {
   private readonly forwards = new Map<string, Forward>();
-  private limitReported = false;
-  /** Published ports already said not to be forwarded again. */
-  private publishedReported: ReadonlySet<number> = new Set<number>();
+  /** Per protocol: the cap said once, and published ports already said not to be forwarded again. */
+  private readonly reported = new Map<Protocol, { limit: boolean; published: ReadonlySet<number> }>();
   private readonly owners: SocketOwnerCache;
   private readonly registry: OwnEntries;
   private readonly connections: ForwardConnections;
@@ -77,31 +76,48 @@ export class Supervisor {
   }
 
   /** Forwards one declared port (eagerly: before anything listens on it). */
-  async declare(containerId: string, port: number): Promise<void> {
+  async declare(containerId: string, port: number, protocol: Protocol = 'tcp'): Promise<void> {
     const target = this.targets.byId(containerId);
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
     const refusal = declaredRefusal(target, port);
     if (refusal !== null) {
-      this.options.emit(portEvent('failed', this.draft(target, port, 'declared'), refusal));
+      this.options.emit(portEvent('failed', { ...this.draft(target, port, 'declared'), protocol }, refusal));
       return;
     }
-    const forward = newForward(target, port, 'declared');
-    this.forwards.set(keyOf(target.id, port), forward);
+    const forward = newForward(target, port, 'declared', null, null, protocol);
+    this.forwards.set(keyOf(target.id, port, protocol), forward);
     await this.host.open(forward);
   }
 
-  /** Brings the forwards in line with one read of the primary container's listeners (see plan). */
+  /**
+   * Brings the forwards in line with one read of the primary container's listeners (see plan), TCP
+   * and UDP planned apart: a port's TCP and UDP forwards are two.
+   */
   async reconcile(read: readonly PortListener[]): Promise<void> {
     const primary = this.options.primary;
-    const now = Date.now();
     await this.owners.lookUp(primary.hostNetwork ? [] : read);
-    const forwards = [...this.forwards.values()].filter((f) => f.target === primary);
+    await this.reconcileProtocol(
+      'tcp',
+      read.filter((l) => (l.protocol ?? 'tcp') === 'tcp'),
+    );
+    // On the host's network the TCP plan says once that nothing is forwarded.
+    await this.reconcileProtocol('udp', primary.hostNetwork ? [] : read.filter((l) => l.protocol === 'udp'));
+    await this.keepRegistered();
+  }
+
+  private async reconcileProtocol(protocol: Protocol, read: readonly PortListener[]): Promise<void> {
+    const primary = this.options.primary;
+    const now = Date.now();
+    const reported = this.reported.get(protocol) ?? { limit: false, published: new Set<number>() };
+    const forwards = [...this.forwards.values()].filter(
+      (f) => f.target === primary && f.protocol === protocol,
+    );
     const next = plan(
       {
         container: primary,
         forwards: forwards.map((f) => ({ ...f, open: f.entry !== null })),
-        limitReported: this.limitReported,
-        publishedReported: this.publishedReported,
+        limitReported: reported.limit,
+        publishedReported: reported.published,
       },
       // On the host's network nothing read is forwarded (see plan): nothing is looked up for it.
       read.map((listener) => {
@@ -112,30 +128,29 @@ export class Supervisor {
           agents: !primary.hostNetwork && primary.agent?.owns(listener.sockets) === true,
           ignored:
             !primary.hostNetwork &&
-            this.options.attributes(listener.port, process, null).onAutoForward === 'ignore',
+            this.options.attributes(listener.port, process, null, protocol).onAutoForward === 'ignore',
         };
       }),
       now,
     );
-    this.limitReported = next.limitReported;
-    this.publishedReported = next.publishedReported;
-    for (const action of next.actions) await this.carryOut(action);
-    await this.keepRegistered();
+    this.reported.set(protocol, { limit: next.limitReported, published: next.publishedReported });
+    for (const action of next.actions) await this.carryOut(action, protocol);
   }
 
-  private async carryOut(action: PlanAction): Promise<void> {
+  private async carryOut(action: PlanAction, protocol: Protocol): Promise<void> {
     const primary = this.options.primary;
     if (action.type === 'fail') {
-      this.options.emit(portEvent('failed', this.draft(primary, action.port, 'detected'), action.reason));
+      const draft = { ...this.draft(primary, action.port, 'detected'), protocol };
+      this.options.emit(portEvent('failed', draft, action.reason));
       return;
     }
     if (action.type === 'open') {
       const forward = newForward(primary, action.listener.port, 'detected', action.listener, action.process);
-      this.forwards.set(keyOf(primary.id, forward.port), forward);
+      this.forwards.set(keyOf(primary.id, forward.port, protocol), forward);
       await this.host.open(forward);
       return;
     }
-    const key = keyOf(primary.id, action.port);
+    const key = keyOf(primary.id, action.port, protocol);
     const forward = this.forwards.get(key);
     if (!forward) return;
     switch (action.type) {
@@ -196,7 +211,7 @@ export class Supervisor {
     for (const [key, forward] of [...this.forwards]) {
       if (forward.target !== target) continue;
       this.forwards.delete(key);
-      this.forwards.set(keyOf(target.id, forward.port), forward);
+      this.forwards.set(keyOf(target.id, forward.port, forward.protocol), forward);
       if (forward.entry)
         forward.entry = { ...forward.entry, containerId: target.id, containerName: target.name };
     }
@@ -210,10 +225,12 @@ export class Supervisor {
    * (no exec per connection); one bound to the container's loopback goes on through exec.
    */
   async reconcileDeclared(containerId: string, read: readonly PortListener[]): Promise<void> {
-    const byPort = new Map(read.map((listener) => [listener.port, listener]));
+    const byPort = new Map(
+      read.map((listener) => [`${listener.port}/${listener.protocol ?? 'tcp'}`, listener]),
+    );
     for (const forward of this.forwards.values()) {
       if (forward.target.id !== containerId || forward.origin !== 'declared') continue;
-      const listener = byPort.get(forward.port);
+      const listener = byPort.get(`${forward.port}/${forward.protocol}`);
       if (listener) await this.refreshDial(forward, listener, forward.process);
     }
   }
@@ -253,6 +270,13 @@ export class Supervisor {
     forward.scope = listener.scope;
     forward.dialAddress = listener.dialAddress;
     forward.process = processLine;
+    // A UDP server that turns out bound where no path reaches it (its loopback) loses its forward;
+    // it is tried again with the plan's retries, should it come back bound otherwise.
+    const datagrams = forward.protocol === 'udp' ? this.connections.datagramRouteOf(forward) : null;
+    if (datagrams?.path === null) {
+      await this.host.close(forward, 'failed', datagrams.reason);
+      return;
+    }
     await this.updateEntry(forward);
   }
 

@@ -1,5 +1,5 @@
 import { RuntimeError, UsageError } from '../common/errors.js';
-import { parseForwardPortSpec } from '../config/port-specs.js';
+import { parseForwardPortSpec, sameDeclaredPort } from '../config/port-specs.js';
 import type { DeclaredPort } from '../config/types.js';
 import type { DeclaredForward } from '../control/daemon-spec.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
@@ -28,7 +28,7 @@ export function declaredPorts(
   }));
   for (const raw of flags) {
     const spec = parseForwardPortSpec(raw);
-    if (!ports.some((p) => p.service === spec.service && p.port === spec.port)) {
+    if (!ports.some((p) => sameDeclaredPort(p, spec))) {
       ports.push({ ...spec, origin: `--forward-port ${raw}` });
     }
   }
@@ -43,9 +43,10 @@ export async function resolveForwards(
   compose: ComposeTarget | null,
 ): Promise<DeclaredForward[]> {
   const forwards: DeclaredForward[] = [];
-  for (const { service, port, origin } of declared) {
+  for (const { service, port, origin, protocol } of declared) {
+    const udp = protocol === 'udp' ? { protocol } : {};
     if (service === null || service === compose?.service) {
-      forwards.push({ service, port, containerId: primary.id });
+      forwards.push({ service, port, ...udp, containerId: primary.id });
       continue;
     }
     if (!compose) {
@@ -66,7 +67,7 @@ export async function resolveForwards(
           `check the service name, add "${service}" to runServices (or remove runServices), then run up again.`,
       });
     }
-    forwards.push({ service, port, containerId: container.id });
+    forwards.push({ service, port, ...udp, containerId: container.id });
   }
   return forwards;
 }

@@ -118,6 +118,26 @@ describe('allocatePort', () => {
     expect(await listPorts(paths, { onWarning })).toEqual([result.ok && result.entry]);
   });
 
+  it('keeps TCP and UDP host ports apart: a TCP entry on P does not move UDP port P', async () => {
+    const port = await freePorts(2);
+    expect(await allocate(port)).toMatchObject({ ok: true, entry: { hostPort: port, protocol: 'tcp' } });
+    const { hostPort: _h, allocation: _a, ...udp } = await entryFor(port, { protocol: 'udp' });
+    const bindUdp = async () => true;
+    const udpResult = await allocatePort(paths, { entry: udp, requireLocalPort: true }, bindUdp, {
+      onWarning,
+    });
+    expect(udpResult).toMatchObject({
+      ok: true,
+      entry: { hostPort: port, allocation: 'same', protocol: 'udp' },
+    });
+    // A second UDP forward of P from elsewhere is moved on, as TCP ones are.
+    const again = await allocatePort(paths, { entry: udp, requireLocalPort: false }, bindUdp, { onWarning });
+    expect(again).toMatchObject({ ok: true, entry: { hostPort: port + 1, allocation: 'remapped-in-use' } });
+    expect((await listPorts(paths, { onWarning })).map((e) => `${e.protocol}:${e.hostPort}`).sort()).toEqual(
+      [`tcp:${port}`, `udp:${port}`, `udp:${port + 1}`].sort(),
+    );
+  });
+
   it('moves past a port held by a foreign listener to the next free one', async () => {
     const port = await freePorts(2);
     await listen(port);

@@ -70,6 +70,7 @@ async function watch(stateDir: string, scope: Scope, json: boolean): Promise<voi
     const wantsBrowser = event.onAutoForward === 'openBrowser' || event.onAutoForward === 'openBrowserOnce';
     const key = `${event.containerId}:${event.containerPort}`;
     if (event.type !== 'forwarded' || !wantsBrowser || !opener || event.hostPort === null) return;
+    if (event.protocol === 'udp') return; // no browser speaks UDP
     if (event.onAutoForward === 'openBrowserOnce' && opened.has(key)) return;
     opened.add(key);
     openInBrowser(opener, `${event.urlScheme ?? 'http'}://127.0.0.1:${event.hostPort}/`);
@@ -103,7 +104,7 @@ function table(entries: PublicPortEntry[]): string {
     ['CONTAINER', 'PORT', 'HOST', 'ORIGIN', 'ALLOCATION', 'PATH', 'LABEL', 'PROCESS'],
     entries.map((e) => [
       e.service ? `${e.containerName} (${e.service})` : e.containerName,
-      String(e.containerPort),
+      portText(e),
       hostOf(e),
       e.origin,
       e.allocation,
@@ -114,8 +115,13 @@ function table(entries: PublicPortEntry[]): string {
   );
 }
 
+/** `3000` for TCP, `5353/udp` for UDP. */
+function portText(entry: Pick<PortEvent, 'containerPort' | 'protocol'>): string {
+  return entry.protocol === 'udp' ? `${entry.containerPort}/udp` : String(entry.containerPort);
+}
+
 function printEvent(event: PortEvent): void {
-  const what = `${event.containerName}:${event.containerPort}`;
+  const what = `${event.containerName}:${portText(event)}`;
   const detail =
     event.type === 'failed'
       ? `: ${event.reason ?? ''}`

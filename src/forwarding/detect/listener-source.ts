@@ -11,6 +11,7 @@ import {
   type SocketListener,
 } from './proc-net-tcp.js';
 import { shortId } from '../../common/short-id.js';
+import { DEFAULT_EPHEMERAL_RANGE, parsePortRange, parseProcNetUdp, type PortRange } from './proc-net-udp.js';
 
 /** Where a container's listening sockets are read from. */
 export type ListenerSourceKind = 'host-proc' | 'exec';
@@ -19,7 +20,7 @@ export type ListenerSourceKind = 'host-proc' | 'exec';
 export type ChangeHint = 'none' | 'sockets' | 'processes';
 
 /**
- * Reads the TCP listeners of one container. `read` rejects with ContainerGoneSignal when the container
+ * Reads the TCP listeners and UDP servers of one container. `read` rejects with ContainerGoneSignal when the container
  * may be gone (the engine decides: see waitForRestart), and with another error when the read failed
  * for a reason that says nothing about the container (out of file descriptors, the engine
  * unreachable, a read past its bounds): that one is retried.
@@ -58,7 +59,8 @@ export async function createListenerSource(
 ): Promise<ListenerSource> {
   const proof = await findContainerProcess(container);
   if (proof.proven) {
-    const source = hostProcSource(container.pid, proof.startTicks, container.id);
+    const ephemeral = await readEphemeralRange(docker, container.id);
+    const source = hostProcSource(container.pid, proof.startTicks, container.id, ephemeral);
     try {
       await source.read();
       return source;
@@ -76,7 +78,31 @@ export async function createListenerSource(
  */
 export const CHECKS_AFTER_PROCESS_CHANGE = 3;
 
-function hostProcSource(pid: number, startTime: number, containerId: string): ListenerSource {
+/** The file that holds a network namespace's ephemeral port range (UDP clients' ports). */
+const EPHEMERAL_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
+
+/**
+ * The container's ephemeral port range, read once through exec: /proc/sys/net shows the reader's own
+ * namespace, so the host cannot read the container's from /proc/<pid>/root. The default when it fails.
+ */
+async function readEphemeralRange(docker: Docker, containerId: string): Promise<PortRange> {
+  try {
+    const result = await docker.exec(containerId, ['cat', EPHEMERAL_RANGE_FILE], {
+      timeoutMs: EXEC_READ_TIMEOUT_MS,
+      maxOutputBytes: 1024,
+    });
+    return parsePortRange(result.stdout);
+  } catch {
+    return DEFAULT_EPHEMERAL_RANGE;
+  }
+}
+
+function hostProcSource(
+  pid: number,
+  startTime: number,
+  containerId: string,
+  ephemeral: PortRange,
+): ListenerSource {
   const procsFile = findContainerProcsFile(pid, containerId);
   let lastCounts = '';
   let lastProcs = '';
@@ -91,7 +117,7 @@ function hostProcSource(pid: number, startTime: number, containerId: string): Li
     // costs several thread-pool round trips, which dominated the idle forwarder's CPU time.
     mayHaveChanged() {
       const inUse = readTcpInUse(pid);
-      const counts = `${inUse.v4}/${inUse.v6}`;
+      const counts = `${inUse.v4}/${inUse.v6}/${inUse.udp4}/${inUse.udp6}`;
       const procs = procsFile === null ? '' : readSmall(procsFile);
       if (procs !== lastProcs) followUps = CHECKS_AFTER_PROCESS_CHANGE + 1;
       const hint: ChangeHint =
@@ -109,13 +135,18 @@ function hostProcSource(pid: number, startTime: number, containerId: string): Li
       const inUse = readTcpInUse(pid);
       const v4 = inUse.v4 === '0' ? '' : readSmall(`/proc/${pid}/net/tcp`);
       const v6 = inUse.v6 === '0' ? '' : readSmall(`/proc/${pid}/net/tcp6`);
+      const udp4 = inUse.udp4 === '0' ? '' : readSmall(`/proc/${pid}/net/udp`);
+      const udp6 = inUse.udp6 === '0' ? '' : readSmall(`/proc/${pid}/net/udp6`);
       // Checked after the read, so a table read from a pid the kernel already reused is never trusted.
       if (!inUse.readable || (await readProcessStartTime(pid)) !== startTime) {
         throw new ContainerGoneSignal(`container init process ${pid} is gone`);
       }
-      return groupListenersByPort(
-        withoutRuntimeSockets([...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)]),
-      );
+      return [
+        ...groupListenersByPort(
+          withoutRuntimeSockets([...parseProcNetTcp(v4, 4), ...parseProcNetTcp(v6, 6)]),
+        ),
+        ...udpServers(`${udp4}\n${udp6}`, ephemeral),
+      ];
     },
   };
 }
@@ -137,7 +168,14 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
     // Nothing cheap to watch from outside: every check would be an exec, so only the regular scan runs.
     mayHaveChanged: () => Promise.resolve('none'),
     async read() {
-      const result = await docker.exec(containerId, ['cat', '/proc/net/tcp', '/proc/net/tcp6'], {
+      const files = [
+        '/proc/net/tcp',
+        '/proc/net/tcp6',
+        '/proc/net/udp',
+        '/proc/net/udp6',
+        EPHEMERAL_RANGE_FILE,
+      ];
+      const result = await docker.exec(containerId, ['cat', ...files], {
         timeoutMs: EXEC_READ_TIMEOUT_MS,
         maxOutputBytes: EXEC_READ_MAX_BYTES,
       });
@@ -147,7 +185,7 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
             ? `no answer in ${EXEC_READ_TIMEOUT_MS} ms`
             : `more than ${EXEC_READ_MAX_BYTES} bytes of output`;
         throw new RuntimeError(`reading the listeners of container ${short} failed: ${bound}`, {
-          description: `'cat /proc/net/tcp /proc/net/tcp6' in the container was stopped; the read is retried.`,
+          description: `'cat ${files.join(' ')}' in the container was stopped; the read is retried.`,
         });
       }
       if (result.exitCode !== 0 && result.stdout.trim() === '') {
@@ -161,12 +199,29 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
           description: result.stderr.trim() || `exit code ${result.exitCode}`,
         });
       }
-      return groupListenersByPort(withoutRuntimeSockets(splitTables(result.stdout)));
+      return [
+        ...groupListenersByPort(withoutRuntimeSockets(splitTables(result.stdout))),
+        ...udpServers(result.stdout, parsePortRange(result.stdout)),
+      ];
     },
   };
 }
 
-/** `cat tcp tcp6` prints two tables, each with its header line; the second is IPv6. */
+/**
+ * The UDP servers in text holding /proc/net/udp{,6} (with other tables or not: see parseProcNetUdp),
+ * without the runtime's own: Docker's embedded DNS server listens on UDP too.
+ */
+function udpServers(text: string, ephemeral: PortRange): PortListener[] {
+  return parseProcNetUdp(text, ephemeral).flatMap((listener) => {
+    const sockets = withoutRuntimeSockets(listener.sockets);
+    return sockets.length === 0 ? [] : [{ ...listener, sockets }];
+  });
+}
+
+/**
+ * `cat tcp tcp6 …` prints the tables each with its header line; the second is IPv6. Lines after it
+ * from other tables (udp, udp6) are never TCP listeners: their state is not LISTEN.
+ */
 export function splitTables(text: string): SocketListener[] {
   const lines = text.split('\n');
   const headers = lines.flatMap((line, index) => (/^\s*sl\s+local_address/.test(line) ? [index] : []));
@@ -177,7 +232,7 @@ export function splitTables(text: string): SocketListener[] {
 }
 
 /** The `inuse` count on a sockstat line (`TCP: inuse 3 orphan 0 …`), or '' when absent. */
-export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6'): string {
+export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6' | 'UDP' | 'UDP6'): string {
   return new RegExp(`^${protocol}: inuse (\\d+)`, 'm').exec(sockstat)?.[1] ?? '';
 }
 
@@ -185,10 +240,22 @@ export function tcpInUse(sockstat: string, protocol: 'TCP' | 'TCP6'): string {
  * The TCP sockets in use in `pid`'s network namespace, per family, as sockstat{,6} print them ('' when
  * absent); `readable` is false when the process is gone. Throws when it cannot tell (see readSmall).
  */
-function readTcpInUse(pid: number): { v4: string; v6: string; readable: boolean } {
+function readTcpInUse(pid: number): {
+  v4: string;
+  v6: string;
+  udp4: string;
+  udp6: string;
+  readable: boolean;
+} {
   const v4 = readSmall(`/proc/${pid}/net/sockstat`);
   const v6 = readSmall(`/proc/${pid}/net/sockstat6`);
-  return { v4: tcpInUse(v4, 'TCP'), v6: tcpInUse(v6, 'TCP6'), readable: v4 !== '' };
+  return {
+    v4: tcpInUse(v4, 'TCP'),
+    v6: tcpInUse(v6, 'TCP6'),
+    udp4: tcpInUse(v4, 'UDP'),
+    udp6: tcpInUse(v6, 'UDP6'),
+    readable: v4 !== '',
+  };
 }
 
 /**

@@ -16,6 +16,8 @@ export interface PortListener {
   /** address to dial inside the container */
   dialAddress: string;
   sockets: SocketListener[];
+  /** Absent for TCP; 'udp' for a UDP server (see proc-net-udp.ts). */
+  protocol?: 'udp';
 }
 
 const TCP_LISTEN_STATE = '0A';

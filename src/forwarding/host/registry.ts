@@ -6,7 +6,7 @@ import { errorMessage, StateError } from '../../common/errors.js';
 import { readProcessStartTime } from '../../common/process-info.js';
 import { ensureStateDir, stateWriteError, type StatePaths } from '../../common/state-dir.js';
 import { describeNoHostPort, hostPortCandidates, isValidPort } from './host-port.js';
-import { RELAY_PATHS, type PortEntry } from '../port-entry.js';
+import { PROTOCOLS, RELAY_PATHS, type PortEntry } from '../port-entry.js';
 import { shortId } from '../../common/short-id.js';
 import type { Log } from '../../common/log.js';
 
@@ -50,8 +50,9 @@ export async function allocatePort(
   options: RegistryOptions,
 ): Promise<AllocationResult> {
   return withRegistry<AllocationResult>(paths, options, async ({ live }) => {
-    const { containerPort } = request.entry;
-    const holders = new Map(live.map((entry) => [entry.hostPort, entry]));
+    const { containerPort, protocol } = request.entry;
+    // TCP and UDP ports are apart: a host TCP port in use does not block the same UDP port.
+    const holders = new Map(live.filter((e) => e.protocol === protocol).map((e) => [e.hostPort, e]));
     const choice = { requireLocalPort: request.requireLocalPort, taken: new Set(holders.keys()) };
     for (const { port, allocation } of hostPortCandidates(containerPort, choice)) {
       if (await tryBind(port)) {
@@ -239,7 +240,7 @@ const ENTRY_FIELD_CHECKS: Record<keyof PortEntry, (value: unknown) => boolean> =
   containerPort: isPort,
   hostAddress: isString,
   hostPort: isPort,
-  protocol: oneOf('tcp'),
+  protocol: oneOf(...PROTOCOLS),
   origin: oneOf('declared', 'detected'),
   allocation: oneOf('same', 'remapped-in-use', 'remapped-privileged'),
   label: isNullableString,

@@ -107,3 +107,30 @@ describe('matchPortAttributes', () => {
     expect(config.otherPortsAttributes).toEqual({ label: 'Other' });
   });
 });
+
+describe('matchPortAttributes by protocol', () => {
+  it('applies a /udp key to UDP only and a bare key to TCP only; a regex and otherPortsAttributes to both', () => {
+    const config = configWith(
+      {
+        '5353/udp': { label: 'DNS' },
+        '5353': { label: 'DNS over TCP' },
+        dnsmasq: { onAutoForward: 'silent' },
+      },
+      { label: 'Other' },
+    );
+    expect(matchPortAttributes(config, 5353, 'dnsmasq', null, 'udp').attributes).toEqual({
+      label: 'DNS',
+      onAutoForward: 'silent',
+    });
+    expect(matchPortAttributes(config, 5353, 'dnsmasq', null, 'tcp').attributes).toEqual({
+      label: 'DNS over TCP',
+      onAutoForward: 'silent',
+    });
+    expect(matchPortAttributes(config, 5353, null).attributes).toEqual({ label: 'DNS over TCP' });
+    const udpOnly = configWith({ '5353/udp': { label: 'DNS' } }, { label: 'Other' });
+    expect(matchPortAttributes(udpOnly, 5353, null, null, 'tcp')).toEqual({
+      attributes: { label: 'Other' },
+      matchedBy: 'other',
+    });
+  });
+});

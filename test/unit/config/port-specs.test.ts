@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/common/errors.js';
 import {
   parseForwardPortSpec,
+  parseForwardPorts,
   parsePortsAttributesKey,
   toDeclaredPort,
 } from '../../../src/config/port-specs.js';
@@ -43,7 +44,7 @@ describe('parseForwardPortSpec', () => {
     const error = caught as UsageError;
     expect(error.code).toBe('USAGE');
     expect(error.message).toBe(
-      `--forward-port ${JSON.stringify(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT`,
+      `--forward-port ${JSON.stringify(spec)} is not a port; expected PORT (1-65535) or SERVICE:PORT, with /udp after it for UDP`,
     );
     expect(error.description).toContain('--forward-port 3000');
   });
@@ -78,5 +79,42 @@ describe('parsePortsAttributesKey', () => {
 
   it.each(['0', '70000', '5-3', '0-10', '10-70000', '(', '[a-', 'db:70000'])('rejects %j', (key) => {
     expect(() => parsePortsAttributesKey(key)).toThrow(UsageError);
+  });
+});
+
+describe('UDP ports', () => {
+  it('reads PORT/udp and SERVICE:PORT/udp; a bare port or /tcp stays TCP', () => {
+    expect(parseForwardPortSpec('5353/udp')).toEqual({ service: null, port: 5353, protocol: 'udp' });
+    expect(parseForwardPortSpec('dns:53/udp')).toEqual({ service: 'dns', port: 53, protocol: 'udp' });
+    expect(parseForwardPortSpec('5353/tcp')).toEqual({ service: null, port: 5353 });
+    expect(toDeclaredPort(5353)).toEqual({ service: null, port: 5353 });
+    expect(toDeclaredPort('5353/udp')).toEqual({ service: null, port: 5353, protocol: 'udp' });
+    for (const bad of ['5353/sctp', '/udp', '0/udp', '5353/udp/udp', '5353/UDP '])
+      expect(toDeclaredPort(bad)).toBeNull();
+  });
+
+  it('keeps a TCP and a UDP declaration of one port as two in forwardPorts', () => {
+    expect(parseForwardPorts([5353, '5353/udp', '5353/udp', '5353'], 'forwardPorts')).toEqual([
+      { service: null, port: 5353 },
+      { service: null, port: 5353, protocol: 'udp' },
+    ]);
+  });
+
+  it('reads portsAttributes keys with /udp as UDP keys; a regex stays a regex', () => {
+    expect(parsePortsAttributesKey('5353/udp')).toEqual({ kind: 'port', port: 5353, protocol: 'udp' });
+    expect(parsePortsAttributesKey('5000-5010/udp')).toEqual({
+      kind: 'range',
+      from: 5000,
+      to: 5010,
+      protocol: 'udp',
+    });
+    expect(parsePortsAttributesKey('dns:53/udp')).toEqual({
+      kind: 'service',
+      service: 'dns',
+      port: 53,
+      protocol: 'udp',
+    });
+    expect(parsePortsAttributesKey('5353/tcp')).toEqual({ kind: 'port', port: 5353 });
+    expect(parsePortsAttributesKey('dnsmasq/udp')).toMatchObject({ kind: 'regex', source: 'dnsmasq/udp' });
   });
 });

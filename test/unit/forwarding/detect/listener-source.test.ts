@@ -119,7 +119,16 @@ describe('reading listeners through exec', () => {
       inspect: SSH_DOWN,
     });
     await (await createListenerSource(docker, { id: CONTAINER, pid: 0, startedAt: '' })).read();
-    expect(asked[0]?.args).toEqual(['exec', CONTAINER, 'cat', '/proc/net/tcp', '/proc/net/tcp6']);
+    expect(asked[0]?.args).toEqual([
+      'exec',
+      CONTAINER,
+      'cat',
+      '/proc/net/tcp',
+      '/proc/net/tcp6',
+      '/proc/net/udp',
+      '/proc/net/udp6',
+      '/proc/sys/net/ipv4/ip_local_port_range',
+    ]);
     expect(asked[0]?.options).toMatchObject({
       timeoutMs: EXEC_READ_TIMEOUT_MS,
       maxOutputBytes: EXEC_READ_MAX_BYTES,
@@ -163,5 +172,28 @@ describe('reading listeners through exec', () => {
     );
     const noSuch: RunResult = { exitCode: 1, stdout: '', stderr: 'Error: No such container: c0ffee' };
     expect(await readOutcome({ exec: noSuch, inspect: noSuch })).toBeInstanceOf(ContainerGoneSignal);
+  });
+});
+
+describe('reading UDP servers through exec', () => {
+  it('finds them in the same cat, outside the ephemeral range it printed, beside the TCP listeners', async () => {
+    const udp = (local: string, inode: number) =>
+      `  7: ${local} 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 ${inode} 2 0000000000000000 0`;
+    const stdout = [
+      HEADER,
+      V4_LISTEN,
+      HEADER,
+      V6_LISTEN,
+      HEADER,
+      udp('00000000:14E9', 2001),
+      udp('00000000:9C40', 2002),
+      udp('0B00007F:9C41', 2003),
+      '40000\t50000',
+      '',
+    ].join('\n');
+    const { docker } = fakeDocker({ exec: { exitCode: 0, stdout, stderr: '' }, inspect: SSH_DOWN });
+    const source = await createListenerSource(docker, { id: CONTAINER, pid: 0, startedAt: '' });
+    const read = await source.read();
+    expect(read.map((l) => `${l.port}/${l.protocol ?? 'tcp'}`)).toEqual(['3000/tcp', '8080/tcp', '5353/udp']);
   });
 });

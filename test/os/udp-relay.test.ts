@@ -1,0 +1,145 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bindUdpRelay, MAX_UDP_PAYLOAD_BYTES, sessionIdleMs } from '../../src/forwarding/relay/udp-relay.js';
+import type { HostListener } from '../../src/forwarding/host/host-listener.js';
+
+const opened: Array<{ close(): unknown }> = [];
+afterEach(async () => {
+  for (const item of opened.splice(0).reverse()) await item.close();
+});
+
+/** An echo server on 127.0.0.1 that records the peer of every datagram. */
+async function echoServer(): Promise<{ port: number; peers: string[]; socket: Socket }> {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
+  const peers: string[] = [];
+  socket.on('message', (message, peer) => {
+    peers.push(`${peer.address}:${peer.port}`);
+    socket.send(message, peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  opened.push({ close: () => new Promise<void>((resolve) => socket.close(() => resolve())) });
+  return { port: socket.address().port, peers, socket };
+}
+
+async function relayTo(serverPort: number | null, idleMs = 60_000): Promise<HostListener> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const relay = await bindUdpRelay({
+      port,
+      idleMs,
+      target: () => (serverPort === null ? null : { address: '127.0.0.1', port: serverPort }),
+    });
+    if (relay) {
+      opened.push(relay);
+      return relay;
+    }
+  }
+  throw new Error('no free UDP port for the relay');
+}
+
+async function client(host = '127.0.0.1'): Promise<{ socket: Socket; next(): Promise<Buffer> }> {
+  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 1 << 20 });
+  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+  opened.push({ close: () => new Promise<void>((resolve) => socket.close(() => resolve())) });
+  const queue: Buffer[] = [];
+  const waiters: Array<(message: Buffer) => void> = [];
+  socket.on('message', (message) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter(message);
+    else queue.push(message);
+  });
+  return {
+    socket,
+    next: () => {
+      const queued = queue.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const waiter = (message: Buffer) => (clearTimeout(timer), resolve(message));
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error('no datagram in 3 s'));
+        }, 3_000);
+        waiters.push(waiter);
+      });
+    },
+  };
+}
+
+describe('bindUdpRelay', () => {
+  it('passes datagrams of 1 and 65,507 bytes unchanged both ways, on 127.0.0.1 and ::1', async () => {
+    const server = await echoServer();
+    const relay = await relayTo(server.port);
+    expect(relay.addresses).toContain('127.0.0.1');
+    for (const host of relay.addresses) {
+      const c = await client(host);
+      for (const size of [1, 1_472, MAX_UDP_PAYLOAD_BYTES]) {
+        const sent = Buffer.alloc(size, size % 251);
+        c.socket.send(sent, relay.port, host);
+        expect((await c.next()).equals(sent)).toBe(true);
+      }
+    }
+  });
+
+  it('gives each client a session of its own: the server sees distinct peers, each reply goes to its asker', async () => {
+    const server = await echoServer();
+    const relay = await relayTo(server.port);
+    const [a, b] = [await client(), await client()];
+    a.socket.send('from a', relay.port, '127.0.0.1');
+    b.socket.send('from b', relay.port, '127.0.0.1');
+    expect((await a.next()).toString()).toBe('from a');
+    expect((await b.next()).toString()).toBe('from b');
+    a.socket.send('a again', relay.port, '127.0.0.1');
+    expect((await a.next()).toString()).toBe('a again');
+    expect(new Set(server.peers).size).toBe(2);
+    expect(server.peers[2]).toBe(server.peers[0]);
+  });
+
+  it('ends a session after the idle time: the next datagram comes from a new socket', async () => {
+    const server = await echoServer();
+    const relay = await relayTo(server.port, 200);
+    const c = await client();
+    c.socket.send('one', relay.port, '127.0.0.1');
+    await c.next();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    c.socket.send('two', relay.port, '127.0.0.1');
+    await c.next();
+    expect(server.peers[1]).not.toBe(server.peers[0]);
+  });
+
+  it('drops datagrams while the forward has no path, and answers again once it has', async () => {
+    const server = await echoServer();
+    let reachable = false;
+    const relay = await bindUdpRelay({
+      port: 0,
+      target: () => (reachable ? { address: '127.0.0.1', port: server.port } : null),
+    });
+    expect(relay).not.toBeNull();
+    opened.push(relay!);
+    const c = await client();
+    c.socket.send('lost', relay!.port, '127.0.0.1');
+    await expect(c.next()).rejects.toThrow(/no datagram/);
+    expect(server.peers).toEqual([]);
+    reachable = true;
+    c.socket.send('found', relay!.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('found');
+  });
+
+  it('returns null for a port taken by another UDP socket, and frees its port on close', async () => {
+    const server = await echoServer();
+    expect(await bindUdpRelay({ port: server.port, target: () => null })).toBeNull();
+    const relay = await relayTo(server.port);
+    await relay.close();
+    const again = await bindUdpRelay({ port: relay.port, target: () => null });
+    expect(again).not.toBeNull();
+    await again!.close();
+  });
+});
+
+describe('sessionIdleMs', () => {
+  it('is 90 s unless PORTPILOT_UDP_IDLE_MS names a positive integer', () => {
+    expect(sessionIdleMs({})).toBe(90_000);
+    expect(sessionIdleMs({ PORTPILOT_UDP_IDLE_MS: '1500' })).toBe(1_500);
+    for (const bad of ['0', '-5', 'abc', '1.5', ''])
+      expect(sessionIdleMs({ PORTPILOT_UDP_IDLE_MS: bad })).toBe(90_000);
+  });
+});
