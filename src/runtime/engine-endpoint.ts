@@ -15,7 +15,7 @@ export interface EngineEndpointInputs {
 /**
  * The local unix socket the engine API can be reached at, where that is certainly the engine the
  * docker CLI would use; null otherwise (another CLI, a remote or SSH host, a named context, a config
- * that could not be read): then everything goes through the CLI, which knows best.
+ * that could not be read): connectEngine then resolves those as the CLI does, or leaves them to it.
  */
 export function engineSocketPath(inputs: EngineEndpointInputs): string | null {
   if (inputs.dockerPath !== 'docker') return null;

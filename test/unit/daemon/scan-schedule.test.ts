@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  EXEC_FULL_SCAN_INTERVAL_MS,
+  fullScanIntervalOf,
   FULL_SCAN_INTERVAL_MS,
   MAX_SOCKET_SCAN_GAP_MS,
   MIN_SCAN_GAP_MS,
@@ -56,5 +58,13 @@ describe('ScanSchedule', () => {
     const last = 2_900;
     schedule.scanned('same listeners', last);
     expect(schedule.due('processes', last + MIN_SCAN_GAP_MS)).toBe(true);
+  });
+});
+
+describe('fullScanIntervalOf', () => {
+  it('reads tables through exec every second, so a listener is seen within 2 s; from /proc every 2 s', () => {
+    expect(fullScanIntervalOf('exec')).toBe(EXEC_FULL_SCAN_INTERVAL_MS);
+    expect(EXEC_FULL_SCAN_INTERVAL_MS).toBeLessThanOrEqual(1_000);
+    expect(fullScanIntervalOf('host-proc')).toBe(FULL_SCAN_INTERVAL_MS);
   });
 });
