@@ -1,5 +1,6 @@
 import { THROUGHPUT_ROUNDS } from '../config.js';
 import type { MachineInfo } from '../setup/environment.js';
+import { renderRemoteSections } from './remote.js';
 import type { RunResults } from './results.js';
 import { idleTable, pathsTable, targetsTable, throughputTable } from './table.js';
 
@@ -54,16 +55,15 @@ const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greet
 - Every path reaches the same servers (python3 in the Debian test image) from the same host client, in the same run;
   the machine may be shared, so absolute figures move from run to run more than the ratios do.`;
 
-/** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
-export function renderMarkdown(results: RunResults): string {
-  const minutes = (results.durationS / 60).toFixed(1);
-  return `# portpilot bench
+const LOCAL_NOT_RUN = `## Paths, side by side
 
-${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${minutes} min).
+Not run in this run (\`--sections\`).
 
-Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
+`;
 
-## Paths, side by side
+/** Pure: the local engine's sections: its paths side by side, throughput, the idle forwarder, targets. */
+function localSections(results: RunResults): string {
+  return `## Paths, side by side
 
 ${pathsTable(results)}
 
@@ -85,7 +85,20 @@ ${idleTable(results.idle)}
 ## Targets
 
 ${targetsTable(results)}
-${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
+
+`;
+}
+
+/** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
+export function renderMarkdown(results: RunResults): string {
+  const minutes = (results.durationS / 60).toFixed(1);
+  return `# portpilot bench
+
+${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${minutes} min; sections: ${results.sections.join(', ')}).
+
+Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
+
+${results.sections.includes('local') ? localSections(results) : LOCAL_NOT_RUN}${renderRemoteSections(results.remote, results.rootless, results.remoteTargets)}${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
 ## How each figure is taken
 
 ${METHOD_NOTES}

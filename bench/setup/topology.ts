@@ -33,6 +33,9 @@ export interface BenchPath {
   forwarded: { containerId: string; ports: number[] } | null;
 }
 
+/** What a client measure needs of a path: where to connect for each server kind. */
+export type Reachable = Pick<BenchPath, 'endpoints'>;
+
 /** Everything the per-path measures run against. */
 export interface Topology {
   paths: BenchPath[];
