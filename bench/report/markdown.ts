@@ -18,7 +18,8 @@ export function loadLine(machine: MachineInfo): string {
 }
 
 const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a server bound to 0.0.0.0: the machine's limit.
-- **published**: \`docker run -p 127.0.0.1:HOSTPORT:PORT\` to the same server (docker-proxy).
+- **published**: \`docker run -p 127.0.0.1:HOSTPORT:PORT\` to the same servers in a container of their own (docker-proxy;
+  a forwarder leaves a published port alone).
 - **exec-per-connection**: the baseline, as existing forwarders relay: a host socat that runs a fresh
   \`docker exec -i CID socat - TCP:127.0.0.1:PORT\` for every connection (\`-t 30\` on both socats so a half-close is not cut short).
 - **portpilot-wildcard**: portpilot (\`--relay-path auto\`) forwarding the server bound to 0.0.0.0.
