@@ -68,8 +68,8 @@ export const SCALE_BYTES = 256 * 1024;
 export const SCALE_TIMEOUT_MS = 120_000;
 /** One connection attempt for setup or memory gives up after this long. */
 export const CONNECT_TIMEOUT_MS = 30_000;
-/** The whole run is abandoned (with clean-up) after this long. */
-export const RUN_DEADLINE_MS = 14 * 60_000;
+/** The whole run (local and remote sections) is abandoned (with clean-up) after this long. */
+export const RUN_DEADLINE_MS = 20 * 60_000;
 
 /** Container ports of the servers: wildcard-bound, loopback-bound, idle and detection ones. */
 export const SERVER_KINDS = ['greeting', 'source', 'http', 'echo'] as const;

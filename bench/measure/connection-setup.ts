@@ -1,5 +1,5 @@
 import { CONNECT_TIMEOUT_MS, SETUP_CONNECTIONS } from '../config.js';
-import type { BenchPath } from '../setup/topology.js';
+import type { Reachable } from '../setup/topology.js';
 import { percentile } from '../stats.js';
 import { connectToFirstByte } from './client.js';
 
@@ -31,9 +31,12 @@ export interface SetupTally {
  * drift (its wake-up latency moved the same path's p50 by half from one block of 200 to the next)
  * reaches every path alike.
  */
-export async function timeConnectionSetup(paths: readonly BenchPath[]): Promise<SetupTally[]> {
+export async function timeConnectionSetup(
+  paths: readonly Reachable[],
+  connections = SETUP_CONNECTIONS,
+): Promise<SetupTally[]> {
   const tallies = paths.map((): SetupTally => ({ samples: [], errors: [] }));
-  for (let i = 0; i < WARM_UP_CONNECTIONS + SETUP_CONNECTIONS; i++) {
+  for (let i = 0; i < WARM_UP_CONNECTIONS + connections; i++) {
     for (const [index, path] of paths.entries()) {
       const tally = tallies[index];
       if (!tally) continue;
@@ -50,8 +53,8 @@ export async function timeConnectionSetup(paths: readonly BenchPath[]): Promise<
 }
 
 /** The figures of one path's tally; throws when too many of its connections failed. */
-export function setupResult({ samples, errors }: SetupTally): SetupResult {
-  if (errors.length > MAX_FAILURE_SHARE * SETUP_CONNECTIONS) {
+export function setupResult({ samples, errors }: SetupTally, connections = SETUP_CONNECTIONS): SetupResult {
+  if (errors.length > MAX_FAILURE_SHARE * connections) {
     throw new Error(`${errors.length} connections failed, the first: ${errors[0]}`);
   }
   return {

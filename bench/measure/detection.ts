@@ -38,13 +38,13 @@ export interface Detection {
 }
 
 /** One trial: its bind address and, unless it failed, its two latencies. */
-type Trial = { bind: string; listenMs: number; execMs: number } | { bind: string; failed: true };
+export type Trial = { bind: string; listenMs: number; execMs: number } | { bind: string; failed: true };
 
 const TIMESTAMP_READ_TIMEOUT_MS = 2_000;
 
 // Polls connect every DETECTION_POLL_MS until the host port accepts; resolves to when, or null.
-async function whenAccepting(endpoint: Endpoint): Promise<bigint | null> {
-  const deadline = Date.now() + DETECTION_TIMEOUT_MS;
+async function whenAccepting(endpoint: Endpoint, timeoutMs: number): Promise<bigint | null> {
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const attemptStarted = Date.now();
     const at = await connectedAt(endpoint);
@@ -74,14 +74,23 @@ async function stopDetectionServer(cgroup: ContainerCgroup, port: number): Promi
   }
 }
 
-async function runTrial(
+/** How long a trial's server lives and how long the host waits for its port (the remote section's are longer). */
+export interface TrialTimes {
+  lifetimeS: number;
+  timeoutMs: number;
+}
+
+const LOCAL_TRIAL: TrialTimes = { lifetimeS: DETECTION_SERVER_LIFETIME_S, timeoutMs: DETECTION_TIMEOUT_MS };
+
+export async function runTrial(
   container: BenchContainer,
   cgroup: ContainerCgroup,
   bind: string,
   port: number,
+  times: TrialTimes = LOCAL_TRIAL,
 ): Promise<Trial> {
   const file = `/tmp/bench-listen-${port}.ns`;
-  const accepting = whenAccepting({ host: '127.0.0.1', port });
+  const accepting = whenAccepting({ host: '127.0.0.1', port }, times.timeoutMs);
   const execStarted = process.hrtime.bigint();
   await execa('docker', [
     'exec',
@@ -93,12 +102,12 @@ async function runTrial(
     bind,
     String(port),
     file,
-    String(DETECTION_SERVER_LIFETIME_S),
+    String(times.lifetimeS),
   ]);
   const acceptedAt = await accepting;
   try {
     if (acceptedAt === null) {
-      progress(`detection: [${bind}]:${port} was not accepted within ${DETECTION_TIMEOUT_MS} ms`);
+      progress(`detection: [${bind}]:${port} was not accepted within ${times.timeoutMs} ms`);
       return { bind, failed: true };
     }
     const listenedAt = await readListenTimestamp(container, file);
@@ -109,7 +118,7 @@ async function runTrial(
   }
 }
 
-function summarise(trials: readonly Trial[], bind: string): DetectionResult {
+export function summarise(trials: readonly Trial[], bind: string): DetectionResult {
   const attempted = trials.filter((trial) => bind === 'any' || trial.bind === bind);
   const done = attempted.flatMap((trial) => ('failed' in trial ? [] : [trial]));
   const listen = done.map((trial) => trial.listenMs);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { SCALE_BYTES, SCALE_CONNECTIONS, SCALE_TIMEOUT_MS } from '../config.js';
-import type { BenchPath } from '../setup/topology.js';
+import type { Reachable } from '../setup/topology.js';
 import { nsToMs } from '../stats.js';
 
 /** Many concurrent echo connections through one forward. */
@@ -29,7 +29,7 @@ function compare(received: Buffer, sent: Buffer): Outcome {
   return { kind: 'altered', detail: 'as many bytes as sent came back, but not the same ones' };
 }
 
-function echoOnce(path: BenchPath, payload: Buffer, deadline: number): Promise<Outcome> {
+function echoOnce(path: Reachable, payload: Buffer, deadline: number): Promise<Outcome> {
   const { host, port } = path.endpoints.echo;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -55,7 +55,7 @@ function echoOnce(path: BenchPath, payload: Buffer, deadline: number): Promise<O
  * Opens SCALE_CONNECTIONS connections at once to the path's echo server, each sending SCALE_BYTES
  * random bytes of its own and half-closing, and checks that each gets exactly its bytes back.
  */
-export async function measureScale(path: BenchPath): Promise<ScaleResult> {
+export async function measureScale(path: Reachable): Promise<ScaleResult> {
   const payloads = Array.from({ length: SCALE_CONNECTIONS }, () => randomBytes(SCALE_BYTES));
   const started = process.hrtime.bigint();
   const deadline = Date.now() + SCALE_TIMEOUT_MS;

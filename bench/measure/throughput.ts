@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { THROUGHPUT_BYTES, THROUGHPUT_TIMEOUT_MS } from '../config.js';
-import type { BenchPath } from '../setup/topology.js';
+import type { Reachable } from '../setup/topology.js';
 import { nsToMs } from '../stats.js';
 import { coresBusy, machineCpu } from './proc.js';
 
@@ -27,16 +27,19 @@ export function medianRun(runs: readonly ThroughputResult[]): ThroughputResult {
   return { ...median, runs: runs.map((run) => run.mbPerS) };
 }
 
-/** Reads THROUGHPUT_BYTES from the path's source server and times it; any other byte count is an error. */
-export async function measureThroughput(path: BenchPath): Promise<ThroughputResult> {
+/** Reads `expected` bytes from the path's source server and times it; any other byte count is an error. */
+export async function measureThroughput(
+  path: Reachable,
+  expected = THROUGHPUT_BYTES,
+): Promise<ThroughputResult> {
   const cpuBefore = await machineCpu();
-  const { bytes, seconds } = await transfer(path);
+  const { bytes, seconds } = await transfer(path, expected);
   const cores = coresBusy(cpuBefore, await machineCpu());
   const mbPerS = bytes / 1e6 / seconds;
   return { mbPerS, bytes, seconds, coresBusy: cores, runs: [mbPerS] };
 }
 
-function transfer(path: BenchPath): Promise<{ bytes: number; seconds: number }> {
+function transfer(path: Reachable, expected: number): Promise<{ bytes: number; seconds: number }> {
   const { host, port } = path.endpoints.source;
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -44,7 +47,7 @@ function transfer(path: BenchPath): Promise<{ bytes: number; seconds: number }> 
     const socket = connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`only ${bytes} of ${THROUGHPUT_BYTES} bytes after ${THROUGHPUT_TIMEOUT_MS} ms`));
+      reject(new Error(`only ${bytes} of ${expected} bytes after ${THROUGHPUT_TIMEOUT_MS} ms`));
     }, THROUGHPUT_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
     socket.once('error', (error) => {
@@ -55,8 +58,8 @@ function transfer(path: BenchPath): Promise<{ bytes: number; seconds: number }> 
       const seconds = nsToMs(process.hrtime.bigint() - started) / 1000;
       clearTimeout(timer);
       socket.destroy();
-      if (bytes !== THROUGHPUT_BYTES) {
-        reject(new Error(`received ${bytes} bytes, expected ${THROUGHPUT_BYTES}`));
+      if (bytes !== expected) {
+        reject(new Error(`received ${bytes} bytes, expected ${expected}`));
       } else {
         resolve({ bytes, seconds });
       }

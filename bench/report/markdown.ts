@@ -1,5 +1,6 @@
 import { THROUGHPUT_ROUNDS } from '../config.js';
 import type { MachineInfo } from '../setup/environment.js';
+import { renderRemoteSections } from './remote.js';
 import type { RunResults } from './results.js';
 import { idleTable, pathsTable, targetsTable, throughputTable } from './table.js';
 
@@ -17,7 +18,8 @@ export function loadLine(machine: MachineInfo): string {
 }
 
 const PATHS_LEGEND = `- **direct**: the host to the container's own IP, to a server bound to 0.0.0.0: the machine's limit.
-- **published**: \`docker run -p 127.0.0.1:HOSTPORT:PORT\` to the same server (docker-proxy).
+- **published**: \`docker run -p 127.0.0.1:HOSTPORT:PORT\` to the same servers in a container of their own (docker-proxy;
+  a forwarder leaves a published port alone).
 - **exec-per-connection**: the baseline, as existing forwarders relay: a host socat that runs a fresh
   \`docker exec -i CID socat - TCP:127.0.0.1:PORT\` for every connection (\`-t 30\` on both socats so a half-close is not cut short).
 - **portpilot-wildcard**: portpilot (\`--relay-path auto\`) forwarding the server bound to 0.0.0.0.
@@ -54,16 +56,15 @@ const METHOD_NOTES = `- Setup: connect() to the first byte of the server's greet
 - Every path reaches the same servers (python3 in the Debian test image) from the same host client, in the same run;
   the machine may be shared, so absolute figures move from run to run more than the ratios do.`;
 
-/** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
-export function renderMarkdown(results: RunResults): string {
-  const minutes = (results.durationS / 60).toFixed(1);
-  return `# portpilot bench
+const LOCAL_NOT_RUN = `## Paths, side by side
 
-${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${minutes} min).
+Not run in this run (\`--sections\`).
 
-Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
+`;
 
-## Paths, side by side
+/** Pure: the local engine's sections: its paths side by side, throughput, the idle forwarder, targets. */
+function localSections(results: RunResults): string {
+  return `## Paths, side by side
 
 ${pathsTable(results)}
 
@@ -85,7 +86,20 @@ ${idleTable(results.idle)}
 ## Targets
 
 ${targetsTable(results)}
-${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
+
+`;
+}
+
+/** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
+export function renderMarkdown(results: RunResults): string {
+  const minutes = (results.durationS / 60).toFixed(1);
+  return `# portpilot bench
+
+${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${minutes} min; sections: ${results.sections.join(', ')}).
+
+Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
+
+${results.sections.includes('local') ? localSections(results) : LOCAL_NOT_RUN}${renderRemoteSections(results.remote, results.rootless, results.remoteTargets)}${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
 ## How each figure is taken
 
 ${METHOD_NOTES}

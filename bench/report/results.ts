@@ -7,6 +7,8 @@ import type { MemoryResult } from '../measure/connection-memory.js';
 import type { RequestsResult } from '../measure/requests.js';
 import type { ScaleResult } from '../measure/scale.js';
 import type { ThroughputResult } from '../measure/throughput.js';
+import type { RemoteResults, RootlessResults } from '../remote/results.js';
+import type { Section } from '../sections.js';
 import { ratio } from '../stats.js';
 
 /** Everything measured over one path; null where the measure does not apply or could not be made. */
@@ -48,6 +50,12 @@ export interface RunResults {
   idle: IdleResult | null;
   detection: Detection | null;
   targets: TargetResult[];
+  /** The sections this run made (`--sections`); a section left out has no figures. */
+  sections: Section[];
+  /** The remote-engine section (null: not run), its targets, and the rootless-Podman section. */
+  remote: RemoteResults | null;
+  remoteTargets: TargetResult[];
+  rootless: RootlessResults | null;
   /** Measures that could not be made (the run then exits non-zero). */
   errors: string[];
 }

@@ -19,7 +19,11 @@ const LISTEN_TIMEOUT_MS = 10_000;
  * `docker exec -i CID socat - TCP:127.0.0.1:PORT`. It runs in its own process group, which clean-up
  * kills whole (the listener, its forks and their docker clients).
  */
-export async function startExecRelay(containerId: string, containerPort: number): Promise<ExecRelay> {
+export async function startExecRelay(
+  containerId: string,
+  containerPort: number,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ExecRelay> {
   const hostPort = await freeHostPort();
   // socat's EXEC splits the command on spaces; the colons of the inner address must be escaped.
   const inner = `docker exec -i ${containerId} socat -t ${SOCAT_HALF_CLOSE_TIMEOUT_S} - TCP\\:127.0.0.1\\:${containerPort}`;
@@ -31,7 +35,7 @@ export async function startExecRelay(containerId: string, containerPort: number)
       `TCP-LISTEN:${hostPort},bind=127.0.0.1,reuseaddr,fork,backlog=1024`,
       `EXEC:${inner}`,
     ],
-    { detached: true, stdio: ['ignore', 'ignore', 'inherit'] },
+    { detached: true, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } },
   );
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start socat for the exec-per-connection baseline');

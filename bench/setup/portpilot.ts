@@ -15,8 +15,16 @@ export interface PortRow {
   path: string;
 }
 
-/** `--relay-path` as `up` takes it. */
-export type RelayPathFlag = 'auto' | 'direct' | 'exec';
+/** `--relay-path` as `up` takes it (the remote section passes whatever `up --help` lists). */
+export type RelayPathFlag = 'auto' | 'direct' | 'exec' | (string & {});
+
+/** How the CLI is run: inside a namespace (an argv prefix) and with extra environment (DOCKER_HOST). */
+export interface CliRunner {
+  prefix: readonly string[];
+  env: Readonly<Record<string, string>>;
+}
+
+const HOST_RUNNER: CliRunner = { prefix: [], env: {} };
 
 const FORWARDS_TIMEOUT_MS = 20_000;
 const CLI_TIMEOUT_MS = 120_000;
@@ -26,24 +34,31 @@ export class Portpilot {
   private constructor(
     readonly stateDir: string,
     private readonly logsDir: string,
+    private readonly runner: CliRunner,
   ) {}
 
   /**
    * Makes a fresh state dir (two state dirs never see each other) and schedules its removal; each
-   * forwarder's log is copied to `logsDir` before `down` deletes it.
+   * forwarder's log is copied to `logsDir` before `down` deletes it. With a `runner` whose prefix
+   * enters a pid namespace, the pids `up` prints are that namespace's: never signalled from here.
    */
-  static async create(logsDir: string): Promise<Portpilot> {
+  static async create(logsDir: string, runner: CliRunner = HOST_RUNNER): Promise<Portpilot> {
     const stateDir = await mkdtemp(join(tmpdir(), 'portpilot-bench-state-'));
     onCleanup(`remove ${stateDir}`, () => rm(stateDir, { recursive: true, force: true }));
-    return new Portpilot(stateDir, logsDir);
+    return new Portpilot(stateDir, logsDir, runner);
   }
 
-  private async cli(args: readonly string[]) {
-    const result = await execa(process.execPath, [CLI_PATH, ...args], {
-      env: { PORTPILOT_STATE_DIR: this.stateDir },
+  private run(args: readonly string[]) {
+    const [command = process.execPath, ...prefix] = [...this.runner.prefix, process.execPath];
+    return execa(command, [...prefix, CLI_PATH, ...args], {
+      env: { ...this.runner.env, PORTPILOT_STATE_DIR: this.stateDir },
       reject: false,
       timeout: CLI_TIMEOUT_MS,
     });
+  }
+
+  private async cli(args: readonly string[]) {
+    const result = await this.run(args);
     if (result.exitCode !== 0) {
       throw new Error(`portpilot ${args[0]} failed (${result.exitCode}): ${result.stdout} ${result.stderr}`);
     }
@@ -56,7 +71,8 @@ export class Portpilot {
     // Registered before the start, so that a forwarder started by an `up` that then failed is reaped.
     onCleanup(`portpilot down ${containerId.slice(0, 12)}`, async () => {
       await this.down(containerId);
-      if (started.pid !== undefined) await killForwarderIfAlive(started.pid);
+      if (started.pid !== undefined && this.runner.prefix.length === 0)
+        await killForwarderIfAlive(started.pid);
     });
     const line = await this.cli([
       'up',
@@ -97,11 +113,7 @@ export class Portpilot {
     const log = join(this.stateDir, 'forwarders', `${containerId}.log`);
     await mkdir(this.logsDir, { recursive: true });
     await copyFile(log, join(this.logsDir, `${containerId.slice(0, 12)}.log`)).catch(() => undefined);
-    await execa(process.execPath, [CLI_PATH, 'down', '--container-id', containerId, '--remove'], {
-      env: { PORTPILOT_STATE_DIR: this.stateDir },
-      reject: false,
-      timeout: CLI_TIMEOUT_MS,
-    });
+    await this.run(['down', '--container-id', containerId, '--remove']);
   }
 }
 

@@ -33,6 +33,9 @@ export interface BenchPath {
   forwarded: { containerId: string; ports: number[] } | null;
 }
 
+/** What a client measure needs of a path: where to connect for each server kind. */
+export type Reachable = Pick<BenchPath, 'endpoints'>;
+
 /** Everything the per-path measures run against. */
 export interface Topology {
   paths: BenchPath[];
@@ -61,29 +64,37 @@ function hostPortOf(rows: Map<number, PortRow>, containerPort: number): number {
 }
 
 /**
- * Sets up the six paths: a main container with every server bound both to 0.0.0.0 and to 127.0.0.1
- * (the wildcard ones also published with -p), portpilot's auto forwarder on it, the baseline
- * exec-per-connection relays to its loopback servers, and a second container with the same loopback
- * servers behind a forwarder started with --relay-path exec.
+ * Sets up the six paths: a main container with every server bound both to 0.0.0.0 and to 127.0.0.1,
+ * a copy of its wildcard ones published with -p in a container of their own, portpilot's auto
+ * forwarder on the main one, the baseline exec-per-connection relays to its loopback servers, and
+ * a fallback container with the same loopback servers behind a forwarder started with
+ * --relay-path exec.
  */
 export async function setUpPaths(image: string, portpilot: Portpilot): Promise<Topology> {
   const published = endpointsOf(() => ({ host: '127.0.0.1', port: 0 }));
   for (const kind of SERVER_KINDS) published[kind].port = await freeHostPort();
-  progress('starting the main and the exec-fallback containers and their servers');
-  const main = await startContainer(
+  progress('starting the main, the published and the exec-fallback containers and their servers');
+  const main = await startContainer(image, 'main');
+  // The published path has a container of its own: a forwarder leaves a port the engine publishes
+  // alone (it is reachable there already), so the main container's must not be.
+  const publishedContainer = await startContainer(
     image,
-    'main',
+    'published',
     SERVER_KINDS.map((kind) => ({
       hostPort: published[kind].port,
       containerPort: kind === 'http' ? PUBLISHED_HTTP_PORT : WILDCARD_PORTS[kind],
     })),
   );
   const fallback = await startContainer(image, 'exec-fallback');
-  const httpCopies = [PUBLISHED_HTTP_PORT, PORTPILOT_WILDCARD_HTTP_PORT];
+  const httpCopies = [PORTPILOT_WILDCARD_HTTP_PORT];
   await startServers(main, [
     ...serverSpecs('0.0.0.0', WILDCARD_PORTS),
     ...httpCopies.map((port) => ({ kind: 'http' as const, host: '0.0.0.0', port, args: [] })),
     ...serverSpecs('127.0.0.1', LOOPBACK_PORTS),
+  ]);
+  await startServers(publishedContainer, [
+    ...serverSpecs('0.0.0.0', WILDCARD_PORTS),
+    { kind: 'http', host: '0.0.0.0', port: PUBLISHED_HTTP_PORT, args: [] },
   ]);
   await startServers(fallback, serverSpecs('127.0.0.1', LOOPBACK_PORTS));
 
@@ -112,7 +123,13 @@ export async function setUpPaths(image: string, portpilot: Portpilot): Promise<T
       container: main,
       forwarded: null,
     },
-    { name: 'published', endpoints: published, relayPids: [], container: main, forwarded: null },
+    {
+      name: 'published',
+      endpoints: published,
+      relayPids: [],
+      container: publishedContainer,
+      forwarded: null,
+    },
     {
       name: 'exec-per-connection',
       endpoints: endpointsOf((kind) => loopback(relayByKind.get(kind)?.hostPort ?? 0)),
