@@ -4,7 +4,7 @@ import { MUX_INITIAL_WINDOW_BYTES } from './mux-codec.js';
  * The receiving side of one stream's direction: how much the peer may still send, and when to grant
  * it more. Bytes count against the window when they arrive and are given back once the consumer
  * has taken them; they are granted in batches (a WINDOW frame per half window, as SSH and HTTP/2
- * implementations do), so a bulk transfer costs one small frame per 128 KiB.
+ * implementations do), so a bulk transfer costs one small frame per half window.
  */
 export class ReceiveWindow {
   /** What the peer may still send before it waits for a grant. */
