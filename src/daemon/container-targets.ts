@@ -4,6 +4,7 @@ import { findHostAddress, startRelayAgent } from '../forwarding/relay/agent/agen
 import type { AgentInterpreter } from '../forwarding/relay/agent/agent-protocol.js';
 import { muxFor } from '../forwarding/relay/mux/mux-start.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
+import { channelListenerSource } from '../forwarding/detect/channel-listener-source.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses } from '../forwarding/route.js';
 import type { TargetContainer } from '../forwarding/supervisor.js';
@@ -51,6 +52,14 @@ export async function targetOf(
 /** Pure: whether the container runs in the host's own network namespace (network mode `host`). */
 export function onHostNetwork(container: Pick<ContainerInfo, 'networkMode'>): boolean {
   return container.networkMode === 'host';
+}
+
+/**
+ * Where the listener tables can only be read through exec, the container's mux channel reports them
+ * instead (no exec per scan), when it has one; the exec reads serve while it cannot run.
+ */
+export function reportedSource(source: ListenerSource, target: Pick<TargetContainer, 'mux'>): ListenerSource {
+  return source.kind === 'exec' && target.mux ? channelListenerSource(target.mux, source) : source;
 }
 
 /** The container's addresses the host can dial (see dialableAddresses). */

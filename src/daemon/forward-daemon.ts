@@ -16,7 +16,7 @@ import { wantsAgent, wantsMux } from '../forwarding/route.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
-import { onHostNetwork, targetOf } from './container-targets.js';
+import { onHostNetwork, reportedSource, targetOf } from './container-targets.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import { dockerFor } from './exec-route.js';
 import { WarningThrottle } from './log-throttle.js';
@@ -97,14 +97,15 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const startTime = await readProcessStartTime(process.pid);
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
-  const source = await createListenerSource(docker, container);
+  const probedSource = await createListenerSource(docker, container);
   const primary = await targetOf(
     docker,
     container,
-    source,
+    probedSource,
     { wanted: wantsAgent(spec.relayPath), log },
     { wanted: wantsMux(spec.relayPath), log },
   );
+  const source = reportedSource(probedSource, primary);
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
   for (const declared of spec.declared) {

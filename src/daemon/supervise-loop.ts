@@ -15,7 +15,7 @@ import { wantsAgent, wantsMux } from '../forwarding/route.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { retryDelayMs } from './backoff.js';
-import { directAddressesOf, targetOf } from './container-targets.js';
+import { directAddressesOf, reportedSource, targetOf } from './container-targets.js';
 import { specForReplacement, waitForReplacement } from './follow-workspace.js';
 import type { PeerWatch } from './peer-watch.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
@@ -124,6 +124,7 @@ export async function superviseUntilDone(
             { wanted: wantsMux(spec.relayPath), log },
           );
           await supervisor.refresh(container.id, fresh);
+          source = reportedSource(source, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
           // Its addresses at least are known: dial them, and keep the relay program probed before.

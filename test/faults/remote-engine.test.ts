@@ -44,7 +44,12 @@ describe('a remote engine (DOCKER_HOST=ssh://) whose SSH link goes down', () => 
     namespace = await startPidNamespace(stateDir);
     const ns = namespace;
 
-    const up = await ns.cli(['up', '--container-id', container.id, '--auto-forward'], ssh.env);
+    // Exec forced: the mux channel, an SSH session opened before the outage, would go on reporting
+    // the listeners through it, and no read would fail.
+    const up = await ns.cli(
+      ['up', '--container-id', container.id, '--auto-forward', '--relay-path', 'exec'],
+      ssh.env,
+    );
     const line = JSON.parse(up.stdout.trim() || '{}') as UpLine;
     expect(line.outcome, `${up.stdout}\n${up.stderr}`).toBe('success');
     const rowsNow = async () => {

@@ -5,6 +5,8 @@
 # not backed up.
 use strict;
 use POSIX ();
+# perl-base lacks Time::HiRes: without it the listener tick runs on whole seconds.
+BEGIN { eval { require Time::HiRes; Time::HiRes->import('time'); 1 } }
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 use Socket qw(AF_INET AF_INET6 SOCK_STREAM SOL_SOCKET SO_ERROR SO_LINGER IPPROTO_IP IPPROTO_TCP
   TCP_NODELAY SHUT_WR inet_pton pack_sockaddr_in pack_sockaddr_in6);
@@ -12,6 +14,7 @@ my ($magic, $max_payload, $window, $data_bytes) = ('@@MUX_MAGIC@@', '@@MUX_MAX_P
 my ($out_high, $connect_timeout_s) = ('@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOUT_S@@');
 my ($OPEN, $OPEN_OK, $OPEN_FAIL, $DATA) = ('@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@');
 my ($GRANT, $EOF, $CLOSE, $RESET, $PING, $PONG) = ('@@MUX_WINDOW@@', '@@MUX_EOF@@', '@@MUX_CLOSE@@', '@@MUX_RESET@@', '@@MUX_PING@@', '@@MUX_PONG@@');
+my ($WATCH, $LISTENERS, $tick_s) = ('@@MUX_WATCH_LISTENERS@@', '@@MUX_LISTENERS@@', '@@MUX_LISTENER_TICK_MS@@' / 1000);
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN;
 binmode STDOUT;
@@ -21,6 +24,8 @@ for my $fh (\*STDIN, \*STDOUT) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_
 # eof_out, shut }.
 my (%streams, %by_fd);
 my ($out, $rx) = ($magic, '');
+# Once the host asks, the listener tables of this namespace, sent whenever they change.
+my ($watching, $last_tables, $next_report) = (0, undef, 0);
 
 sub frame { my ($kind, $id, $payload) = (@_, ''); $out .= pack('CNN', $kind, $id, length $payload) . $payload }
 sub forget {
@@ -99,9 +104,30 @@ sub pull {
     frame($DATA, $s->{id}, $data);
   }
 }
+sub listening {
+  my ($path) = @_;
+  open(my $table, '<', $path) or return ('', '');
+  my ($header, @lines) = <$table>;
+  close $table;
+  return ('', '') unless defined $header;
+  # The sockets in state 0A (LISTEN): connections come and go without a report. Each is told
+  # apart by its address and inode: its line number and accept queue change without it.
+  my @found = grep { (split ' ', $_)[3] eq '0A' } @lines;
+  (join('', $header, @found), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
+}
+sub report {
+  $next_report = time + $tick_s;
+  my ($v4, $v4_keys) = listening('/proc/net/tcp');
+  my ($v6, $v6_keys) = listening('/proc/net/tcp6');
+  my $keys = "$v4_keys;$v6_keys";
+  return if defined $last_tables && $keys eq $last_tables;
+  $last_tables = $keys;
+  frame($LISTENERS, 0, substr($v4 . $v6, 0, $max_payload));
+}
 sub handle {
   my ($kind, $id, $payload) = @_;
   return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
+  if ($kind == $WATCH) { ($watching, $last_tables) = (1, undef); return report() }
   return open_stream($id, $payload) if $kind == $OPEN;
   my $s = $streams{$id} or return;
   if ($kind == $DATA) {
@@ -147,12 +173,17 @@ while (1) {
     vec($win, $s->{fd}, 1) = 1 if length $s->{in};
   }
   my $timeout = (grep { $_->{connecting} } values %streams) ? 1 : undef;
+  if ($watching) {
+    my $due = $next_report - time;
+    $timeout = $due < 0 ? 0 : !defined $timeout || $due < $timeout ? $due : $timeout;
+  }
   next if select(my $rout = $rin, my $wout = $win, undef, $timeout) < 0;
   # A snapshot of the streams select() answered for: handling one may forget others, and a stream
   # opened meanwhile may have a freed descriptor whose bits are not its own.
   my @all = values %streams;
   read_stdin() if vec($rout, 0, 1);
   flush() if vec($wout, 1, 1);
+  report() if $watching && time >= $next_report;
   for my $s (@all) {
     next unless ($streams{$s->{id}} || 0) == $s;
     my ($readable, $writable) = (vec($rout, $s->{fd}, 1), vec($wout, $s->{fd}, 1));

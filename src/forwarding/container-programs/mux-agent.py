@@ -10,8 +10,11 @@ OUT_HIGH, CONNECT_TIMEOUT_S = '@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOU
 OPEN, OPEN_OK, OPEN_FAIL, DATA = '@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@'
 GRANT, EOF, CLOSE, RESET = '@@MUX_WINDOW@@', '@@MUX_EOF@@', '@@MUX_CLOSE@@', '@@MUX_RESET@@'
 PING, PONG = '@@MUX_PING@@', '@@MUX_PONG@@'
+WATCH, LISTENERS, TICK_S = '@@MUX_WATCH_LISTENERS@@', '@@MUX_LISTENERS@@', '@@MUX_LISTENER_TICK_MS@@' / 1000
 IP_BIND_ADDRESS_NO_PORT, R, W = 24, selectors.EVENT_READ, selectors.EVENT_WRITE
 sel, streams, out, rx = selectors.DefaultSelector(), {}, bytearray(MAGIC), bytearray()
+# Once the host asks, the listener tables of this namespace, sent whenever they change.
+tables_watch = {'on': False, 'last': None, 'next': 0.0}
 
 class Stream:
     __slots__ = ('id', 'sock', 'connecting', 'deadline', 'inbuf', 'open', 'taken', 'credit',
@@ -146,9 +149,31 @@ def pull(s):
         frame(DATA, s.id, data)
     watch(s)
 
+def listening(path):
+    try:
+        with open(path, 'rb') as table:
+            lines = table.read().split(b'\n')
+    except OSError:
+        return [], []
+    # The sockets in state 0A (LISTEN): connections come and go without a report. Each is told
+    # apart by its address and inode: its line number and accept queue change without it.
+    found = [line for line in lines[1:] if line.split()[3:4] == [b'0A']]
+    return lines[:1] + found, [line.split()[1] + line.split()[9] for line in found]
+
+def report():
+    tables_watch['next'] = time.monotonic() + TICK_S
+    (v4, v4_keys), (v6, v6_keys) = listening('/proc/net/tcp'), listening('/proc/net/tcp6')
+    keys = (v4_keys, v6_keys)
+    if keys != tables_watch['last']:
+        tables_watch['last'] = keys
+        frame(LISTENERS, 0, b'\n'.join(v4 + v6)[:MAX_PAYLOAD])
+
 def handle(kind, sid, payload):
     if kind == PING:
         return frame(PONG, sid, payload[:64])
+    if kind == WATCH:
+        tables_watch['on'], tables_watch['last'] = True, None
+        return report()
     if kind == OPEN:
         return open_stream(sid, payload)
     s = streams.get(sid)
@@ -211,8 +236,10 @@ while True:
         blocked = not blocked
         for s in list(streams.values()):
             watch(s)
-    pending = [s for s in streams.values() if s.connecting]
-    for key, events in sel.select(1 if pending else None):
+    timeout = 1 if any(s.connecting for s in streams.values()) else None
+    if tables_watch['on']:
+        timeout = max(0, min(timeout or TICK_S, tables_watch['next'] - time.monotonic()))
+    for key, events in sel.select(timeout):
         if key.fd == 0:
             read_stdin()
         elif key.fd == 1:
@@ -229,6 +256,8 @@ while True:
             if events & R and streams.get(s.id) is s:
                 pull(s)
     now = time.monotonic()
+    if tables_watch['on'] and now >= tables_watch['next']:
+        report()
     for s in [s for s in streams.values() if s.connecting and s.deadline <= now]:
         forget(s)
         frame(OPEN_FAIL, s.id, b'ETIMEDOUT (no answer in time)')

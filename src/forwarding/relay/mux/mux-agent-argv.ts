@@ -15,6 +15,8 @@ import {
 export const MUX_OUTPUT_HIGH_BYTES = 1_048_576;
 /** How long the agent waits for a target in the container to accept a stream's connection. */
 export const MUX_CONNECT_TIMEOUT_S = 10;
+/** How often a watching agent reads its listener tables (a read costs it well under a millisecond). */
+export const MUX_LISTENER_TICK_MS = 100;
 
 const VALUES = {
   MUX_MAGIC,
@@ -23,6 +25,7 @@ const VALUES = {
   MUX_DATA_FRAME_BYTES,
   MUX_OUTPUT_HIGH_BYTES,
   MUX_CONNECT_TIMEOUT_S,
+  MUX_LISTENER_TICK_MS,
   ...Object.fromEntries(
     Object.entries(MUX_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
   ),

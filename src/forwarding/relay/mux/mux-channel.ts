@@ -51,6 +51,7 @@ export class MuxChannel implements StreamChannel {
   private readonly pinger: NodeJS.Timeout;
   /** Told once when the channel dies, and whenever its last stream is forgotten. */
   onIdle: (() => void) | null = null;
+  private onListeners: ((tables: string) => void) | null = null;
 
   private constructor(
     private readonly exec: RunningProcess,
@@ -132,6 +133,15 @@ export class MuxChannel implements StreamChannel {
     return { finished: stream.pipe() };
   }
 
+  /**
+   * Asks the agent for the container's listener tables: `onTables` gets them (the text of
+   * /proc/net/tcp then tcp6, LISTEN sockets only) at once and whenever they change.
+   */
+  watchListeners(onTables: (tables: string) => void): void {
+    this.onListeners = onTables;
+    this.send(T.WATCH_LISTENERS, 0);
+  }
+
   send(type: number, stream: number, payload?: Buffer): void {
     if (this.dead !== null || this.exec.stdin.writableEnded) return;
     this.exec.stdin.write(encodeFrame(type, stream, payload));
@@ -175,7 +185,8 @@ export class MuxChannel implements StreamChannel {
   }
 
   private dispatch(frame: MuxFrame): void {
-    if (frame.type === T.PONG || frame.stream === 0) return;
+    if (frame.type === T.LISTENERS) this.onListeners?.(frame.payload.toString('latin1'));
+    if (frame.stream === 0) return;
     this.streams.get(frame.stream)?.receive(frame);
   }
 

@@ -23,8 +23,12 @@
  * - PING (host → agent, id 0, any payload up to 64 bytes) is answered with PONG and the same
  *   payload. The host pings every few seconds; a channel from which nothing came during
  *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
- * - Frames of any other type are skipped: types 11 and up are kept for later (listener reports,
- *   datagrams, reverse listens), and a peer that does not know them ignores them.
+ * - WATCH_LISTENERS (host → agent, id 0): from now on the agent reads its namespace's
+ *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
+ *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
+ *   once at once.
+ * - Frames of any other type are skipped: types 13 and up are kept for later (datagrams, reverse
+ *   listens), and a peer that does not know them ignores them.
  * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
  *   ignored on both sides.
  */
@@ -56,6 +60,8 @@ export const MUX_FRAME_TYPES = {
   RESET: 8,
   PING: 9,
   PONG: 10,
+  WATCH_LISTENERS: 11,
+  LISTENERS: 12,
 } as const;
 export type MuxFrameTypeName = keyof typeof MUX_FRAME_TYPES;
 

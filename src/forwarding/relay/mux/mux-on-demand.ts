@@ -32,6 +32,9 @@ export class OnDemandMux {
   private closed = false;
   private open = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** The channel that reports the listener tables, once asked (see watchListeners). */
+  private watched: MuxChannel | null = null;
+  private watching = false;
 
   constructor(
     private readonly start: MuxStarter,
@@ -66,6 +69,26 @@ export class OnDemandMux {
       if (relayed === null) this.release();
       else void relayed.finished.finally(() => this.release());
     }
+  }
+
+  /**
+   * Has a channel report the container's listener tables to `onTables` (see
+   * MuxChannel.watchListeners), starting one when none runs; from then on a channel is kept running,
+   * idle or not. False when none can run now: call again later (the back-off applies), as after a
+   * channel died.
+   */
+  async watchListeners(onTables: (tables: string) => void): Promise<boolean> {
+    if (this.watched?.alive) return true;
+    if (!this.watching) {
+      this.watching = true;
+      this.open += 1;
+      this.cancelIdle();
+    }
+    const channel = await this.ensure();
+    if (channel === null) return false;
+    channel.watchListeners(onTables);
+    this.watched = channel;
+    return true;
   }
 
   /** Ends the channel, or the one being started, and keeps any other from starting. */
