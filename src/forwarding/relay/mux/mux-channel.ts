@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../../common/errors.js';
+import { ForwarderError, errorMessage } from '../../../common/errors.js';
 import type { Log } from '../../../common/log.js';
 import type { RunningProcess } from '../../../runtime/process-runner.js';
 import {
@@ -124,7 +124,7 @@ export class MuxChannel implements StreamChannel {
    */
   async relay(client: Socket, address: string, port: number): Promise<MuxRelay> {
     const target = `${address.includes(':') ? `[${address}]` : address}:${port}`;
-    if (!this.alive) throw new Error(`the ${this.options.where} is not running`);
+    if (!this.alive) throw new ForwarderError(`the ${this.options.where} is not running`);
     client.pause();
     const stream = new MuxStream(this.nextId++, client, this, target);
     this.streams.set(stream.id, stream);
