@@ -2,7 +2,9 @@ import type pino from 'pino';
 import { OnDemandAgent, agentIdleMs } from '../forwarding/relay/agent/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../forwarding/relay/agent/agent-process.js';
 import type { AgentInterpreter } from '../forwarding/relay/agent/agent-protocol.js';
+import { muxFor } from '../forwarding/relay/mux/mux-start.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
+import { channelListenerSource } from '../forwarding/detect/channel-listener-source.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses } from '../forwarding/route.js';
 import type { TargetContainer } from '../forwarding/supervisor.js';
@@ -12,13 +14,14 @@ type Logger = pino.Logger;
 
 /**
  * What the forwarder knows of one container it forwards into: its addresses, the relay program it
- * offers, and the relay agent that may serve its loopback-bound ports.
+ * offers, and the relay agent and mux channel that may serve its loopback-bound ports.
  */
 export async function targetOf(
   docker: Docker,
   container: ContainerInfo,
   source: ListenerSource,
   agent: { wanted: boolean; log: Logger } | null = null,
+  mux: { wanted: boolean; log: Logger } | null = null,
 ): Promise<TargetContainer> {
   const directAddresses = directAddressesOf(container, source);
   const hostNetwork = onHostNetwork(container);
@@ -34,6 +37,13 @@ export async function targetOf(
       programs && agent?.wanted
         ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
         : null,
+    mux:
+      programs && mux?.wanted
+        ? muxFor(docker, container.id, programs.agentInterpreters, {
+            idleMs: agentIdleMs(),
+            info: (message, fields) => mux.log.info(fields ?? {}, message),
+          })
+        : null,
     hostNetwork,
     publishedPorts: container.publishedPorts,
   };
@@ -42,6 +52,14 @@ export async function targetOf(
 /** Pure: whether the container runs in the host's own network namespace (network mode `host`). */
 export function onHostNetwork(container: Pick<ContainerInfo, 'networkMode'>): boolean {
   return container.networkMode === 'host';
+}
+
+/**
+ * Where the listener tables can only be read through exec, the container's mux channel reports them
+ * instead (no exec per scan), when it has one; the exec reads serve while it cannot run.
+ */
+export function reportedSource(source: ListenerSource, target: Pick<TargetContainer, 'mux'>): ListenerSource {
+  return source.kind === 'exec' && target.mux ? channelListenerSource(target.mux, source) : source;
 }
 
 /** The container's addresses the host can dial (see dialableAddresses). */

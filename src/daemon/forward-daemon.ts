@@ -13,11 +13,11 @@ import { createListenerSource, type ListenerSource } from '../forwarding/detect/
 import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
-import { wantsAgent } from '../forwarding/route.js';
+import { wantsAgent, wantsMux } from '../forwarding/route.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
-import { onHostNetwork, targetOf } from './container-targets.js';
+import { onHostNetwork, reportedSource, targetOf } from './container-targets.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import { dockerFor } from './exec-route.js';
 import { WarningThrottle } from './log-throttle.js';
@@ -99,8 +99,15 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   const startTime = await readProcessStartTime(process.pid);
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
-  const source = await createListenerSource(docker, container);
-  const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec.relayPath), log });
+  const probedSource = await createListenerSource(docker, container);
+  const primary = await targetOf(
+    docker,
+    container,
+    probedSource,
+    { wanted: wantsAgent(spec.relayPath), log },
+    { wanted: wantsMux(spec.relayPath), log },
+  );
+  const source = reportedSource(probedSource, primary);
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
   for (const declared of spec.declared) {

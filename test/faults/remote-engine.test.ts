@@ -45,7 +45,12 @@ describe('a remote engine (DOCKER_HOST=ssh://) whose SSH link goes down', () => 
     namespace = await startPidNamespace(stateDir);
     const ns = namespace;
 
-    const up = await ns.cli(['up', '--container-id', container.id, '--auto-forward'], ssh.env);
+    // Exec forced: this is about reads that fail while the link is down; the channel's own ends are
+    // covered by remote-mux.test.ts.
+    const up = await ns.cli(
+      ['up', '--container-id', container.id, '--auto-forward', '--relay-path', 'exec'],
+      ssh.env,
+    );
     const line = JSON.parse(up.stdout.trim() || '{}') as UpLine;
     expect(line.outcome, `${up.stdout}\n${up.stderr}`).toBe('success');
     const rowsNow = async () => {
