@@ -18,8 +18,10 @@ const scope = containerScope();
 const { stateDir } = scope;
 
 const CASES = [
-  // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the relay agent.
-  { name: 'direct and agent paths', upArgs: [] as string[], paths: ['agent', 'direct'] },
+  // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the namespace helper (as root).
+  { name: 'direct and netns paths', upArgs: [] as string[], paths: ['direct', 'netns'] },
+  // Forced, the relay agent carries both.
+  { name: 'agent path', upArgs: ['--relay-path', 'agent'], paths: ['agent'] },
   // Every connection its own `docker exec` relay.
   { name: 'exec path', upArgs: ['--relay-path', 'exec'], paths: ['exec'] },
 ];
