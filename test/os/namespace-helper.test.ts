@@ -59,6 +59,29 @@ describe('NamespaceHelper with its helper program', () => {
     expect(netns.pid).toBe(pid);
   });
 
+  it("writes the server's bytes, its greeting first, straight to the destination given", async () => {
+    // The destination: one end of a local connection, whose other end collects what arrives.
+    const collector = createServer();
+    collector.listen(0, '127.0.0.1');
+    await once(collector, 'listening');
+    const accepted = once(collector, 'connection');
+    const destination = connect({ host: '127.0.0.1', port: (collector.address() as AddressInfo).port });
+    const [far] = (await accepted) as [Socket];
+    const chunks: Buffer[] = [];
+    far.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const socket = await helper().connect('127.0.0.1', port, destination);
+    if (socket === null) throw new Error('no socket');
+    const big = Buffer.alloc(4 * 1024 * 1024, 7);
+    socket.end(big);
+    await once(socket, 'end');
+    destination.end();
+    await once(far, 'end');
+    const received = Buffer.concat(chunks);
+    expect(received.subarray(0, 6).toString()).toBe('hello\n');
+    expect(received.subarray(6).equals(big)).toBe(true);
+    collector.close();
+  });
+
   it('rejects a refused connection with the errno, and keeps serving', async () => {
     const closed = createServer();
     closed.listen(0, '127.0.0.1');

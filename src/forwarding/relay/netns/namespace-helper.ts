@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { agentRetryDelayMs, AGENT_RESTARTS } from '../agent/agent-on-demand.js';
+import { readInto } from '../read-into.js';
 import { isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
 
 /** How long a started helper has to say it runs in the namespace (nsenter, then node's start-up). */
@@ -97,11 +98,8 @@ export class NamespaceHelper {
         running.alive = false;
         continue;
       }
-      if (socket !== null && destination !== undefined) {
-        // The server's half-close is the caller's to pass on, as on the other paths.
-        socket.pipe(destination, { end: false });
-      }
-      return socket;
+      if (socket === null || destination === undefined) return socket;
+      return rewrapReadingInto(socket, destination);
     }
     return null;
   }
@@ -241,4 +239,30 @@ export class NamespaceHelper {
     socket.allowHalfOpen = true;
     pending.resolve(socket);
   }
+}
+
+/**
+ * The socket Node made of the received descriptor reads into a fresh buffer each time and through a
+ * stream; the direct and agent paths read into one reused buffer and write each read straight to
+ * the client (see readInto), which measured about a third faster here for bulk downloads. The same
+ * handle is taken over by a socket that reads that way: the received one has asked for its first
+ * read, but no byte is read before the event loop turns, and by then the handle reports to the new
+ * socket. The server's half-close is the caller's to pass on, as on the other paths.
+ */
+function rewrapReadingInto(received: Socket, destination: Socket): Socket {
+  const internal = received as unknown as { _handle: unknown };
+  const handle = internal._handle;
+  if (handle === null || handle === undefined) {
+    received.pipe(destination, { end: false });
+    return received;
+  }
+  internal._handle = null;
+  const socket: Socket = new Socket({
+    handle,
+    readable: true,
+    writable: true,
+    allowHalfOpen: true,
+    onread: readInto(destination, () => socket),
+  } as ConstructorParameters<typeof Socket>[0]);
+  return socket;
 }
