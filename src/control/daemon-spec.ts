@@ -5,7 +5,7 @@ import { statePaths } from '../common/state-dir.js';
 import { parsePortAttributes, parsePortsAttributesKey } from '../config/port-specs.js';
 import type { SerializedPortAttributes } from '../forwarding/attributes-lookup.js';
 import { isValidPort } from '../forwarding/host/host-port.js';
-import type { RelayPath } from '../forwarding/port-entry.js';
+import { RELAY_PATHS, type RelayPath } from '../forwarding/port-entry.js';
 import { forwarderFiles } from './marker.js';
 
 /** A port the user declared (forwardPorts, --forward-port), forwarded whether or not it listens yet. */
@@ -49,7 +49,6 @@ export function stateDirOfSpecFile(specFile: string, containerId: string): strin
 }
 
 /** The relay paths a spec may force (see RelayPath). */
-const RELAY_PATHS: readonly RelayPath[] = ['direct', 'exec', 'agent', 'mux'];
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /**

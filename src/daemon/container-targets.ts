@@ -6,27 +6,54 @@ import { muxFor } from '../forwarding/relay/mux/mux-start.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
 import { channelListenerSource } from '../forwarding/detect/channel-listener-source.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
-import { dialableAddresses } from '../forwarding/route.js';
+import { dialableAddresses, wantsAgent, wantsMux, wantsNetns } from '../forwarding/route.js';
+import type { RelayPath } from '../forwarding/port-entry.js';
 import type { TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
+import { PortpilotError } from '../common/errors.js';
+import { namespaceHelperFor } from './namespace-helpers.js';
 
 type Logger = pino.Logger;
 
+/** Which of the paths into a container that need something started the forwarder may use. */
+export interface WantedPaths {
+  agent: boolean;
+  netns: boolean;
+  mux: boolean;
+  log: Logger;
+}
+
+/** Pure: the paths `--relay-path` leaves the forwarder to start (see route). */
+export function wantedPaths(forced: RelayPath | null, log: Logger): WantedPaths {
+  return { agent: wantsAgent(forced), netns: wantsNetns(forced), mux: wantsMux(forced), log };
+}
+
 /**
  * What the forwarder knows of one container it forwards into: its addresses, the relay program it
- * offers, and the relay agent and mux channel that may serve its loopback-bound ports.
+ * offers, and the namespace helper, relay agent and mux channel that may serve its loopback-bound
+ * ports (none of them for the other containers of a Compose project: `wanted` null).
  */
 export async function targetOf(
   docker: Docker,
   container: ContainerInfo,
   source: ListenerSource,
-  agent: { wanted: boolean; log: Logger } | null = null,
-  mux: { wanted: boolean; log: Logger } | null = null,
+  wanted: WantedPaths | null = null,
 ): Promise<TargetContainer> {
   const directAddresses = directAddressesOf(container, source);
   const hostNetwork = onHostNetwork(container);
+  const netns =
+    hostNetwork || wanted?.netns !== true ? null : await namespaceHelperFor(container, source, wanted.log);
   // On the host's network nothing is relayed (see Supervisor): no relay program or agent is needed.
-  const programs = hostNetwork ? null : await probeContainerPrograms(docker, container.id, container.name);
+  // With a namespace helper, an image without any relay program (distroless, scratch) is served.
+  const programs = hostNetwork
+    ? null
+    : await probeContainerPrograms(docker, container.id, container.name).catch((error: unknown) => {
+        if (netns === null || !(error instanceof PortpilotError) || error.code !== 'NO_RELAY_PROGRAM') {
+          throw error;
+        }
+        wanted?.log.info('no relay program in the container: its namespace helper carries every connection');
+        return { relayProgram: null, agentInterpreters: [] };
+      });
   return {
     id: container.id,
     name: container.name,
@@ -34,14 +61,15 @@ export async function targetOf(
     directAddresses,
     relayProgram: programs?.relayProgram ?? null,
     agent:
-      programs && agent?.wanted
-        ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
+      programs && wanted?.agent
+        ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, wanted.log)
         : null,
+    netns,
     mux:
-      programs && mux?.wanted
+      programs && wanted?.mux
         ? muxFor(docker, container.id, programs.agentInterpreters, {
             idleMs: agentIdleMs(),
-            info: (message, fields) => mux.log.info(fields ?? {}, message),
+            info: (message, fields) => wanted.log.info(fields ?? {}, message),
           })
         : null,
     hostNetwork,

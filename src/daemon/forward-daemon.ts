@@ -13,11 +13,10 @@ import { createListenerSource, type ListenerSource } from '../forwarding/detect/
 import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
-import { wantsAgent, wantsMux } from '../forwarding/route.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
-import { onHostNetwork, reportedSource, targetOf } from './container-targets.js';
+import { onHostNetwork, reportedSource, targetOf, wantedPaths } from './container-targets.js';
 import { createDaemonLogSink } from './daemon-log.js';
 import { dockerFor } from './exec-route.js';
 import { WarningThrottle } from './log-throttle.js';
@@ -100,13 +99,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
   const probedSource = await createListenerSource(docker, container);
-  const primary = await targetOf(
-    docker,
-    container,
-    probedSource,
-    { wanted: wantsAgent(spec.relayPath), log },
-    { wanted: wantsMux(spec.relayPath), log },
-  );
+  const primary = await targetOf(docker, container, probedSource, wantedPaths(spec.relayPath, log));
   const source = reportedSource(probedSource, primary);
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];

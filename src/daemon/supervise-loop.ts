@@ -11,11 +11,10 @@ import {
   createListenerSource,
   type ListenerSource,
 } from '../forwarding/detect/listener-source.js';
-import { wantsAgent, wantsMux } from '../forwarding/route.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { retryDelayMs } from './backoff.js';
-import { directAddressesOf, reportedSource, targetOf } from './container-targets.js';
+import { directAddressesOf, reportedSource, targetOf, wantedPaths } from './container-targets.js';
 import { specForReplacement, waitForReplacement } from './follow-workspace.js';
 import type { PeerWatch } from './peer-watch.js';
 import { UNANSWERED_WAIT_MS, waitForRestart } from './restart-wait.js';
@@ -113,16 +112,11 @@ export async function superviseUntilDone(
           'container restarted; following its new init process',
         );
         containerPid = container.pid;
-        // New addresses, perhaps, and a new relay agent and mux channel: the old ones died with the container.
+        // New addresses, perhaps, and a new namespace helper, relay agent and mux channel: the old
+        // ones died with the container.
         try {
           source = await createListenerSource(docker, container);
-          const fresh = await targetOf(
-            docker,
-            container,
-            source,
-            { wanted: wantsAgent(spec.relayPath), log },
-            { wanted: wantsMux(spec.relayPath), log },
-          );
+          const fresh = await targetOf(docker, container, source, wantedPaths(spec.relayPath, log));
           await supervisor.refresh(container.id, fresh);
           source = reportedSource(source, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');

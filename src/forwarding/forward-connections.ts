@@ -32,6 +32,7 @@ export class ForwardConnections {
       listener: forward,
       directAddresses: forward.target.directAddresses,
       agentUsable: forward.target.agent?.usable === true,
+      netnsUsable: forward.target.netns?.usable === true,
       muxUsable: forward.target.mux?.usable === true,
       ipv4Refused: forward.ipv4Refused === true,
     });
@@ -95,6 +96,7 @@ export class ForwardConnections {
       dialAddress: forward.dialAddress,
       relayProgram: target.relayProgram,
       agent: target.agent,
+      netns: target.netns,
       mux: target.mux,
       onRefused,
     });

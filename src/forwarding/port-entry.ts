@@ -5,10 +5,11 @@ export type PortOrigin = 'declared' | 'detected';
 export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 
 /**
- * How connections reach the container: straight to its IP, through its relay agent, over its mux
- * channel (one exec carrying them all), or by an exec each.
+ * How connections reach the container: straight to its IP, through a helper in its network
+ * namespace, through its relay agent, over its mux channel (one exec carrying them all), or by an
+ * exec each.
  */
-export const RELAY_PATHS = ['direct', 'agent', 'mux', 'exec'] as const;
+export const RELAY_PATHS = ['direct', 'netns', 'agent', 'mux', 'exec'] as const;
 export type RelayPath = (typeof RELAY_PATHS)[number];
 
 /** The transport a forward carries: a TCP and a UDP forward of one port are two forwards. */

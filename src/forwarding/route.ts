@@ -3,7 +3,7 @@ import { ForwarderError } from '../common/errors.js';
 import type { RelayPath } from './port-entry.js';
 import { directDialAddress, fallsBackWhenRefused, type ListenerBinding } from './relay/direct-dial.js';
 import { relayArgv, type RelayProgram } from './relay/exec/exec-relay.js';
-import type { RelayTarget } from './relay/relay-connection.js';
+import type { InsideTarget, RelayTarget } from './relay/relay-connection.js';
 
 /** What decides how one forward's connections reach its server. */
 export interface RouteInput {
@@ -15,6 +15,8 @@ export interface RouteInput {
   directAddresses: readonly string[];
   /** Whether the container's relay agent may be used now (see OnDemandAgent.usable). */
   agentUsable: boolean;
+  /** Whether a helper in the container's network namespace may be used now (see NamespaceHelper.usable). */
+  netnsUsable: boolean;
   /** Whether the container's mux channel may be used now (see OnDemandMux.usable). */
   muxUsable?: boolean;
   /** A direct dial at the container's IPv4 address was refused by the current socket: it is IPv6-only. */
@@ -29,45 +31,57 @@ export interface Route {
   address: string | null;
   /**
    * The paths a connection goes on to, in order, when the one before fails it: a direct dial refused
-   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; an agent or mux
-   * channel that cannot run after all gives way to the next.
+   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; a namespace helper,
+   * an agent or a mux channel that cannot run after all gives way to the next.
    */
   fallbacks: Exclude<RelayPath, 'direct'>[];
 }
 
 /**
  * Pure: how connections reach a server in the container. Direct to the container's IP when the
- * server accepts there and the host can route to it; else through the relay agent when it may run;
- * else over the mux channel when it may run; else by exec. `--relay-path` narrows the choice: exec
- * forces exec, agent and mux skip the direct dial (and mux the agent), direct skips the agent and
- * the mux channel (an exec still carries what the host cannot dial).
+ * server accepts there and the host can route to it; else, inside the container, the first that may
+ * run of: a helper in its network namespace, the relay agent, the mux channel (one exec carrying
+ * every connection), and an exec per connection. `--relay-path` narrows the choice: exec forces
+ * exec; netns, agent and mux skip the direct dial and the other two (exec stays the last resort);
+ * direct skips all three (an exec still carries what the host cannot dial).
  */
 export function route(input: RouteInput): Route {
   const { forced, listener } = input;
-  const inside = insidePaths(input.agentUsable && forced !== 'mux', input.muxUsable === true);
   if (forced === 'exec') return { path: 'exec', address: null, fallbacks: [] };
-  if (forced !== 'agent' && forced !== 'mux') {
+  const inside = insidePaths(input);
+  if (forced === null || forced === 'direct') {
     const address = directDialAddress(input.directAddresses, listener, input.ipv4Refused);
     if (address !== null) {
       const fallbacks = fallsBackWhenRefused(listener, address) ? inside : [];
       return { path: 'direct', address, fallbacks };
     }
   }
-  const [path = 'exec', ...fallbacks] = forced === 'direct' ? ['exec' as const] : inside;
+  const [path = 'exec', ...fallbacks] = inside;
   return { path, address: null, fallbacks };
 }
 
-/** The paths inside the container, best first. */
-function insidePaths(agentUsable: boolean, muxUsable: boolean): Exclude<RelayPath, 'direct'>[] {
-  return [...(agentUsable ? ['agent' as const] : []), ...(muxUsable ? ['mux' as const] : []), 'exec'];
+/** The paths inside the container that may run and are not ruled out by `forced`, best first, exec last. */
+function insidePaths(input: RouteInput): Exclude<RelayPath, 'direct'>[] {
+  const allowed = (path: RelayPath) => input.forced === null || input.forced === path;
+  return [
+    ...(input.netnsUsable && allowed('netns') ? (['netns'] as const) : []),
+    ...(input.agentUsable && allowed('agent') ? (['agent'] as const) : []),
+    ...(input.muxUsable === true && allowed('mux') ? (['mux'] as const) : []),
+    'exec',
+  ];
 }
 
-/** Pure: the relay agent runs unless exec, direct dialling or the mux channel is forced. */
+/** Pure: the relay agent runs unless exec, direct dialling or the namespace helper is forced. */
 export function wantsAgent(forced: RelayPath | null): boolean {
   return forced === null || forced === 'agent';
 }
 
-/** Pure: the mux channel may run unless exec, direct dialling or the agent is forced. */
+/** Pure: a namespace helper is offered unless another path is forced. */
+export function wantsNetns(forced: RelayPath | null): boolean {
+  return forced === null || forced === 'netns';
+}
+
+/** Pure: the mux channel may run unless another path is forced. */
 export function wantsMux(forced: RelayPath | null): boolean {
   return forced === null || forced === 'mux';
 }
@@ -89,6 +103,9 @@ export interface RouteEnds {
   dialAddress: string;
   relayProgram: RelayProgram | null;
   agent: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
+  /** The helper in the container's network namespace (same contract as the agent's connect). */
+  netns: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
+  /** The container's mux channel: carries the client, or null when no channel can run. */
   mux?: {
     relay(client: Socket, address: string, port: number): Promise<{ finished: Promise<void> } | null>;
   } | null;
@@ -100,20 +117,50 @@ export interface RouteEnds {
 export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
   if (chosen.path === 'direct' && chosen.address !== null) {
     const direct = { path: 'direct', host: chosen.address, port: ends.port } as const;
-    if (chosen.fallbacks.length === 0) return direct;
-    return {
-      ...direct,
-      refused: { fallback: insideTarget(chosen.fallbacks, ends), onRefused: ends.onRefused },
-    };
+    const fallback = insideTarget(chosen.fallbacks, ends, true);
+    if (fallback === null) return direct;
+    return { ...direct, refused: { fallback, onRefused: ends.onRefused } };
   }
-  return insideTarget(chosen.path === 'direct' ? chosen.fallbacks : [chosen.path, ...chosen.fallbacks], ends);
+  return insideTarget([chosen.path, ...chosen.fallbacks], ends, false) ?? execTarget(ends);
 }
 
-/** The first of `paths` to the server's address inside the container, each falling back to the next, exec last. */
+/**
+ * The first of `paths` inside the container, each path's fallback the next; a fallback exec with no
+ * relay program is left out (a container with none, reached through its namespace helper).
+ */
 function insideTarget(
-  paths: readonly Exclude<RelayPath, 'direct'>[],
+  paths: readonly RelayPath[],
   ends: RouteEnds,
-): Exclude<RelayTarget, { path: 'direct' }> {
+  asFallback: boolean,
+): InsideTarget | null {
+  const [path, ...rest] = paths;
+  if (path === undefined || path === 'direct') return null;
+  const { netns, agent, mux } = ends;
+  const next = () => insideTarget(rest, ends, true);
+  const { dialAddress, port } = ends;
+  if (path === 'netns' && netns) {
+    return {
+      path,
+      connect: (destination) => netns.connect(dialAddress, port, destination),
+      fallback: next(),
+    };
+  }
+  if (path === 'agent' && agent) {
+    return {
+      path,
+      connect: (destination) => agent.connect(dialAddress, port, destination),
+      fallback: next(),
+    };
+  }
+  if (path === 'mux' && mux) {
+    return { path, relay: (client) => mux.relay(client, dialAddress, port), fallback: next() };
+  }
+  if (path !== 'exec') return next();
+  return asFallback && ends.relayProgram === null ? null : execTarget(ends);
+}
+
+/** Exec to the server's address inside the container. */
+function execTarget(ends: RouteEnds): Extract<RelayTarget, { path: 'exec' }> {
   const program = ends.relayProgram;
   if (program === null) {
     // Only a container on the host's network has none, and none of its ports is forwarded.
@@ -121,24 +168,11 @@ function insideTarget(
       `container ${ends.containerName} has no relay program looked for: port ${ends.port} cannot be relayed into it`,
     );
   }
-  const exec: Extract<RelayTarget, { path: 'exec' }> = {
+  return {
     path: 'exec',
     containerId: ends.containerId,
     argv: relayArgv(program, ends.dialAddress, ends.port),
   };
-  const { agent, mux } = ends;
-  const viaMux: Extract<RelayTarget, { path: 'mux' | 'exec' }> =
-    paths.includes('mux') && mux
-      ? { path: 'mux', relay: (client) => mux.relay(client, ends.dialAddress, ends.port), fallback: exec }
-      : exec;
-  if (paths[0] === 'agent' && agent !== null) {
-    return {
-      path: 'agent',
-      connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
-      fallback: viaMux,
-    };
-  }
-  return paths[0] === 'exec' ? exec : viaMux;
 }
 
 /** Where a UDP forward's datagrams go, or why they cannot go anywhere. */

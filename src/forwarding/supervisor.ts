@@ -183,7 +183,7 @@ export class Supervisor {
    */
   async refresh(
     containerId: string,
-    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'mux'>>,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'netns' | 'mux'>>,
   ): Promise<void> {
     await this.targets.refresh(containerId, fresh);
   }
@@ -192,9 +192,10 @@ export class Supervisor {
    * While a target container is down (it may be restarting): its addresses may go to another
    * container meanwhile, so nothing is dialled at them, and its relay agent and mux channel are ended. Connections
    * take the exec path, which fails fast while the container is down; refresh() undoes this.
+   * Its namespace helper is ended too: the namespace goes with the container.
    */
   async suspend(containerId: string): Promise<void> {
-    await this.refresh(containerId, { directAddresses: [], agent: null, mux: null });
+    await this.refresh(containerId, { directAddresses: [], agent: null, netns: null, mux: null });
   }
 
   /**
@@ -244,7 +245,11 @@ export class Supervisor {
     await this.host.closeWithdrawn();
     await this.registry.releaseAll();
     await this.connections.drain(RELAY_DRAIN_MS);
-    await Promise.all(this.targets.all().flatMap((target) => [target.agent?.close(), target.mux?.close()]));
+    await Promise.all(
+      this.targets
+        .all()
+        .flatMap((target) => [target.agent?.close(), target.netns?.close(), target.mux?.close()]),
+    );
   }
 
   private async refreshDial(

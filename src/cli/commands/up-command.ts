@@ -50,7 +50,7 @@ export function upCommand(): Command {
     .addOption(
       new Option(
         '--relay-path <path>',
-        'how connections reach the container: direct to its IP, an in-container agent, one exec for all (mux), or an exec each',
+        'how connections reach the container: direct to its IP, a helper in its network namespace, an in-container agent, one exec for all (mux), or an exec each',
       )
         .choices(['auto', ...RELAY_PATHS])
         .default('auto'),

@@ -7,7 +7,10 @@ import { readInto } from './read-into.js';
 import { relayStderrEvent } from './exec/exec-relay.js';
 import { shortId } from '../../common/short-id.js';
 
-/** Where one host connection goes: the container's IP, its relay agent, its mux channel, or an exec relay. */
+/**
+ * Where one host connection goes: the container's IP, a helper in its network namespace, its relay
+ * agent, its mux channel, or an exec relay.
+ */
 export type RelayTarget =
   | {
       path: 'direct';
@@ -23,7 +26,7 @@ export type RelayTarget =
       path: 'agent';
       /** Null when no agent can run after all: the connection takes `fallback` instead. */
       connect: (destination: Socket) => Promise<Socket | null>;
-      fallback: Extract<RelayTarget, { path: 'mux' | 'exec' }>;
+      fallback: InsideTarget | null;
     }
   | {
       path: 'mux';
@@ -33,9 +36,18 @@ export type RelayTarget =
        * rejects when the target refused.
        */
       relay: (client: Socket) => Promise<{ finished: Promise<void> } | null>;
-      fallback: Extract<RelayTarget, { path: 'exec' }>;
+      fallback: InsideTarget | null;
+    }
+  | {
+      path: 'netns';
+      /** Null when no helper can run: the connection takes `fallback`, or is reset without one. */
+      connect: (destination: Socket) => Promise<Socket | null>;
+      fallback: InsideTarget | null;
     }
   | { path: 'exec'; containerId: string; argv: string[] };
+
+/** A path inside the container: each but exec may give way to a next one (null: none left). */
+export type InsideTarget = Exclude<RelayTarget, { path: 'direct' }>;
 
 /** What a relay needs: the runtime, and where to report trouble. */
 export interface RelayDeps {
@@ -58,9 +70,11 @@ export function relayConnection(client: Socket, target: RelayTarget, deps: Relay
     case 'direct':
       return relayDirect(client, target, deps);
     case 'agent':
-      return relayAgent(client, target, deps);
+      return relayInside(client, target, deps);
     case 'mux':
       return relayMux(client, target, deps);
+    case 'netns':
+      return relayInside(client, target, deps);
     case 'exec':
       return relayExec(client, target, deps);
   }
@@ -144,25 +158,29 @@ function relayDirect(
   });
 }
 
-// The agent answers only once the server in the container has accepted, so a refusal reaches the
-// client as a reset, as on the direct path. The client's first bytes wait in its socket meanwhile.
-async function relayAgent(
+// The agent and the namespace helper answer only once the server in the container has accepted, so
+// a refusal reaches the client as a reset, as on the direct path. The client's first bytes wait in
+// its socket meanwhile.
+async function relayInside(
   client: Socket,
-  target: Extract<RelayTarget, { path: 'agent' }>,
+  target: Extract<RelayTarget, { path: 'agent' | 'netns' }>,
   deps: RelayDeps,
 ): Promise<void> {
-  client.on('error', () => client.destroy());
+  const onClientError = () => client.destroy();
+  client.on('error', onClientError);
   let upstream: Socket | null;
   try {
     upstream = await target.connect(client);
   } catch (error) {
-    deps.log?.('cannot connect through the relay agent', { error: errorMessage(error) });
+    const through = target.path === 'agent' ? 'the relay agent' : "the container's namespace helper";
+    deps.log?.(`cannot connect through ${through}`, { error: errorMessage(error) });
     reset(client);
     return;
   }
   if (upstream === null) {
     if (client.destroyed) return;
-    return relayConnection(client, target.fallback, deps);
+    client.off('error', onClientError);
+    return fallBack(client, target.fallback, target.path, deps);
   }
   if (client.destroyed) {
     reset(upstream);
@@ -185,7 +203,8 @@ async function relayMux(
   target: Extract<RelayTarget, { path: 'mux' }>,
   deps: RelayDeps,
 ): Promise<void> {
-  client.on('error', () => client.destroy());
+  const onClientError = () => client.destroy();
+  client.on('error', onClientError);
   let relayed: { finished: Promise<void> } | null;
   try {
     relayed = await target.relay(client);
@@ -196,9 +215,23 @@ async function relayMux(
   }
   if (relayed === null) {
     if (client.destroyed) return;
-    return relayConnection(client, target.fallback, deps);
+    client.off('error', onClientError);
+    return fallBack(client, target.fallback, 'mux', deps);
   }
   await relayed.finished;
+}
+
+/** A path that cannot run after all gives the connection to the next, or resets it when none is left. */
+function fallBack(
+  client: Socket,
+  fallback: InsideTarget | null,
+  from: RelayTarget['path'],
+  deps: RelayDeps,
+): Promise<void> {
+  if (fallback !== null) return relayConnection(client, fallback, deps);
+  deps.log?.(`no path into the container: the ${from} path cannot run and it has no relay program`);
+  reset(client);
+  return Promise.resolve();
 }
 
 function relayExec(
