@@ -2,6 +2,7 @@ import type pino from 'pino';
 import { OnDemandAgent, agentIdleMs } from '../forwarding/relay/agent/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../forwarding/relay/agent/agent-process.js';
 import type { AgentInterpreter } from '../forwarding/relay/agent/agent-protocol.js';
+import { muxFor } from '../forwarding/relay/mux/mux-start.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses } from '../forwarding/route.js';
@@ -12,13 +13,14 @@ type Logger = pino.Logger;
 
 /**
  * What the forwarder knows of one container it forwards into: its addresses, the relay program it
- * offers, and the relay agent that may serve its loopback-bound ports.
+ * offers, and the relay agent and mux channel that may serve its loopback-bound ports.
  */
 export async function targetOf(
   docker: Docker,
   container: ContainerInfo,
   source: ListenerSource,
   agent: { wanted: boolean; log: Logger } | null = null,
+  mux: { wanted: boolean; log: Logger } | null = null,
 ): Promise<TargetContainer> {
   const directAddresses = directAddressesOf(container, source);
   const hostNetwork = onHostNetwork(container);
@@ -33,6 +35,13 @@ export async function targetOf(
     agent:
       programs && agent?.wanted
         ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
+        : null,
+    mux:
+      programs && mux?.wanted
+        ? muxFor(docker, container.id, programs.agentInterpreters, {
+            idleMs: agentIdleMs(),
+            info: (message, fields) => mux.log.info(fields ?? {}, message),
+          })
         : null,
     hostNetwork,
     publishedPorts: container.publishedPorts,

@@ -28,6 +28,7 @@ export class ForwardConnections {
       listener: forward,
       directAddresses: forward.target.directAddresses,
       agentUsable: forward.target.agent?.usable === true,
+      muxUsable: forward.target.mux?.usable === true,
       ipv4Refused: forward.ipv4Refused === true,
     });
   }
@@ -78,6 +79,7 @@ export class ForwardConnections {
       dialAddress: forward.dialAddress,
       relayProgram: target.relayProgram,
       agent: target.agent,
+      mux: target.mux,
       onRefused,
     });
   }

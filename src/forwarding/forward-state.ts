@@ -1,5 +1,6 @@
 import type { PublishedPort } from '../runtime/published-ports.js';
 import type { OnDemandAgent } from './relay/agent/agent-on-demand.js';
+import type { OnDemandMux } from './relay/mux/mux-on-demand.js';
 import type { HostListener } from './host/host-listener.js';
 import type { PortEntry, PortOrigin } from './port-entry.js';
 import type { BindScope, PortListener } from './detect/proc-net-tcp.js';
@@ -16,6 +17,8 @@ export interface TargetContainer {
   relayProgram: RelayProgram | null;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
   agent: OnDemandAgent | null;
+  /** The mux channel: one exec that carries every connection (started on demand), when python3 or perl can run it. */
+  mux: OnDemandMux | null;
   /**
    * It runs in the host's own network namespace (network mode `host`): its servers already listen on
    * the host, at their own ports, and the forwarder's listeners would show up as its own.

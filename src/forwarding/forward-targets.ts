@@ -26,15 +26,18 @@ export class ForwardTargets {
    */
   async refresh(
     containerId: string,
-    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'mux'>>,
   ): Promise<void> {
     const target = this.byId(containerId);
     if (!target) return;
     const previous = target.agent;
+    const previousMux = target.mux;
     target.directAddresses = fresh.directAddresses ?? target.directAddresses;
     target.relayProgram = fresh.relayProgram ?? target.relayProgram;
     target.agent = fresh.agent === undefined ? target.agent : fresh.agent;
+    target.mux = fresh.mux === undefined ? target.mux : fresh.mux;
     if (previous && previous !== target.agent) await previous.close();
+    if (previousMux && previousMux !== target.mux) await previousMux.close();
   }
 
   /** Makes another container's target the one of its replacement; null when there is nothing to do. */

@@ -4,8 +4,11 @@ export type PortOrigin = 'declared' | 'detected';
 /** How its host port was chosen (see host-port.ts). */
 export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 
-/** How connections reach the container: straight to its IP, through its relay agent, or by exec. */
-export const RELAY_PATHS = ['direct', 'agent', 'exec'] as const;
+/**
+ * How connections reach the container: straight to its IP, through its relay agent, over its mux
+ * channel (one exec carrying them all), or by an exec each.
+ */
+export const RELAY_PATHS = ['direct', 'agent', 'mux', 'exec'] as const;
 export type RelayPath = (typeof RELAY_PATHS)[number];
 
 /** One forwarded port as the registry records it; `ports` shows its PublicPortEntry. */

@@ -15,6 +15,8 @@ export interface RouteInput {
   directAddresses: readonly string[];
   /** Whether the container's relay agent may be used now (see OnDemandAgent.usable). */
   agentUsable: boolean;
+  /** Whether the container's mux channel may be used now (see OnDemandMux.usable). */
+  muxUsable?: boolean;
   /** A direct dial at the container's IPv4 address was refused by the current socket: it is IPv6-only. */
   ipv4Refused: boolean;
 }
@@ -27,8 +29,8 @@ export interface Route {
   address: string | null;
   /**
    * The paths a connection goes on to, in order, when the one before fails it: a direct dial refused
-   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; an agent that cannot
-   * run after all gives way to exec.
+   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; an agent or mux
+   * channel that cannot run after all gives way to the next.
    */
   fallbacks: Exclude<RelayPath, 'direct'>[];
 }
@@ -36,32 +38,38 @@ export interface Route {
 /**
  * Pure: how connections reach a server in the container. Direct to the container's IP when the
  * server accepts there and the host can route to it; else through the relay agent when it may run;
- * else by exec. `--relay-path` narrows the choice: exec forces exec, agent skips the direct dial,
- * direct skips the agent (an exec still carries what the host cannot dial).
+ * else over the mux channel when it may run; else by exec. `--relay-path` narrows the choice: exec
+ * forces exec, agent and mux skip the direct dial (and mux the agent), direct skips the agent and
+ * the mux channel (an exec still carries what the host cannot dial).
  */
 export function route(input: RouteInput): Route {
   const { forced, listener } = input;
-  const inside = insidePaths(input.agentUsable);
+  const inside = insidePaths(input.agentUsable && forced !== 'mux', input.muxUsable === true);
   if (forced === 'exec') return { path: 'exec', address: null, fallbacks: [] };
-  if (forced !== 'agent') {
+  if (forced !== 'agent' && forced !== 'mux') {
     const address = directDialAddress(input.directAddresses, listener, input.ipv4Refused);
     if (address !== null) {
       const fallbacks = fallsBackWhenRefused(listener, address) ? inside : [];
       return { path: 'direct', address, fallbacks };
     }
   }
-  if (forced !== 'direct' && input.agentUsable) return { path: 'agent', address: null, fallbacks: ['exec'] };
-  return { path: 'exec', address: null, fallbacks: [] };
+  const [path = 'exec', ...fallbacks] = forced === 'direct' ? ['exec' as const] : inside;
+  return { path, address: null, fallbacks };
 }
 
 /** The paths inside the container, best first. */
-function insidePaths(agentUsable: boolean): Exclude<RelayPath, 'direct'>[] {
-  return agentUsable ? ['agent', 'exec'] : ['exec'];
+function insidePaths(agentUsable: boolean, muxUsable: boolean): Exclude<RelayPath, 'direct'>[] {
+  return [...(agentUsable ? ['agent' as const] : []), ...(muxUsable ? ['mux' as const] : []), 'exec'];
 }
 
-/** Pure: the relay agent runs unless exec or direct dialling is forced. */
+/** Pure: the relay agent runs unless exec, direct dialling or the mux channel is forced. */
 export function wantsAgent(forced: RelayPath | null): boolean {
   return forced === null || forced === 'agent';
+}
+
+/** Pure: the mux channel may run unless exec, direct dialling or the agent is forced. */
+export function wantsMux(forced: RelayPath | null): boolean {
+  return forced === null || forced === 'mux';
 }
 
 /**
@@ -81,6 +89,9 @@ export interface RouteEnds {
   dialAddress: string;
   relayProgram: RelayProgram | null;
   agent: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
+  mux?: {
+    relay(client: Socket, address: string, port: number): Promise<{ finished: Promise<void> } | null>;
+  } | null;
   /** Told when a direct dial was refused and the connection went on inside the container. */
   onRefused: () => void;
 }
@@ -88,17 +99,19 @@ export interface RouteEnds {
 /** What a connection on `chosen` is handed to (see relayConnection). */
 export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
   if (chosen.path === 'direct' && chosen.address !== null) {
-    const [first] = chosen.fallbacks;
     const direct = { path: 'direct', host: chosen.address, port: ends.port } as const;
-    if (first === undefined) return direct;
-    return { ...direct, refused: { fallback: insideTarget(first, ends), onRefused: ends.onRefused } };
+    if (chosen.fallbacks.length === 0) return direct;
+    return {
+      ...direct,
+      refused: { fallback: insideTarget(chosen.fallbacks, ends), onRefused: ends.onRefused },
+    };
   }
-  return insideTarget(chosen.path === 'agent' ? 'agent' : 'exec', ends);
+  return insideTarget(chosen.path === 'direct' ? chosen.fallbacks : [chosen.path, ...chosen.fallbacks], ends);
 }
 
-/** The agent, or else exec, to the server's address inside the container. */
+/** The first of `paths` to the server's address inside the container, each falling back to the next, exec last. */
 function insideTarget(
-  path: Exclude<RelayPath, 'direct'>,
+  paths: readonly Exclude<RelayPath, 'direct'>[],
   ends: RouteEnds,
 ): Exclude<RelayTarget, { path: 'direct' }> {
   const program = ends.relayProgram;
@@ -113,11 +126,17 @@ function insideTarget(
     containerId: ends.containerId,
     argv: relayArgv(program, ends.dialAddress, ends.port),
   };
-  const agent = ends.agent;
-  if (path !== 'agent' || agent === null) return exec;
-  return {
-    path: 'agent',
-    connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
-    fallback: exec,
-  };
+  const { agent, mux } = ends;
+  const viaMux: Extract<RelayTarget, { path: 'mux' | 'exec' }> =
+    paths.includes('mux') && mux
+      ? { path: 'mux', relay: (client) => mux.relay(client, ends.dialAddress, ends.port), fallback: exec }
+      : exec;
+  if (paths[0] === 'agent' && agent !== null) {
+    return {
+      path: 'agent',
+      connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
+      fallback: viaMux,
+    };
+  }
+  return paths[0] === 'exec' ? exec : viaMux;
 }

@@ -168,18 +168,18 @@ export class Supervisor {
    */
   async refresh(
     containerId: string,
-    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'mux'>>,
   ): Promise<void> {
     await this.targets.refresh(containerId, fresh);
   }
 
   /**
    * While a target container is down (it may be restarting): its addresses may go to another
-   * container meanwhile, so nothing is dialled at them, and its relay agent is ended. Connections
+   * container meanwhile, so nothing is dialled at them, and its relay agent and mux channel are ended. Connections
    * take the exec path, which fails fast while the container is down; refresh() undoes this.
    */
   async suspend(containerId: string): Promise<void> {
-    await this.refresh(containerId, { directAddresses: [], agent: null });
+    await this.refresh(containerId, { directAddresses: [], agent: null, mux: null });
   }
 
   /**
@@ -227,7 +227,7 @@ export class Supervisor {
     await this.host.closeWithdrawn();
     await this.registry.releaseAll();
     await this.connections.drain(RELAY_DRAIN_MS);
-    await Promise.all(this.targets.all().map((target) => target.agent?.close()));
+    await Promise.all(this.targets.all().flatMap((target) => [target.agent?.close(), target.mux?.close()]));
   }
 
   private async refreshDial(

@@ -5,6 +5,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentArgv } from '../../src/forwarding/relay/agent/agent-protocol.js';
+import { muxAgentArgv } from '../../src/forwarding/relay/mux/mux-agent-argv.js';
 import { probeContainerPrograms, relayArgv } from '../../src/forwarding/relay/exec/exec-relay.js';
 import { createSocketOwnerFinder } from '../../src/forwarding/detect/socket-owners.js';
 import type { Docker } from '../../src/runtime/docker.js';
@@ -59,6 +60,8 @@ describe('the programs run inside containers', () => {
       'exec-relay.bash',
       'exec-relay.pl',
       'exec-relay.py',
+      'mux-agent.pl',
+      'mux-agent.py',
       'probe-programs.sh',
       'probe-socket-owners.sh',
       'relay-agent.pl',
@@ -75,6 +78,8 @@ describe('the programs run inside containers', () => {
     const sent: [string, string][] = [
       ['relay-agent.py', agentArgv('python3', '172.17.0.2', null)[4] ?? ''],
       ['relay-agent.pl', agentArgv('perl', '172.17.0.2', null)[2] ?? ''],
+      ['mux-agent.py', muxAgentArgv('python3')[4] ?? ''],
+      ['mux-agent.pl', muxAgentArgv('perl')[2] ?? ''],
       ['exec-relay.py', relayArgv({ kind: 'python3' }, '127.0.0.1', 80)[4] ?? ''],
       ['exec-relay.pl', relayArgv({ kind: 'perl' }, '127.0.0.1', 80)[2] ?? ''],
       ['exec-relay.bash', relayArgv({ kind: 'bash' }, '127.0.0.1', 80)[2] ?? ''],

@@ -50,7 +50,7 @@ export function upCommand(): Command {
     .addOption(
       new Option(
         '--relay-path <path>',
-        'how connections reach the container: direct to its IP, an in-container agent, or docker exec',
+        'how connections reach the container: direct to its IP, an in-container agent, one exec for all (mux), or an exec each',
       )
         .choices(['auto', ...RELAY_PATHS])
         .default('auto'),

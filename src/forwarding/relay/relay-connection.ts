@@ -7,7 +7,7 @@ import { readInto } from './read-into.js';
 import { relayStderrEvent } from './exec/exec-relay.js';
 import { shortId } from '../../common/short-id.js';
 
-/** Where one host connection goes: the container's IP, its relay agent, or an exec relay. */
+/** Where one host connection goes: the container's IP, its relay agent, its mux channel, or an exec relay. */
 export type RelayTarget =
   | {
       path: 'direct';
@@ -23,6 +23,16 @@ export type RelayTarget =
       path: 'agent';
       /** Null when no agent can run after all: the connection takes `fallback` instead. */
       connect: (destination: Socket) => Promise<Socket | null>;
+      fallback: Extract<RelayTarget, { path: 'mux' | 'exec' }>;
+    }
+  | {
+      path: 'mux';
+      /**
+       * Carries the client on the container's mux channel: null when none can run (the connection
+       * takes `fallback`), else the relay, whose `finished` says when the client has closed;
+       * rejects when the target refused.
+       */
+      relay: (client: Socket) => Promise<{ finished: Promise<void> } | null>;
       fallback: Extract<RelayTarget, { path: 'exec' }>;
     }
   | { path: 'exec'; containerId: string; argv: string[] };
@@ -49,6 +59,8 @@ export function relayConnection(client: Socket, target: RelayTarget, deps: Relay
       return relayDirect(client, target, deps);
     case 'agent':
       return relayAgent(client, target, deps);
+    case 'mux':
+      return relayMux(client, target, deps);
     case 'exec':
       return relayExec(client, target, deps);
   }
@@ -150,7 +162,7 @@ async function relayAgent(
   }
   if (upstream === null) {
     if (client.destroyed) return;
-    return relayExec(client, target.fallback, deps);
+    return relayConnection(client, target.fallback, deps);
   }
   if (client.destroyed) {
     reset(upstream);
@@ -165,6 +177,28 @@ async function relayAgent(
     if (upstream.readableEnded) client.end();
     else upstream.once('end', () => client.end());
   });
+}
+
+// As on the agent path, the target answers only once it has accepted: a refusal resets the client.
+async function relayMux(
+  client: Socket,
+  target: Extract<RelayTarget, { path: 'mux' }>,
+  deps: RelayDeps,
+): Promise<void> {
+  client.on('error', () => client.destroy());
+  let relayed: { finished: Promise<void> } | null;
+  try {
+    relayed = await target.relay(client);
+  } catch (error) {
+    deps.onError?.('cannot connect through the mux channel', error);
+    reset(client);
+    return;
+  }
+  if (relayed === null) {
+    if (client.destroyed) return;
+    return relayConnection(client, target.fallback, deps);
+  }
+  await relayed.finished;
 }
 
 function relayExec(

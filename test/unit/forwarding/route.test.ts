@@ -6,6 +6,7 @@ import {
   relayTargetOf,
   route,
   wantsAgent,
+  wantsMux,
   type RouteEnds,
   type RouteInput,
 } from '../../../src/forwarding/route.js';
@@ -91,6 +92,47 @@ describe('route', () => {
   });
 });
 
+describe('route with a mux channel', () => {
+  const remote = { directAddresses: [], muxUsable: true };
+
+  it('goes direct, then agent, then mux, then exec', () => {
+    expect(route(input({ muxUsable: true })).path).toBe('direct');
+    expect(route(input({ listener: loopback, muxUsable: true }))).toEqual({
+      path: 'agent',
+      address: null,
+      fallbacks: ['mux', 'exec'],
+    });
+    expect(route(input({ ...remote, listener: loopback, agentUsable: false }))).toEqual({
+      path: 'mux',
+      address: null,
+      fallbacks: ['exec'],
+    });
+    expect(route(input({ ...remote, muxUsable: false, agentUsable: false })).path).toBe('exec');
+  });
+
+  it('carries a wildcard server on a remote engine, which the host cannot dial', () => {
+    expect(route(input({ ...remote, agentUsable: false })).path).toBe('mux');
+  });
+
+  it("puts the mux channel behind a refused '::' dial", () => {
+    expect(route(input({ listener: ipv6Wildcard, agentUsable: false, muxUsable: true })).fallbacks).toEqual([
+      'mux',
+      'exec',
+    ]);
+  });
+
+  it('follows --relay-path mux: no direct dial, no agent, exec while the channel cannot run', () => {
+    expect(route(input({ forced: 'mux', muxUsable: true }))).toEqual({
+      path: 'mux',
+      address: null,
+      fallbacks: ['exec'],
+    });
+    expect(route(input({ forced: 'mux', muxUsable: false })).path).toBe('exec');
+    expect(route(input({ forced: 'exec', muxUsable: true })).path).toBe('exec');
+    expect(route(input({ forced: 'direct', listener: loopback, muxUsable: true })).path).toBe('exec');
+  });
+});
+
 describe('wantsAgent', () => {
   it('runs the agent unless exec or direct is forced', () => {
     expect(wantsAgent(null)).toBe(true);
@@ -100,9 +142,19 @@ describe('wantsAgent', () => {
   });
 });
 
+describe('wantsMux', () => {
+  it('runs the mux channel unless another path is forced', () => {
+    expect(wantsMux(null)).toBe(true);
+    expect(wantsMux('mux')).toBe(true);
+    expect(wantsMux('agent')).toBe(false);
+    expect(wantsMux('direct')).toBe(false);
+    expect(wantsMux('exec')).toBe(false);
+  });
+});
+
 describe('RELAY_PATHS', () => {
   it('lists each path once, in the order --relay-path offers them', () => {
-    expect(RELAY_PATHS).toEqual(['direct', 'agent', 'exec']);
+    expect(RELAY_PATHS).toEqual(['direct', 'agent', 'mux', 'exec']);
   });
 });
 
@@ -134,6 +186,28 @@ describe('relayTargetOf', () => {
     expect(inside.fallback).toMatchObject({ path: 'exec', containerId: 'c0ffee' });
     await inside.connect({} as Socket);
     expect(connected).toEqual([{ address: '::1', port: 3000 }]);
+  });
+
+  it('chains agent, mux and exec, each the fallback of the one before', async () => {
+    const relayed: { address: string; port: number }[] = [];
+    const withMux: RouteEnds = {
+      ...ends,
+      mux: {
+        relay: (_client, address, port) => {
+          relayed.push({ address, port });
+          return Promise.resolve(null);
+        },
+      },
+    };
+    const target = relayTargetOf(route(input({ listener: loopback, muxUsable: true })), withMux);
+    if (target.path !== 'agent') throw new Error('expected the agent first');
+    const mux = target.fallback;
+    if (mux.path !== 'mux') throw new Error('expected the mux channel behind the agent');
+    expect(mux.fallback).toMatchObject({ path: 'exec', containerId: 'c0ffee' });
+    await mux.relay({} as Socket);
+    expect(relayed).toEqual([{ address: '::1', port: 3000 }]);
+    const forced = relayTargetOf(route(input({ forced: 'mux', muxUsable: true })), withMux);
+    expect(forced.path).toBe('mux');
   });
 
   it('names the container and port when a route goes inside and no relay program was looked for', () => {

@@ -1,0 +1,167 @@
+# portpilot mux agent (perl): see relay/mux/mux-codec.ts for the protocol.
+# Each @@NAME@@ in single quotes is replaced, quotes and all, by mux-agent-argv.ts's constant NAME.
+# perl-base has no threads: one select() loop, as mux-agent.py. stdin brings frames, stdout takes
+# them, every stream is a non-blocking socket, read only while its stream has credit and stdout is
+# not backed up.
+use strict;
+use POSIX ();
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+use Socket qw(AF_INET AF_INET6 SOCK_STREAM SOL_SOCKET SO_ERROR SO_LINGER IPPROTO_IP IPPROTO_TCP
+  TCP_NODELAY SHUT_WR inet_pton pack_sockaddr_in pack_sockaddr_in6);
+my ($magic, $max_payload, $window, $data_bytes) = ('@@MUX_MAGIC@@', '@@MUX_MAX_PAYLOAD_BYTES@@', '@@MUX_INITIAL_WINDOW_BYTES@@', '@@MUX_DATA_FRAME_BYTES@@');
+my ($out_high, $connect_timeout_s) = ('@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOUT_S@@');
+my ($OPEN, $OPEN_OK, $OPEN_FAIL, $DATA) = ('@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@');
+my ($GRANT, $EOF, $CLOSE, $RESET, $PING, $PONG) = ('@@MUX_WINDOW@@', '@@MUX_EOF@@', '@@MUX_CLOSE@@', '@@MUX_RESET@@', '@@MUX_PING@@', '@@MUX_PONG@@');
+$SIG{PIPE} = 'IGNORE';
+binmode STDIN;
+binmode STDOUT;
+for my $fh (\*STDIN, \*STDOUT) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK) }
+# A stream: { id, fh, fd, connecting, deadline, in (bytes for its socket), sent (of in), open (the
+# host may still send), taken (written, not granted yet), credit (we may still send), eof_in,
+# eof_out, shut }.
+my (%streams, %by_fd);
+my ($out, $rx) = ($magic, '');
+
+sub frame { my ($kind, $id, $payload) = (@_, ''); $out .= pack('CNN', $kind, $id, length $payload) . $payload }
+sub forget {
+  my ($s, $rst) = @_;
+  delete $streams{$s->{id}};
+  delete $by_fd{$s->{fd}};
+  setsockopt($s->{fh}, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) if $rst;
+  close $s->{fh};
+}
+sub abort { my ($s) = @_; forget($s, 1); frame($RESET, $s->{id}) }
+sub reason { my ($code) = @_; local $! = $code; POSIX::strerror($code) . " (errno $code)" }
+sub open_stream {
+  my ($id, $payload) = @_;
+  return frame($OPEN_FAIL, $id, 'malformed OPEN') if $streams{$id} || length $payload < 3;
+  my ($port, $address) = (unpack('n', $payload), substr($payload, 2));
+  my $family = index($address, ':') >= 0 ? AF_INET6 : AF_INET;
+  my $raw = inet_pton($family, $address);
+  return frame($OPEN_FAIL, $id, "not an IP address: $address") unless defined $raw;
+  my $pack = sub { $family == AF_INET ? pack_sockaddr_in($_[0], $raw) : pack_sockaddr_in6($_[0], $raw) };
+  my $fh;
+  return frame($OPEN_FAIL, $id, reason($! + 0)) unless socket($fh, $family, SOCK_STREAM, 0);
+  setsockopt($fh, IPPROTO_IP, 24, 1);
+  # Binding first fails for any address not the container's own: never a proxy to elsewhere.
+  unless (bind($fh, $pack->(0))) { my $code = $! + 0; close $fh; return frame($OPEN_FAIL, $id, reason($code)) }
+  fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
+  setsockopt($fh, IPPROTO_TCP, TCP_NODELAY, 1);
+  unless (connect($fh, $pack->($port)) || $!{EINPROGRESS}) {
+    my $code = $! + 0;
+    close $fh;
+    return frame($OPEN_FAIL, $id, reason($code));
+  }
+  my $s = { id => $id, fh => $fh, fd => fileno($fh), connecting => 1, deadline => time + $connect_timeout_s,
+    in => '', sent => 0, open => $window, taken => 0, credit => $window };
+  $streams{$id} = $by_fd{$s->{fd}} = $s;
+}
+sub connected {
+  my ($s) = @_;
+  my $code = unpack('i', getsockopt($s->{fh}, SOL_SOCKET, SO_ERROR));
+  if ($code) { forget($s); return frame($OPEN_FAIL, $s->{id}, reason($code)) }
+  delete @$s{qw(connecting deadline)};
+  frame($OPEN_OK, $s->{id});
+}
+sub finish {
+  my ($s) = @_;
+  return 0 unless $s->{shut} && $s->{eof_out};
+  forget($s);
+  frame($CLOSE, $s->{id});
+  1;
+}
+sub push_in {
+  my ($s) = @_;
+  if (length $s->{in}) {
+    my $put = syswrite($s->{fh}, $s->{in}, length($s->{in}) - $s->{sent}, $s->{sent});
+    unless (defined $put) { return abort($s) unless $!{EAGAIN}; $put = 0 }
+    # An offset, not a chop from the front: the buffer is not moved for every partial write.
+    @$s{qw(in sent)} = ('', 0) if ($s->{sent} += $put) == length $s->{in};
+    $s->{taken} += $put;
+    if ($s->{taken} >= $window / 2) {
+      frame($GRANT, $s->{id}, pack('N', $s->{taken}));
+      $s->{open} += $s->{taken};
+      $s->{taken} = 0;
+    }
+  }
+  if ($s->{eof_in} && !length $s->{in} && !$s->{shut}) { shutdown($s->{fh}, SHUT_WR); $s->{shut} = 1 }
+  finish($s);
+}
+sub pull {
+  my ($s) = @_;
+  for (1 .. 16) {
+    my $n = $s->{credit} < $data_bytes ? $s->{credit} : $data_bytes;
+    return if $n <= 0 || length $out >= $out_high;
+    my $got = sysread($s->{fh}, my $data, $n);
+    unless (defined $got) { return if $!{EAGAIN}; return abort($s) }
+    if ($got == 0) { $s->{eof_out} = 1; frame($EOF, $s->{id}); finish($s); return }
+    $s->{credit} -= $got;
+    frame($DATA, $s->{id}, $data);
+  }
+}
+sub handle {
+  my ($kind, $id, $payload) = @_;
+  return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
+  return open_stream($id, $payload) if $kind == $OPEN;
+  my $s = $streams{$id} or return;
+  if ($kind == $DATA) {
+    return abort($s) if $s->{connecting} || length $payload > $s->{open};
+    $s->{open} -= length $payload;
+    $s->{in} .= $payload;
+    push_in($s);
+  } elsif ($kind == $GRANT && length $payload == 4) { $s->{credit} += unpack('N', $payload) }
+  elsif ($kind == $EOF) { $s->{eof_in} = 1; push_in($s) }
+  elsif ($kind == $RESET) { forget($s, 1) }
+  elsif ($kind == $CLOSE) { forget($s) }
+}
+sub read_stdin {
+  my $got = sysread(STDIN, $rx, 262144, length $rx);
+  return if !defined $got && $!{EAGAIN};
+  POSIX::_exit(0) unless $got;
+  my $pos = 0;
+  while (length($rx) - $pos >= 9) {
+    my ($kind, $id, $length) = unpack('CNN', substr($rx, $pos, 9));
+    if ($length > $max_payload) { print STDERR "mux agent: a $length-byte frame passes the limit\n"; POSIX::_exit(2) }
+    last if $pos + 9 + $length > length $rx;
+    handle($kind, $id, substr($rx, $pos + 9, $length));
+    $pos += 9 + $length;
+  }
+  substr($rx, 0, $pos) = '';
+}
+sub flush {
+  return unless length $out;
+  my $put = syswrite(STDOUT, $out);
+  unless (defined $put) { return if $!{EAGAIN}; POSIX::_exit(0) }
+  substr($out, 0, $put) = '';
+}
+
+while (1) {
+  flush();
+  my ($rin, $win) = ('', '');
+  vec($rin, 0, 1) = 1;
+  vec($win, 1, 1) = 1 if length $out;
+  my $room = length $out < $out_high;
+  for my $s (values %streams) {
+    if ($s->{connecting}) { vec($win, $s->{fd}, 1) = 1; next }
+    vec($rin, $s->{fd}, 1) = 1 if $room && !$s->{eof_out} && $s->{credit} > 0;
+    vec($win, $s->{fd}, 1) = 1 if length $s->{in};
+  }
+  my $timeout = (grep { $_->{connecting} } values %streams) ? 1 : undef;
+  next if select(my $rout = $rin, my $wout = $win, undef, $timeout) < 0;
+  # A snapshot of the streams select() answered for: handling one may forget others, and a stream
+  # opened meanwhile may have a freed descriptor whose bits are not its own.
+  my @all = values %streams;
+  read_stdin() if vec($rout, 0, 1);
+  flush() if vec($wout, 1, 1);
+  for my $s (@all) {
+    next unless ($streams{$s->{id}} || 0) == $s;
+    my ($readable, $writable) = (vec($rout, $s->{fd}, 1), vec($wout, $s->{fd}, 1));
+    if ($s->{connecting}) {
+      if ($writable) { connected($s) }
+      elsif (time > $s->{deadline}) { forget($s); frame($OPEN_FAIL, $s->{id}, 'ETIMEDOUT (no answer in time)') }
+      next;
+    }
+    push_in($s) if $writable && length $s->{in};
+    pull($s) if $readable && ($streams{$s->{id}} || 0) == $s;
+  }
+}

@@ -1,0 +1,39 @@
+import { loadProgram } from '../../container-programs/program-text.js';
+import type { AgentInterpreter } from '../agent/agent-protocol.js';
+import {
+  MUX_DATA_FRAME_BYTES,
+  MUX_FRAME_TYPES,
+  MUX_INITIAL_WINDOW_BYTES,
+  MUX_MAGIC,
+  MUX_MAX_PAYLOAD_BYTES,
+} from './mux-codec.js';
+
+/**
+ * Past this many bytes waiting for stdout, the agent stops reading its sockets until the host has
+ * taken them: the host reads its channel without pause, so this is only a slow exec stream's due.
+ */
+export const MUX_OUTPUT_HIGH_BYTES = 1_048_576;
+/** How long the agent waits for a target in the container to accept a stream's connection. */
+export const MUX_CONNECT_TIMEOUT_S = 10;
+
+const VALUES = {
+  MUX_MAGIC,
+  MUX_MAX_PAYLOAD_BYTES,
+  MUX_INITIAL_WINDOW_BYTES,
+  MUX_DATA_FRAME_BYTES,
+  MUX_OUTPUT_HIGH_BYTES,
+  MUX_CONNECT_TIMEOUT_S,
+  ...Object.fromEntries(
+    Object.entries(MUX_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
+  ),
+};
+
+const PYTHON_MUX_AGENT = loadProgram('mux-agent.py', VALUES);
+const PERL_MUX_AGENT = loadProgram('mux-agent.pl', VALUES);
+
+/** Pure: the argv run in the container to start a mux agent (its stdin and stdout are the channel). */
+export function muxAgentArgv(interpreter: AgentInterpreter): string[] {
+  return interpreter === 'python3'
+    ? ['python3', '-I', '-S', '-c', PYTHON_MUX_AGENT]
+    : ['perl', '-e', PERL_MUX_AGENT];
+}

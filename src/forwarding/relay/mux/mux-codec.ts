@@ -1,0 +1,161 @@
+/**
+ * The mux channel's protocol: one long-lived exec per container (mux-agent.py or .pl) carries every
+ * connection of that container over its stdin and stdout.
+ *
+ * - The agent writes MUX_MAGIC on stdout first, then frames; the host writes frames only.
+ * - A frame: type (u8), stream id (u32 big-endian), payload length (u32 big-endian), payload. A
+ *   frame whose length passes MUX_MAX_PAYLOAD_BYTES breaks the channel: its reader ends it.
+ * - Streams are opened by the host, ids counting up from 1 and never reused on a channel; id 0 is
+ *   the channel itself (PING, PONG).
+ * - OPEN (host → agent): port (u16) then the target address in ASCII. The agent binds a socket to
+ *   that address first (any address not the container's own fails: never a proxy to elsewhere),
+ *   connects, and answers OPEN_OK, or OPEN_FAIL with the reason in ASCII and forgets the stream.
+ * - DATA: bytes of the stream, never more than the receiver's window has left. Each direction of a
+ *   stream starts with MUX_INITIAL_WINDOW_BYTES; WINDOW (u32) grants that much more, sent by the
+ *   receiver as its consumer (the socket it writes to) takes bytes. So a slow reader stops its own
+ *   stream only, and neither side buffers more than a window per stream and direction. DATA beyond
+ *   the window resets the stream.
+ * - EOF: the sender's direction is done (a half-close); the receiver shuts down the writing side
+ *   of its socket once it has written what it holds.
+ * - CLOSE (agent → host): the agent has closed its socket after EOF both ways, and forgotten the
+ *   stream; the host forgets it too.
+ * - RESET (either way): the stream is aborted; its socket is reset (a TCP RST) and forgotten.
+ * - PING (host → agent, id 0, any payload up to 64 bytes) is answered with PONG and the same
+ *   payload. The host pings every few seconds; a channel from which nothing came during
+ *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
+ * - Frames of any other type are skipped: types 11 and up are kept for later (listener reports,
+ *   datagrams, reverse listens), and a peer that does not know them ignores them.
+ * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
+ *   ignored on both sides.
+ */
+
+/** What the agent writes first: the protocol's version. */
+export const MUX_MAGIC = 'PPM1';
+/** Bytes of a frame's header: type, stream id, length. */
+export const MUX_HEADER_BYTES = 9;
+/** The largest payload a frame may carry; a longer one breaks the channel. */
+export const MUX_MAX_PAYLOAD_BYTES = 262_144;
+/** The most DATA one frame carries (a read of a socket is cut into frames of this size). */
+export const MUX_DATA_FRAME_BYTES = 65_536;
+/** Each direction of a stream may have this much in flight before its receiver grants more. */
+export const MUX_INITIAL_WINDOW_BYTES = 262_144;
+
+export const MUX_FRAME_TYPES = {
+  OPEN: 1,
+  OPEN_OK: 2,
+  OPEN_FAIL: 3,
+  DATA: 4,
+  WINDOW: 5,
+  EOF: 6,
+  CLOSE: 7,
+  RESET: 8,
+  PING: 9,
+  PONG: 10,
+} as const;
+export type MuxFrameTypeName = keyof typeof MUX_FRAME_TYPES;
+
+/** One frame as read: `type` is the number on the wire, known or not. */
+export interface MuxFrame {
+  type: number;
+  stream: number;
+  payload: Buffer;
+}
+
+/** The stream is not a frame stream (a header no agent sends): the channel cannot go on. */
+export class MuxProtocolError extends Error {
+  override name = 'MuxProtocolError';
+}
+
+const U32_MAX = 0xffff_ffff;
+
+/** Pure: one frame on the wire. */
+export function encodeFrame(type: number, stream: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
+  if (payload.length > MUX_MAX_PAYLOAD_BYTES) {
+    throw new MuxProtocolError(
+      `a ${payload.length}-byte frame passes the ${MUX_MAX_PAYLOAD_BYTES}-byte limit`,
+    );
+  }
+  const frame = Buffer.allocUnsafe(MUX_HEADER_BYTES + payload.length);
+  frame.writeUInt8(type, 0);
+  frame.writeUInt32BE(stream, 1);
+  frame.writeUInt32BE(payload.length, 5);
+  frame.set(payload, MUX_HEADER_BYTES);
+  return frame;
+}
+
+/** Pure: OPEN's payload for address:port (address as text, checked by the caller). */
+export function encodeOpen(address: string, port: number): Buffer {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new MuxProtocolError(`mux target port ${port} is not a TCP port (1-65535)`);
+  }
+  const text = Buffer.from(address, 'ascii');
+  const payload = Buffer.allocUnsafe(2 + text.length);
+  payload.writeUInt16BE(port, 0);
+  text.copy(payload, 2);
+  return payload;
+}
+
+/** Pure: OPEN's address and port; null for a payload that is not one. */
+export function decodeOpen(payload: Buffer): { address: string; port: number } | null {
+  if (payload.length < 3) return null;
+  return { port: payload.readUInt16BE(0), address: payload.subarray(2).toString('ascii') };
+}
+
+/** Pure: WINDOW's payload. */
+export function encodeWindow(bytes: number): Buffer {
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > U32_MAX) {
+    throw new MuxProtocolError(`a window grant of ${bytes} bytes is not 1 to ${U32_MAX}`);
+  }
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(bytes, 0);
+  return payload;
+}
+
+/** Pure: WINDOW's grant; null for a payload that is not one. */
+export function decodeWindow(payload: Buffer): number | null {
+  return payload.length === 4 ? payload.readUInt32BE(0) : null;
+}
+
+/**
+ * Splits the bytes of a channel into frames, however its chunks cut them; throws MuxProtocolError
+ * at a length past MUX_MAX_PAYLOAD_BYTES (nothing is buffered for it). A frame's payload is a view
+ * of the chunk it came in where it came whole, a copy only where chunks split it.
+ */
+export class MuxDecoder {
+  private pending: Buffer = Buffer.alloc(0);
+  private broken = false;
+
+  constructor(private readonly sink: (frame: MuxFrame) => void) {}
+
+  /** Bytes held of a frame not yet whole. */
+  get buffered(): number {
+    return this.pending.length;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.broken) return;
+    let data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let offset = 0;
+    while (data.length - offset >= MUX_HEADER_BYTES) {
+      const length = data.readUInt32BE(offset + 5);
+      if (length > MUX_MAX_PAYLOAD_BYTES) {
+        this.broken = true;
+        this.pending = Buffer.alloc(0);
+        throw new MuxProtocolError(
+          `a frame of ${length} bytes passes the ${MUX_MAX_PAYLOAD_BYTES}-byte limit (type ${data[offset]}, stream ${data.readUInt32BE(offset + 1)})`,
+        );
+      }
+      const end = offset + MUX_HEADER_BYTES + length;
+      if (end > data.length) break;
+      this.sink({
+        type: data.readUInt8(offset),
+        stream: data.readUInt32BE(offset + 1),
+        payload: data.subarray(offset + MUX_HEADER_BYTES, end),
+      });
+      offset = end;
+    }
+    // What is left is less than one frame: copied, so that the chunk it came in can go.
+    data = data.subarray(offset);
+    this.pending = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data);
+  }
+}
