@@ -190,7 +190,7 @@ async function relayMux(
   try {
     relayed = await target.relay(client);
   } catch (error) {
-    deps.onError?.('cannot connect through the mux channel', error);
+    deps.log?.('cannot connect through the mux channel', { error: errorMessage(error) });
     reset(client);
     return;
   }
