@@ -75,12 +75,12 @@ describe("portpilot run by a user, on that user's rootless Podman (slirp4netns)"
       const listened = await server.listened;
       const forwarded = await timeWhen(() => hostLoopbackListens(port), 10_000, `host port ${port}`);
       expect(forwarded - listened, `${address}:${port}`).toBeLessThan(DETECTION_LIMIT_MS);
-      // slirp4netns gives the container no address the host can dial: both go through exec.
+      // slirp4netns gives the container no address the host can dial: both go over the mux channel.
       const row = await waitFor(
         async () => (await portsAsUser()).find((r) => r.containerPort === port),
         10_000,
       );
-      expect(row).toMatchObject({ hostPort: port, path: 'exec', origin: 'detected', forwarderPid: pid });
+      expect(row).toMatchObject({ hostPort: port, path: 'mux', origin: 'detected', forwarderPid: pid });
       expect((await exchange(port, data)).equals(data), `${address}:${port}`).toBe(true);
     }
 

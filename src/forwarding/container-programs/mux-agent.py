@@ -30,10 +30,13 @@ def frame(kind, sid, payload=b''):
     out.extend(payload)
 
 def watch(s):
+    global starved
     if s.connecting:
         mask = W
     else:
-        mask = (R if not s.eof_out and s.credit > 0 and len(out) < OUT_HIGH else 0) | (W if s.inbuf else 0)
+        room = len(out) < OUT_HIGH
+        starved = starved or not room
+        mask = (R if not s.eof_out and s.credit > 0 and room else 0) | (W if s.inbuf else 0)
     if mask != s.mask:
         if s.mask == 0:
             sel.register(s.sock, mask, s)
@@ -226,14 +229,16 @@ def flush():
 os.set_blocking(0, False)
 os.set_blocking(1, False)
 sel.register(0, R)
-stdout_watched, blocked = False, False
+stdout_watched, starved = False, False
 while True:
     flush()
     if bool(out) != stdout_watched:
         stdout_watched = bool(out)
         (sel.register if stdout_watched else sel.unregister)(*((1, W) if stdout_watched else (1,)))
-    if (len(out) >= OUT_HIGH) != blocked:
-        blocked = not blocked
+    # A stream left unread while stdout was backed up is read again once it has drained, however
+    # briefly it was backed up (within one turn of the loop, too).
+    if starved and len(out) < OUT_HIGH:
+        starved = False
         for s in list(streams.values()):
             watch(s)
     timeout = 1 if any(s.connecting for s in streams.values()) else None

@@ -1,0 +1,140 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processAlive, type PortRow } from '../support/cli.js';
+import { deterministicBytes, freeHostPort, sha256, waitFor } from '../support/containers.js';
+import { exchange } from '../support/host-client.js';
+import { DEBIAN_IMAGE } from '../support/images.js';
+import {
+  LARGE_BYTES,
+  concurrentEchoFailures,
+  execIn,
+  hostProcessesNaming,
+  muxAgentsIn,
+  readThenReply,
+  startFirstCloser,
+  startLoopbackServer,
+  transferCut,
+} from '../support/mux-checks.js';
+import { podmanText, removePodmanContainer, startPodmanContainer } from '../support/podman.js';
+import {
+  makeUserStateDir,
+  rootlessPodman,
+  rootlessUser,
+  runCliAsUser,
+  runUpAsUser,
+} from '../support/rootless.js';
+import { hostLoopbackListens } from '../support/timed-server.js';
+
+const user = rootlessUser();
+const engine = rootlessPodman(user);
+const stateDir = makeUserStateDir(user);
+const fromContainer = deterministicBytes(LARGE_BYTES, 'rootless-mux-out');
+let containerId = '';
+let forwarderPid = 0;
+let logFile = '';
+let echo: number;
+let sink: number;
+let first: number;
+let firstCloser: { heard(): Promise<string> };
+
+afterAll(async () => {
+  if (!containerId) return;
+  await runCliAsUser(user, stateDir, ['down', '--container-id', containerId, '--docker-path', 'podman']);
+  await removePodmanContainer(engine, containerId);
+});
+
+const notes = () =>
+  (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+    .split('\n')
+    .filter((line) => !line.includes('"portEvent"'))
+    .join('\n');
+const rowsNow = async () => {
+  const run = await runCliAsUser(user, stateDir, ['ports', '--json']);
+  if (run.exitCode !== 0) throw new Error(`ports failed: ${run.stderr}`);
+  return (JSON.parse(run.stdout) as PortRow[]).filter((row) => row.containerId === containerId);
+};
+
+// slirp4netns gives the container no address the host can dial: no direct path, no relay agent.
+beforeAll(async () => {
+  containerId = await startPodmanContainer(engine, DEBIAN_IMAGE);
+  [echo, sink, first] = [await freeHostPort(), await freeHostPort(), await freeHostPort()];
+  await startLoopbackServer(engine, containerId, 'echo', echo);
+  await startLoopbackServer(engine, containerId, 'sink-sha256', sink);
+  firstCloser = await startFirstCloser(engine, containerId, first, fromContainer);
+  const { run, line } = await runUpAsUser(user, stateDir, [
+    '--container-id',
+    containerId,
+    '--auto-forward',
+    '--docker-path',
+    'podman',
+  ]);
+  expect(line, run.stderr).toMatchObject({ outcome: 'success', containerId });
+  forwarderPid = line.forwarder?.pid ?? 0;
+  logFile = line.forwarder?.logFile ?? '';
+  await waitFor(async () => (await rowsNow()).length === 3, 15_000, 'three ports forwarded');
+});
+
+describe("the mux channel on a user's rootless Podman (slirp4netns)", () => {
+  it('is the path of loopback-bound servers without --relay-path', async () => {
+    expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
+  });
+
+  it('carries 50 MB each way byte-exact, passing a half-close on each way', async () => {
+    const toContainer = deterministicBytes(LARGE_BYTES, 'rootless-mux-in');
+    const digest = (await exchange(sink, toContainer)).toString('utf8').trim();
+    expect(digest, notes()).toBe(sha256(toContainer));
+    const reply = deterministicBytes(1024 * 1024, 'rootless-mux-reply');
+    const read = await readThenReply(first, reply);
+    expect(read.length, notes()).toBe(fromContainer.length);
+    expect(sha256(read)).toBe(sha256(fromContainer));
+    expect(await firstCloser.heard()).toBe(sha256(reply));
+    expect(await muxAgentsIn(engine, containerId)).toHaveLength(1);
+  });
+
+  it('carries 200 concurrent connections, none reset, none altered', async () => {
+    expect(await concurrentEchoFailures(echo, 200, 64 * 1024), notes()).toEqual([]);
+    expect(await muxAgentsIn(engine, containerId)).toHaveLength(1);
+  });
+
+  it('ends a transfer whose channel is killed, and carries the next connection on a new channel', async () => {
+    const [agent] = await muxAgentsIn(engine, containerId);
+    expect(agent).toBeDefined();
+    const cut = await transferCut(
+      first,
+      () => execIn(engine, containerId, ['kill', '-KILL', String(agent?.pid)]).then(() => undefined),
+      45_000,
+    );
+    expect(cut.received).toBeLessThan(fromContainer.length);
+    const payload = deterministicBytes(1024 * 1024, 'after-the-cut');
+    const back = await waitFor(
+      () => exchange(echo, payload).catch(() => null),
+      20_000,
+      'a connection after the cut',
+    );
+    expect(sha256(back), notes()).toBe(sha256(payload));
+    const agents = await muxAgentsIn(engine, containerId);
+    expect(agents).toHaveLength(1);
+    expect(agents[0]?.pid).not.toBe(agent?.pid);
+    expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
+  });
+
+  it('leaves nothing after down: no forwarder, no exec of the container, host ports free', async () => {
+    expect(processAlive(forwarderPid)).toBe(true);
+    const down = await runCliAsUser(user, stateDir, [
+      'down',
+      '--container-id',
+      containerId,
+      '--docker-path',
+      'podman',
+    ]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    expect(processAlive(forwarderPid)).toBe(false);
+    for (const port of [echo, sink, first]) expect(hostLoopbackListens(port)).toBe(false);
+    // down stops the container: every exec in it ends with it; no `podman exec` or conmon may live on.
+    expect(await podmanText(engine, ['inspect', '-f', '{{.State.Running}}', containerId])).toBe('false');
+    await waitFor(() => hostProcessesNaming(containerId).length === 0, 10_000, 'no exec left').catch(() =>
+      expect(hostProcessesNaming(containerId)).toEqual([]),
+    );
+    expect(await rowsNow()).toEqual([]);
+  });
+});

@@ -1,0 +1,143 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PortRow, UpLine } from '../support/cli.js';
+import { containerScope } from '../support/container-scope.js';
+import { DOCKER_COMMAND, deterministicBytes, freeHostPort, sha256, waitFor } from '../support/containers.js';
+import { exchange } from '../support/host-client.js';
+import { TEST_IMAGES } from '../support/images.js';
+import {
+  LARGE_BYTES,
+  concurrentEchoFailures,
+  execIn,
+  muxAgentsIn,
+  hostProcessesNaming,
+  readThenReply,
+  startFirstCloser,
+  startLoopbackServer,
+  transferCut,
+} from '../support/mux-checks.js';
+import { hostLoopbackListens } from '../support/timed-server.js';
+import {
+  forwarderHostPid,
+  sshClientPids,
+  startPidNamespace,
+  startSshEngine,
+  type PidNamespace,
+  type SshEngine,
+} from '../faults/support/remote-engine.js';
+
+const scope = containerScope();
+const { stateDir } = scope;
+// The engine is this machine's: the test reaches the container with the local CLI, the forwarder over SSH.
+const ENGINE = [DOCKER_COMMAND];
+
+let ssh: SshEngine;
+let namespace: PidNamespace;
+let containerId: string;
+let echo: number;
+let sink: number;
+let first: number;
+let firstCloser: { heard(): Promise<string> };
+const fromContainer = deterministicBytes(LARGE_BYTES, 'ssh-mux-out');
+// Registered after the scope's: runs first, so `down` finds the forwarder already gone.
+afterAll(async () => {
+  await namespace?.close();
+  await ssh?.close();
+});
+
+const notes = () => {
+  const file = join(stateDir, 'forwarders', `${containerId}.log`);
+  const log = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return log
+    .split('\n')
+    .filter((line) => !line.includes('"portEvent"'))
+    .join('\n');
+};
+const rowsNow = async () => {
+  const run = await namespace.cli(['ports', '--json']);
+  if (run.exitCode !== 0) throw new Error(`ports failed: ${run.stderr}`);
+  return (JSON.parse(run.stdout) as PortRow[]).filter((row) => row.containerId === containerId);
+};
+
+// A container on no network behind DOCKER_HOST=ssh://, forwarded from a pid namespace that cannot see
+// the engine's pids: no direct dial, no relay agent; connections should take the mux channel.
+beforeAll(async () => {
+  const container = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', 'none'] });
+  containerId = container.id;
+  [echo, sink, first] = [await freeHostPort(), await freeHostPort(), await freeHostPort()];
+  await startLoopbackServer(ENGINE, containerId, 'echo', echo);
+  await startLoopbackServer(ENGINE, containerId, 'sink-sha256', sink);
+  firstCloser = await startFirstCloser(ENGINE, containerId, first, fromContainer);
+  ssh = await startSshEngine();
+  namespace = await startPidNamespace(stateDir);
+  const up = await namespace.cli(['up', '--container-id', containerId, '--auto-forward'], ssh.env);
+  const line = JSON.parse(up.stdout.trim() || '{}') as UpLine;
+  expect(line.outcome, `${up.stdout}\n${up.stderr}`).toBe('success');
+  await waitFor(async () => (await rowsNow()).length === 3, 15_000, 'three ports forwarded');
+});
+
+describe('the mux channel to a container behind DOCKER_HOST=ssh:// that the host cannot route to', () => {
+  it('is the path of loopback-bound servers without --relay-path', async () => {
+    const rows = await rowsNow();
+    expect(rows.map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
+    expect(notes()).toMatch(/one SSH link carries every engine call/);
+  });
+
+  it('carries 50 MB each way byte-exact, passing a half-close on each way', async () => {
+    // Host to container: the sink digests what it read only once the client's half-close reaches it.
+    const toContainer = deterministicBytes(LARGE_BYTES, 'ssh-mux-in');
+    const digest = (await exchange(sink, toContainer)).toString('utf8').trim();
+    expect(digest, notes()).toBe(sha256(toContainer));
+    // Container to host: the server half-closes first, then still reads what the client sends.
+    const reply = deterministicBytes(1024 * 1024, 'ssh-mux-reply');
+    const read = await readThenReply(first, reply);
+    expect(read.length, notes()).toBe(fromContainer.length);
+    expect(sha256(read)).toBe(sha256(fromContainer));
+    expect(await firstCloser.heard()).toBe(sha256(reply));
+    expect(await muxAgentsIn(ENGINE, containerId)).toHaveLength(1);
+  });
+
+  it('carries 200 concurrent connections, none reset, none altered', async () => {
+    expect(await concurrentEchoFailures(echo, 200, 64 * 1024), notes()).toEqual([]);
+    expect(await muxAgentsIn(ENGINE, containerId)).toHaveLength(1);
+  });
+
+  it('ends a transfer whose channel is killed, and carries the next connection on a new channel', async () => {
+    const [agent] = await muxAgentsIn(ENGINE, containerId);
+    expect(agent).toBeDefined();
+    const cut = await transferCut(
+      first,
+      () => execIn(ENGINE, containerId, ['kill', '-KILL', String(agent?.pid)]).then(() => undefined),
+      45_000,
+    );
+    expect(cut.received).toBeLessThan(fromContainer.length);
+    const payload = deterministicBytes(1024 * 1024, 'after-the-cut');
+    const back = await waitFor(
+      () => exchange(echo, payload).catch(() => null),
+      20_000,
+      'a connection after the cut',
+    );
+    expect(sha256(back), notes()).toBe(sha256(payload));
+    const agents = await muxAgentsIn(ENGINE, containerId);
+    expect(agents).toHaveLength(1);
+    expect(agents[0]?.pid).not.toBe(agent?.pid);
+    expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
+  });
+
+  it('leaves nothing after down: no forwarder, no ssh link, no exec of the container, host ports free', async () => {
+    expect(forwarderHostPid(containerId)).not.toBeNull();
+    const down = await namespace.cli(['down', '--container-id', containerId], ssh.env);
+    expect(down.exitCode, down.stderr).toBe(0);
+    await waitFor(() => forwarderHostPid(containerId) === null, 10_000, 'the forwarder to exit');
+    await waitFor(() => sshClientPids(ssh.port).length === 0, 10_000, 'the ssh link to close');
+    // down stops the container: every exec in it ends with it; none may live on in a client.
+    const state = await execa(DOCKER_COMMAND, ['inspect', '-f', '{{.State.Running}}', containerId]);
+    expect(state.stdout.trim()).toBe('false');
+    await waitFor(() => hostProcessesNaming(containerId).length === 0, 10_000, 'no engine client left').catch(
+      () => expect(hostProcessesNaming(containerId)).toEqual([]),
+    );
+    for (const port of [echo, sink, first]) expect(hostLoopbackListens(port)).toBe(false);
+  });
+});
