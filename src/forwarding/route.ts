@@ -125,38 +125,38 @@ export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
 }
 
 /**
- * The first of `paths` inside the container, each path's fallback the next; a fallback exec with no
- * relay program is left out (a container with none, reached through its namespace helper).
+ * The first of `paths` inside the container, each path's fallback the next. An exec with no relay
+ * program is left out behind the namespace helper or a refused direct dial (`noExecIsFine`: a
+ * container with none, reached through its namespace helper); anywhere else it is an error.
  */
 function insideTarget(
   paths: readonly RelayPath[],
   ends: RouteEnds,
-  asFallback: boolean,
+  noExecIsFine: boolean,
 ): InsideTarget | null {
   const [path, ...rest] = paths;
   if (path === undefined || path === 'direct') return null;
-  const { netns, agent, mux } = ends;
-  const next = () => insideTarget(rest, ends, true);
-  const { dialAddress, port } = ends;
+  const { netns, agent, mux, dialAddress, port } = ends;
+  const next = (fine: boolean) => insideTarget(rest, ends, fine);
   if (path === 'netns' && netns) {
     return {
       path,
       connect: (destination) => netns.connect(dialAddress, port, destination),
-      fallback: next(),
+      fallback: next(true),
     };
   }
   if (path === 'agent' && agent) {
     return {
       path,
       connect: (destination) => agent.connect(dialAddress, port, destination),
-      fallback: next(),
+      fallback: next(noExecIsFine),
     };
   }
   if (path === 'mux' && mux) {
-    return { path, relay: (client) => mux.relay(client, dialAddress, port), fallback: next() };
+    return { path, relay: (client) => mux.relay(client, dialAddress, port), fallback: next(noExecIsFine) };
   }
-  if (path !== 'exec') return next();
-  return asFallback && ends.relayProgram === null ? null : execTarget(ends);
+  if (path !== 'exec') return next(noExecIsFine);
+  return noExecIsFine && ends.relayProgram === null ? null : execTarget(ends);
 }
 
 /** Exec to the server's address inside the container. */

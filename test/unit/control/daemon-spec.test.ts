@@ -83,7 +83,7 @@ describe('parseDaemonSpec', () => {
     [
       'relayPath',
       { relayPath: 'teleport' },
-      'relayPath "teleport"; expected null or one of direct, exec, agent, netns',
+      'relayPath "teleport"; expected null or one of direct, netns, agent, mux, exec',
     ],
     ['hostAddress', { hostAddress: 'evil.example' }, 'hostAddress "evil.example"; expected an IP address'],
     ['follow', { follow: { 'a.b': 1 } }, 'follow["a.b"] 1; expected a string'],
