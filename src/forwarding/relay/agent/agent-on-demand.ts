@@ -1,20 +1,18 @@
 import type { Socket } from 'node:net';
 import type { SocketListener } from '../../detect/proc-net-tcp.js';
 import type { RelayAgent } from './agent-process.js';
+import {
+  OnDemand,
+  RESTARTS_AT_ONCE,
+  RETRY_MAX_MS,
+  RETRY_MIN_MS,
+  retryDelayAfterFailures,
+} from '../on-demand.js';
 
-/**
- * How many times an agent that exited on its own is started again at once (at the next connection
- * that needs it); after that, each exit of its own counts as a failed start.
- */
-export const AGENT_RESTARTS = 3;
-/**
- * After a failed start, connections go through exec for this long before a start is tried again;
- * each further failure in a row doubles the wait, up to AGENT_RETRY_MAX_MS. A container that cannot
- * run an agent (no python3 or perl) costs one failed exec every few minutes at most, and one that
- * could not for a moment (an engine under load, a full disk) gets its agent back.
- */
-export const AGENT_RETRY_MIN_MS = 5_000;
-export const AGENT_RETRY_MAX_MS = 300_000;
+/** See RESTARTS_AT_ONCE, RETRY_MIN_MS and RETRY_MAX_MS (on-demand.ts): the agent's are those. */
+export const AGENT_RESTARTS = RESTARTS_AT_ONCE;
+export const AGENT_RETRY_MIN_MS = RETRY_MIN_MS;
+export const AGENT_RETRY_MAX_MS = RETRY_MAX_MS;
 
 /**
  * How long an agent with no connection open through it keeps running. Then it is stopped, and its
@@ -45,10 +43,7 @@ export interface OnDemandAgentOptions {
 }
 
 /** Pure: how long to wait before the next start after `failures` failed starts in a row (≥ 1). */
-export function agentRetryDelayMs(failures: number, minMs = AGENT_RETRY_MIN_MS): number {
-  const doublings = Math.min(Math.max(failures - 1, 0), 30);
-  return Math.min(minMs * 2 ** doublings, Math.max(AGENT_RETRY_MAX_MS, minMs));
-}
+export const agentRetryDelayMs = retryDelayAfterFailures;
 
 /** The agent idle time a forwarder runs with: AGENT_IDLE_MS_ENV when it holds a whole number of ms. */
 export function agentIdleMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -64,35 +59,40 @@ export function agentIdleMs(env: NodeJS.ProcessEnv = process.env): number {
  * has been open through it for AGENT_IDLE_MS, the agent is stopped, to be started again when needed.
  */
 export class OnDemandAgent {
-  private current: RelayAgent | null = null;
-  private starting: Promise<RelayAgent | null> | null = null;
-  private restartsLeft = AGENT_RESTARTS;
-  /** Failed starts in a row, and when the next start may be tried (see AGENT_RETRY_MIN_MS). */
-  private failures = 0;
-  private retryAt = 0;
-  private closed = false;
-  /** Connections open through the agent, and ones being opened. */
-  private open = 0;
-  private idleTimer: NodeJS.Timeout | null = null;
-  /** An idle agent being stopped, and then for STOPPED_AGENT_HOLD_MS its port. */
-  private stopping: Promise<void> | null = null;
+  private readonly lifecycle: OnDemand<RelayAgent>;
+  /** For STOPPED_AGENT_HOLD_MS after an idle agent stopped, its port. */
   private stoppedPort: number | null = null;
 
   /** `address`: the container address the agent will listen on. */
   constructor(
     readonly address: string,
-    private readonly start: AgentStarter,
-    private readonly options: OnDemandAgentOptions = {},
-  ) {}
+    start: AgentStarter,
+    options: OnDemandAgentOptions = {},
+  ) {
+    this.lifecycle = new OnDemand(start, {
+      idleMs: options.idleMs ?? AGENT_IDLE_MS,
+      retryMinMs: options.retryMinMs,
+      onStartFailed: (retryInMs) => options.onStartFailed?.(retryInMs),
+      onIdleStop: (idleMs, agent) => {
+        this.stoppedPort = agent.port;
+        options.onIdleStop?.(idleMs);
+      },
+      afterIdleStop: (agent) => {
+        setTimeout(() => {
+          if (this.stoppedPort === agent.port) this.stoppedPort = null;
+        }, STOPPED_AGENT_HOLD_MS).unref();
+      },
+    });
+  }
 
   /** False while a failed start's back-off lasts (or once closed): connections go through exec instead. */
   get usable(): boolean {
-    return !this.closed && Date.now() >= this.retryAt;
+    return this.lifecycle.usable;
   }
 
   /** True while an agent runs in the container. */
   get running(): boolean {
-    return this.current?.alive === true;
+    return this.lifecycle.live !== null;
   }
 
   /**
@@ -100,16 +100,14 @@ export class OnDemandAgent {
    * none runs; null when no agent can run (the caller falls back to exec). See RelayAgent.connect.
    */
   async connect(address: string, port: number, destination?: Socket): Promise<Socket | null> {
-    this.open += 1;
-    this.cancelIdle();
     let socket: Socket | null = null;
     try {
-      const agent = await this.ensure();
+      const agent = await this.lifecycle.acquire();
       socket = agent === null ? null : await agent.connect(address, port, destination);
       return socket;
     } finally {
-      if (socket === null) this.release();
-      else socket.once('close', () => this.release());
+      if (socket === null) this.lifecycle.release();
+      else socket.once('close', () => this.lifecycle.release());
     }
   }
 
@@ -120,79 +118,13 @@ export class OnDemandAgent {
    */
   owns(sockets: readonly SocketListener[]): boolean {
     if (sockets.length === 0 || !sockets.every((socket) => socket.address === this.address)) return false;
-    if (this.starting !== null) return true;
-    const ports = [this.stoppedPort, this.current?.alive === true ? this.current.port : null];
+    if (this.lifecycle.isStarting) return true;
+    const ports = [this.stoppedPort, this.lifecycle.live?.port ?? null];
     return sockets.every((socket) => ports.includes(socket.port));
   }
 
   /** Ends the agent, or the one being started, and keeps any other from starting. */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.cancelIdle();
-    const pending = this.starting;
-    await this.current?.close();
-    await (await pending)?.close();
-    await this.stopping;
-  }
-
-  private recordFailure(): void {
-    this.failures += 1;
-    const retryInMs = agentRetryDelayMs(this.failures, this.options.retryMinMs);
-    this.retryAt = Date.now() + retryInMs;
-    if (!this.closed) this.options.onStartFailed?.(retryInMs);
-  }
-
-  private release(): void {
-    this.open -= 1;
-    if (this.open > 0 || this.closed) return;
-    const idleMs = this.options.idleMs ?? AGENT_IDLE_MS;
-    this.idleTimer = setTimeout(() => this.stopIdle(idleMs), idleMs).unref();
-  }
-
-  private cancelIdle(): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-  }
-
-  // Not counted as an exit of its own: the next connection starts a fresh agent, restarts untouched.
-  private stopIdle(idleMs: number): void {
-    this.idleTimer = null;
-    const agent = this.current;
-    if (this.open > 0 || this.closed || this.starting !== null || agent?.alive !== true) return;
-    this.current = null;
-    this.stoppedPort = agent.port;
-    this.options.onIdleStop?.(idleMs);
-    this.stopping = agent.close().then(() => {
-      this.stopping = null;
-      setTimeout(() => {
-        if (this.stoppedPort === agent.port) this.stoppedPort = null;
-      }, STOPPED_AGENT_HOLD_MS).unref();
-    });
-  }
-
-  private async ensure(): Promise<RelayAgent | null> {
-    if (this.current?.alive) return this.current;
-    if (!this.usable) return null;
-    if (this.current !== null) {
-      // It exited on its own (killed in the container, say): start another at once, a few times.
-      this.current = null;
-      if (this.restartsLeft === 0) {
-        this.recordFailure();
-        return null;
-      }
-      this.restartsLeft -= 1;
-    }
-    this.starting ??= this.start()
-      .catch(() => null)
-      .then((agent) => {
-        this.starting = null;
-        this.current = agent;
-        if (agent === null) this.recordFailure();
-        else this.failures = 0;
-        return agent;
-      });
-    const agent = await this.starting;
-    // close() ends an agent that was still starting; nothing goes through it.
-    return this.closed ? null : agent;
+  close(): Promise<void> {
+    return this.lifecycle.close();
   }
 }

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
-import { agentRetryDelayMs, AGENT_RESTARTS } from '../agent/agent-on-demand.js';
+import { OnDemand } from '../on-demand.js';
 import { readInto } from '../read-into.js';
 import { isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
 
@@ -13,7 +13,7 @@ export const HELPER_EXIT_GRACE_MS = 2_000;
 export type HelperSpawner = () => Promise<ChildProcess | null>;
 
 export interface NamespaceHelperOptions {
-  /** See AGENT_RETRY_MIN_MS: a helper that cannot start is tried again after this, doubling. */
+  /** See RETRY_MIN_MS (on-demand.ts): a helper that cannot start is tried again after this, doubling. */
   retryMinMs?: number;
   /** Told when a start failed (or the helper died too often), with how long until the next try. */
   onStartFailed?: (reason: string, retryInMs: number) => void;
@@ -47,6 +47,7 @@ interface Running {
   pending: Map<number, Pending>;
   exited: Promise<void>;
   alive: boolean;
+  close(): Promise<void>;
 }
 
 /**
@@ -58,27 +59,29 @@ interface Running {
  * again: at once a few times after exits of its own, else after a back-off.
  */
 export class NamespaceHelper {
-  private current: Running | null = null;
-  private starting: Promise<Running | null> | null = null;
+  private readonly lifecycle: OnDemand<Running>;
   private nextId = 1;
-  private failures = 0;
-  private retryAt = 0;
-  private restartsLeft = AGENT_RESTARTS;
   private closed = false;
 
   constructor(
     private readonly spawnHelper: HelperSpawner,
     private readonly options: NamespaceHelperOptions = {},
-  ) {}
+  ) {
+    // Kept for the forwarder's life: never stopped for idleness.
+    this.lifecycle = new OnDemand(() => this.startOne(), {
+      retryMinMs: options.retryMinMs,
+      onStartFailed: (retryInMs, reason) => options.onStartFailed?.(reason, retryInMs),
+    });
+  }
 
   /** False while a failed start's back-off lasts, or once closed: connections take the next path. */
   get usable(): boolean {
-    return !this.closed && Date.now() >= this.retryAt;
+    return this.lifecycle.usable;
   }
 
   /** The running helper's pid, or null. */
   get pid(): number | null {
-    return this.current?.alive === true ? (this.current.child.pid ?? null) : null;
+    return this.lifecycle.live?.child.pid ?? null;
   }
 
   /**
@@ -91,7 +94,7 @@ export class NamespaceHelper {
     // A helper that died a moment ago may not have been seen to exit yet: its channel is broken, and
     // the connection asks a fresh one, once.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const running = await this.ensure();
+      const running = await this.lifecycle.ensure();
       if (running === null) return null;
       const socket = await this.request(running, host, port);
       if (socket === LOST) {
@@ -122,11 +125,9 @@ export class NamespaceHelper {
   }
 
   /** Ends the helper, or the one being started, and keeps any other from starting. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    const pending = this.starting;
-    await this.stop(this.current);
-    await this.stop(await pending);
+    return this.lifecycle.close();
   }
 
   private async stop(running: Running | null): Promise<void> {
@@ -141,49 +142,22 @@ export class NamespaceHelper {
     }
   }
 
-  private recordFailure(reason: string): void {
-    this.failures += 1;
-    const retryInMs = agentRetryDelayMs(this.failures, this.options.retryMinMs);
-    this.retryAt = Date.now() + retryInMs;
-    if (!this.closed) this.options.onStartFailed?.(reason, retryInMs);
-  }
-
-  private async ensure(): Promise<Running | null> {
-    if (this.current?.alive) return this.current;
-    if (!this.usable) return null;
-    if (this.current !== null) {
-      this.current = null;
-      if (this.restartsLeft === 0) {
-        this.recordFailure('the helper exited on its own too often');
-        return null;
-      }
-      this.restartsLeft -= 1;
-    }
-    this.starting ??= this.startOne()
-      .catch((error: unknown) => {
-        this.recordFailure(error instanceof Error ? error.message : String(error));
-        return null;
-      })
-      .then((running) => {
-        this.starting = null;
-        this.current = running;
-        if (running !== null) this.failures = 0;
-        return running;
-      });
-    const running = await this.starting;
-    return this.closed ? null : running;
-  }
-
   private async startOne(): Promise<Running | null> {
     const child = await this.spawnHelper();
     if (child === null) throw new Error('the container process is no longer the one proven');
-    const running: Running = { child, pending: new Map(), alive: true, exited: Promise.resolve() };
+    const running: Running = {
+      child,
+      pending: new Map(),
+      alive: true,
+      exited: Promise.resolve(),
+      close: () => this.stop(running),
+    };
     running.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         running.alive = false;
         for (const pending of running.pending.values()) pending.resolve(LOST);
         running.pending.clear();
-        if (!this.closed && this.current === running) this.options.onExit?.(code, signal);
+        if (!this.closed) this.options.onExit?.(code, signal);
         resolve();
       });
     });
