@@ -155,3 +155,27 @@ export const daemonRunner: ProcessRunner = {
   },
   spawn: spawnPiped,
 };
+
+/**
+ * Ends a long-lived exec whose program exits when its stdin ends (the relay agent, the mux agent):
+ * stdin closed first, then SIGTERM and SIGKILL for a program (or engine) that hangs, each after
+ * `graceMs`. Resolves once it has exited.
+ */
+export async function endStdinThenSignal(exec: RunningProcess, graceMs: number): Promise<void> {
+  exec.stdin.end();
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    if (await exitsWithin(exec, graceMs)) return;
+    exec.terminate(signal);
+  }
+  await exec.exited;
+}
+
+function exitsWithin(exec: RunningProcess, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void exec.exited.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}

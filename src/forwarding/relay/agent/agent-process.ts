@@ -4,7 +4,7 @@ import { connect as dial, isIPv6, type OnReadOpts, type Socket } from 'node:net'
 import { constants as osConstants } from 'node:os';
 import { ForwarderError, errorMessage } from '../../../common/errors.js';
 import type { Docker } from '../../../runtime/docker.js';
-import type { RunningProcess } from '../../../runtime/process-runner.js';
+import { endStdinThenSignal, type RunningProcess } from '../../../runtime/process-runner.js';
 import { readInto } from '../read-into.js';
 import {
   AGENT_STATUS_CONNECTED,
@@ -243,12 +243,7 @@ class DockerRelayAgent implements RelayAgent {
 
   // Ending stdin is the agent's signal to exit; the signals are for an agent (or engine) that hangs.
   private async stop(): Promise<void> {
-    this.exec.stdin.end();
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      if (await exitsWithin(this.exec, AGENT_EXIT_GRACE_MS)) return;
-      this.exec.terminate(signal);
-    }
-    await this.exec.exited;
+    await endStdinThenSignal(this.exec, AGENT_EXIT_GRACE_MS);
   }
 }
 
@@ -272,16 +267,6 @@ function readPort(exec: RunningProcess): Promise<{ port: number | null; said: st
     const timer = setTimeout(() => done(null), AGENT_START_TIMEOUT_MS);
     exec.stdout.on('data', onData);
     void exec.exited.then(() => done(null));
-  });
-}
-
-function exitsWithin(exec: RunningProcess, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void exec.exited.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
   });
 }
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { ForwarderError, errorMessage } from '../../../common/errors.js';
 import type { Log } from '../../../common/log.js';
-import type { RunningProcess } from '../../../runtime/process-runner.js';
+import { endStdinThenSignal, type RunningProcess } from '../../../runtime/process-runner.js';
 import {
   MUX_FRAME_TYPES as T,
   MUX_MAGIC,
@@ -159,12 +159,7 @@ export class MuxChannel implements StreamChannel {
 
   // Ending stdin is the agent's signal to exit; the signals are for an agent (or engine) that hangs.
   private async stop(): Promise<void> {
-    this.exec.stdin.end();
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      if (await exitsWithin(this.exec, MUX_EXIT_GRACE_MS)) break;
-      this.exec.terminate(signal);
-    }
-    await this.exec.exited;
+    await endStdinThenSignal(this.exec, MUX_EXIT_GRACE_MS);
     this.die('closed');
   }
 
@@ -234,15 +229,5 @@ function readMagic(exec: RunningProcess, timeoutMs: number): Promise<{ said: str
     const timer = setTimeout(() => done(null), timeoutMs);
     exec.stdout.on('data', onData);
     void exec.exited.then(() => setTimeout(() => done(null), 100));
-  });
-}
-
-function exitsWithin(exec: RunningProcess, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void exec.exited.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
   });
 }
