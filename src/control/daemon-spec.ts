@@ -49,7 +49,7 @@ export function stateDirOfSpecFile(specFile: string, containerId: string): strin
 }
 
 /** The relay paths a spec may force (see RelayPath). */
-const RELAY_PATHS: readonly RelayPath[] = ['direct', 'exec', 'agent'];
+const RELAY_PATHS: readonly RelayPath[] = ['direct', 'exec', 'agent', 'netns'];
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /**

@@ -7,6 +7,8 @@ import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses } from '../forwarding/route.js';
 import type { TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
+import { PortpilotError } from '../common/errors.js';
+import { namespaceHelperFor } from './namespace-helpers.js';
 
 type Logger = pino.Logger;
 
@@ -18,12 +20,23 @@ export async function targetOf(
   docker: Docker,
   container: ContainerInfo,
   source: ListenerSource,
-  agent: { wanted: boolean; log: Logger } | null = null,
+  agent: { wanted: boolean; netns?: boolean; log: Logger } | null = null,
 ): Promise<TargetContainer> {
   const directAddresses = directAddressesOf(container, source);
   const hostNetwork = onHostNetwork(container);
+  const netns =
+    hostNetwork || agent?.netns !== true ? null : await namespaceHelperFor(container, source, agent.log);
   // On the host's network nothing is relayed (see Supervisor): no relay program or agent is needed.
-  const programs = hostNetwork ? null : await probeContainerPrograms(docker, container.id, container.name);
+  // With a namespace helper, an image without any relay program (distroless, scratch) is served.
+  const programs = hostNetwork
+    ? null
+    : await probeContainerPrograms(docker, container.id, container.name).catch((error: unknown) => {
+        if (netns === null || !(error instanceof PortpilotError) || error.code !== 'NO_RELAY_PROGRAM') {
+          throw error;
+        }
+        agent?.log.info('no relay program in the container: its namespace helper carries every connection');
+        return { relayProgram: null, agentInterpreters: [] };
+      });
   return {
     id: container.id,
     name: container.name,
@@ -34,6 +47,7 @@ export async function targetOf(
       programs && agent?.wanted
         ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, agent.log)
         : null,
+    netns,
     hostNetwork,
     publishedPorts: container.publishedPorts,
   };

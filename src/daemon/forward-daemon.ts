@@ -13,7 +13,7 @@ import { createListenerSource, type ListenerSource } from '../forwarding/detect/
 import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
-import { wantsAgent } from '../forwarding/route.js';
+import { wantsAgent, wantsNetns } from '../forwarding/route.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
@@ -100,7 +100,11 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   if (startTime === null) throw new ForwarderError('cannot read this process start time from /proc');
 
   const source = await createListenerSource(docker, container);
-  const primary = await targetOf(docker, container, source, { wanted: wantsAgent(spec.relayPath), log });
+  const primary = await targetOf(docker, container, source, {
+    wanted: wantsAgent(spec.relayPath),
+    netns: wantsNetns(spec.relayPath),
+    log,
+  });
   const others = new Map<string, TargetContainer>();
   const otherContainers: ContainerInfo[] = [];
   for (const declared of spec.declared) {

@@ -11,7 +11,7 @@ import {
   createListenerSource,
   type ListenerSource,
 } from '../forwarding/detect/listener-source.js';
-import { wantsAgent } from '../forwarding/route.js';
+import { wantsAgent, wantsNetns } from '../forwarding/route.js';
 import type { Supervisor } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { retryDelayMs } from './backoff.js';
@@ -113,11 +113,13 @@ export async function superviseUntilDone(
           'container restarted; following its new init process',
         );
         containerPid = container.pid;
-        // New addresses, perhaps, and a new relay agent: the old one died with the container.
+        // New addresses, perhaps, a new relay agent and a new namespace helper: the old ones died with
+        // the container.
         try {
           source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, {
             wanted: wantsAgent(spec.relayPath),
+            netns: wantsNetns(spec.relayPath),
             log,
           });
           await supervisor.refresh(container.id, fresh);

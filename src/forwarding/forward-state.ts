@@ -1,5 +1,6 @@
 import type { PublishedPort } from '../runtime/published-ports.js';
 import type { OnDemandAgent } from './relay/agent/agent-on-demand.js';
+import type { NamespaceHelper } from './relay/netns/namespace-helper.js';
 import type { HostListener } from './host/host-listener.js';
 import type { PortEntry, PortOrigin, Protocol } from './port-entry.js';
 import type { BindScope, PortListener } from './detect/proc-net-tcp.js';
@@ -16,6 +17,11 @@ export interface TargetContainer {
   relayProgram: RelayProgram | null;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */
   agent: OnDemandAgent | null;
+  /**
+   * The helper in its network namespace, where this process may enter it (root, or a rootless
+   * engine's own user) and its init is proven on this machine (started on demand).
+   */
+  netns: NamespaceHelper | null;
   /**
    * It runs in the host's own network namespace (network mode `host`): its servers already listen on
    * the host, at their own ports, and the forwarder's listeners would show up as its own.

@@ -22,19 +22,22 @@ export class ForwardTargets {
 
   /**
    * Points a target at its container as it is now (restarted: new addresses, perhaps, and a new
-   * relay agent); the agent it had is closed.
+   * relay agent and namespace helper); the ones it had are closed.
    */
   async refresh(
     containerId: string,
-    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'netns'>>,
   ): Promise<void> {
     const target = this.byId(containerId);
     if (!target) return;
     const previous = target.agent;
+    const previousNetns = target.netns;
     target.directAddresses = fresh.directAddresses ?? target.directAddresses;
     target.relayProgram = fresh.relayProgram ?? target.relayProgram;
     target.agent = fresh.agent === undefined ? target.agent : fresh.agent;
+    target.netns = fresh.netns === undefined ? target.netns : fresh.netns;
     if (previous && previous !== target.agent) await previous.close();
+    if (previousNetns && previousNetns !== target.netns) await previousNetns.close();
   }
 
   /** Makes another container's target the one of its replacement; null when there is nothing to do. */

@@ -4,8 +4,11 @@ export type PortOrigin = 'declared' | 'detected';
 /** How its host port was chosen (see host-port.ts). */
 export type PortAllocation = 'same' | 'remapped-in-use' | 'remapped-privileged';
 
-/** How connections reach the container: straight to its IP, through its relay agent, or by exec. */
-export const RELAY_PATHS = ['direct', 'agent', 'exec'] as const;
+/**
+ * How connections reach the container: straight to its IP, through a helper in its network
+ * namespace, through its relay agent, or by exec.
+ */
+export const RELAY_PATHS = ['direct', 'netns', 'agent', 'exec'] as const;
 export type RelayPath = (typeof RELAY_PATHS)[number];
 
 /** The transport a forward carries: a TCP and a UDP forward of one port are two forwards. */

@@ -15,6 +15,8 @@ export interface RouteInput {
   directAddresses: readonly string[];
   /** Whether the container's relay agent may be used now (see OnDemandAgent.usable). */
   agentUsable: boolean;
+  /** Whether a helper in the container's network namespace may be used now (see NamespaceHelper.usable). */
+  netnsUsable: boolean;
   /** A direct dial at the container's IPv4 address was refused by the current socket: it is IPv6-only. */
   ipv4Refused: boolean;
 }
@@ -27,41 +29,57 @@ export interface Route {
   address: string | null;
   /**
    * The paths a connection goes on to, in order, when the one before fails it: a direct dial refused
-   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; an agent that cannot
-   * run after all gives way to exec.
+   * at an IPv4 address (an IPv6-only `::` server) goes on inside the container; a namespace helper or
+   * an agent that cannot run after all gives way to the next.
    */
   fallbacks: Exclude<RelayPath, 'direct'>[];
 }
 
 /**
  * Pure: how connections reach a server in the container. Direct to the container's IP when the
- * server accepts there and the host can route to it; else through the relay agent when it may run;
- * else by exec. `--relay-path` narrows the choice: exec forces exec, agent skips the direct dial,
- * direct skips the agent (an exec still carries what the host cannot dial).
+ * server accepts there and the host can route to it; else through the helper in its network
+ * namespace when it may run; else through the relay agent when it may run; else by exec.
+ * `--relay-path` narrows the choice: exec forces exec, netns and agent skip the direct dial and each
+ * other, direct skips both (an exec still carries what the host cannot dial).
  */
 export function route(input: RouteInput): Route {
   const { forced, listener } = input;
-  const inside = insidePaths(input.agentUsable);
+  const inside = insidePaths(input);
   if (forced === 'exec') return { path: 'exec', address: null, fallbacks: [] };
-  if (forced !== 'agent') {
+  if (forced === 'netns' && input.netnsUsable) return { path: 'netns', address: null, fallbacks: ['exec'] };
+  if (forced === null || forced === 'direct') {
     const address = directDialAddress(input.directAddresses, listener, input.ipv4Refused);
     if (address !== null) {
       const fallbacks = fallsBackWhenRefused(listener, address) ? inside : [];
       return { path: 'direct', address, fallbacks };
     }
   }
-  if (forced !== 'direct' && input.agentUsable) return { path: 'agent', address: null, fallbacks: ['exec'] };
+  if (forced === null && input.netnsUsable) {
+    return { path: 'netns', address: null, fallbacks: inside.slice(1) };
+  }
+  if ((forced === null || forced === 'agent') && input.agentUsable) {
+    return { path: 'agent', address: null, fallbacks: ['exec'] };
+  }
   return { path: 'exec', address: null, fallbacks: [] };
 }
 
 /** The paths inside the container, best first. */
-function insidePaths(agentUsable: boolean): Exclude<RelayPath, 'direct'>[] {
-  return agentUsable ? ['agent', 'exec'] : ['exec'];
+function insidePaths(input: RouteInput): Exclude<RelayPath, 'direct'>[] {
+  return [
+    ...(input.netnsUsable && input.forced === null ? (['netns'] as const) : []),
+    ...(input.agentUsable ? (['agent'] as const) : []),
+    'exec',
+  ];
 }
 
-/** Pure: the relay agent runs unless exec or direct dialling is forced. */
+/** Pure: the relay agent runs unless exec, direct dialling or the namespace helper is forced. */
 export function wantsAgent(forced: RelayPath | null): boolean {
   return forced === null || forced === 'agent';
+}
+
+/** Pure: a namespace helper is offered unless another path is forced. */
+export function wantsNetns(forced: RelayPath | null): boolean {
+  return forced === null || forced === 'netns';
 }
 
 /**
@@ -81,6 +99,8 @@ export interface RouteEnds {
   dialAddress: string;
   relayProgram: RelayProgram | null;
   agent: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
+  /** The helper in the container's network namespace (same contract as the agent's connect). */
+  netns: { connect(address: string, port: number, destination: Socket): Promise<Socket | null> } | null;
   /** Told when a direct dial was refused and the connection went on inside the container. */
   onRefused: () => void;
 }
@@ -88,19 +108,50 @@ export interface RouteEnds {
 /** What a connection on `chosen` is handed to (see relayConnection). */
 export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
   if (chosen.path === 'direct' && chosen.address !== null) {
-    const [first] = chosen.fallbacks;
     const direct = { path: 'direct', host: chosen.address, port: ends.port } as const;
-    if (first === undefined) return direct;
-    return { ...direct, refused: { fallback: insideTarget(first, ends), onRefused: ends.onRefused } };
+    const fallback = insideTarget(chosen.fallbacks, ends, true);
+    if (fallback === null) return direct;
+    return { ...direct, refused: { fallback, onRefused: ends.onRefused } };
   }
-  return insideTarget(chosen.path === 'agent' ? 'agent' : 'exec', ends);
+  return insideTarget([chosen.path, ...chosen.fallbacks], ends, false) ?? execTarget(ends);
+}
+
+/**
+ * The first of `paths` inside the container, each path's fallback the next; a fallback exec with no
+ * relay program is left out (a container with none, reached through its namespace helper).
+ */
+function insideTarget(
+  paths: readonly RelayPath[],
+  ends: RouteEnds,
+  asFallback: boolean,
+): Exclude<RelayTarget, { path: 'direct' }> | null {
+  const [path, ...rest] = paths;
+  const netns = ends.netns;
+  if (path === 'netns' && netns !== null) {
+    return {
+      path: 'netns',
+      connect: (destination) => netns.connect(ends.dialAddress, ends.port, destination),
+      fallback: insideTarget(rest, ends, true),
+    };
+  }
+  if (path === undefined || path === 'direct' || (asFallback && ends.relayProgram === null)) return null;
+  return agentOrExec(path, ends);
 }
 
 /** The agent, or else exec, to the server's address inside the container. */
-function insideTarget(
-  path: Exclude<RelayPath, 'direct'>,
-  ends: RouteEnds,
-): Exclude<RelayTarget, { path: 'direct' }> {
+function agentOrExec(path: RelayPath, ends: RouteEnds): Exclude<RelayTarget, { path: 'direct' }> {
+  const exec = execTarget(ends);
+  const agent = ends.agent;
+  if (path !== 'agent' || agent === null) return exec;
+  return {
+    path: 'agent',
+    connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
+    fallback: exec,
+  };
+}
+
+/** Exec to the server's address inside the container. */
+function execTarget(ends: RouteEnds): Extract<RelayTarget, { path: 'exec' }> {
   const program = ends.relayProgram;
   if (program === null) {
     // Only a container on the host's network has none, and none of its ports is forwarded.
@@ -108,17 +159,10 @@ function insideTarget(
       `container ${ends.containerName} has no relay program looked for: port ${ends.port} cannot be relayed into it`,
     );
   }
-  const exec: Extract<RelayTarget, { path: 'exec' }> = {
+  return {
     path: 'exec',
     containerId: ends.containerId,
     argv: relayArgv(program, ends.dialAddress, ends.port),
-  };
-  const agent = ends.agent;
-  if (path !== 'agent' || agent === null) return exec;
-  return {
-    path: 'agent',
-    connect: (destination) => agent.connect(ends.dialAddress, ends.port, destination),
-    fallback: exec,
   };
 }
 

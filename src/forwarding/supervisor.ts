@@ -183,7 +183,7 @@ export class Supervisor {
    */
   async refresh(
     containerId: string,
-    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent'>>,
+    fresh: Partial<Pick<TargetContainer, 'directAddresses' | 'relayProgram' | 'agent' | 'netns'>>,
   ): Promise<void> {
     await this.targets.refresh(containerId, fresh);
   }
@@ -192,9 +192,10 @@ export class Supervisor {
    * While a target container is down (it may be restarting): its addresses may go to another
    * container meanwhile, so nothing is dialled at them, and its relay agent is ended. Connections
    * take the exec path, which fails fast while the container is down; refresh() undoes this.
+   * Its namespace helper is ended too: the namespace goes with the container.
    */
   async suspend(containerId: string): Promise<void> {
-    await this.refresh(containerId, { directAddresses: [], agent: null });
+    await this.refresh(containerId, { directAddresses: [], agent: null, netns: null });
   }
 
   /**
@@ -245,6 +246,7 @@ export class Supervisor {
     await this.registry.releaseAll();
     await this.connections.drain(RELAY_DRAIN_MS);
     await Promise.all(this.targets.all().map((target) => target.agent?.close()));
+    await Promise.all(this.targets.all().map((target) => target.netns?.close()));
   }
 
   private async refreshDial(

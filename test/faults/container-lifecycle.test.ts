@@ -15,6 +15,7 @@ import {
 import { accepts, httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
+  childPids,
   containerProcesses,
   forwardContainer,
   rowsOf,
@@ -41,11 +42,19 @@ describe('docker restart under a forwarder', () => {
     await startServers();
     const pid = await forwardContainer(stateDir, container.id);
     await waitForRows(stateDir, container.id, [port, wildcardPort]);
-    const agents = () => containerProcesses(container.id, /portpilot relay agent/);
-    // The relay agent starts with the first connection to a loopback-bound port, not before.
-    expect(await agents()).toHaveLength(0);
+    // The namespace helper starts with the first connection to a loopback-bound port, not before.
+    const helpers = () =>
+      childPids(pid).filter((child) => {
+        try {
+          return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('netns-helper');
+        } catch {
+          return false;
+        }
+      });
+    expect(helpers()).toHaveLength(0);
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
-    expect(await agents()).toHaveLength(1);
+    expect(helpers()).toHaveLength(1);
+    let helperBefore = helpers()[0];
     const logFile = join(stateDir, 'forwarders', `${container.id}.log`);
     const logged = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
 
@@ -55,8 +64,8 @@ describe('docker restart under a forwarder', () => {
       // The servers died with the container; start them again, as a dev would.
       await startServers();
       // The forwarder follows the restarted container, even when it looked while the container was
-      // down (it waits for the restart); the old relay agent died with the old container, and a new
-      // one starts with the next loopback connection.
+      // down (it waits for the restart); the old namespace helper is ended with the old namespace,
+      // and a new one starts in the new namespace with the next loopback connection.
       const outcome = await waitFor(
         () =>
           !processAlive(pid)
@@ -80,8 +89,11 @@ describe('docker restart under a forwarder', () => {
         );
         expect(response.body).toBe(HELLO_FILE_TEXT);
       }
-      // Whichever forwarder serves the container now runs one relay agent in it, and only one.
-      await waitFor(async () => (await agents()).length === 1, 8_000, `a relay agent after restart ${round}`);
+      // The forwarder now runs one helper, a new one, and nothing in the container.
+      expect(helpers()).toHaveLength(1);
+      expect(helpers()[0]).not.toBe(helperBefore);
+      helperBefore = helpers()[0];
+      expect(await containerProcesses(container.id, /portpilot relay agent/)).toEqual([]);
     }
     const forwarders = await execa('pgrep', ['-f', `__forward-daemon --container-id ${container.id}`], {
       reject: false,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { processAlive } from '../support/cli.js';
@@ -6,6 +7,7 @@ import { freeHostPort, startServer, waitFor } from '../support/containers.js';
 import { httpGet } from '../support/host-client.js';
 import { HELLO_FILE_TEXT, TEST_IMAGES } from '../support/images.js';
 import {
+  childPids,
   containerProcesses,
   forwardContainer,
   rowsOf,
@@ -18,8 +20,10 @@ const scope = containerScope();
 const { stateDir } = scope;
 
 const CASES = [
-  // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the relay agent.
-  { name: 'direct and agent paths', upArgs: [] as string[], paths: ['agent', 'direct'] },
+  // 0.0.0.0 in the container is dialled directly; 127.0.0.1 through the namespace helper (as root).
+  { name: 'direct and netns paths', upArgs: [] as string[], paths: ['direct', 'netns'] },
+  // Forced, the relay agent carries both.
+  { name: 'agent path', upArgs: ['--relay-path', 'agent'], paths: ['agent'] },
   // Every connection its own `docker exec` relay.
   { name: 'exec path', upArgs: ['--relay-path', 'exec'], paths: ['exec'] },
 ];
@@ -52,8 +56,19 @@ describe.each(CASES)('kill -9 of a forwarder ($name)', ({ upArgs, paths }) => {
     const agents = () => containerProcesses(container.id, /portpilot relay agent/);
     expect((await agents()).length).toBe(paths.includes('agent') ? 1 : 0);
 
+    // On the netns path the forwarder has one namespace helper.
+    const children = childPids(pid).filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('netns-helper');
+      } catch {
+        return false;
+      }
+    });
+    expect(children.length).toBe(paths.includes('netns') ? 1 : 0);
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !processAlive(pid), 5_000, 'the forwarder to die');
+    // Its channel closed with it, so the helper exits too.
+    await waitFor(() => children.every((child) => !processAlive(child)), 5_000, 'its helper to exit');
     await Promise.all(clients.map((client) => client.ended(5_000)));
     for (const client of clients) client.socket.destroy();
     // Its exec connection died with it, so the engine closed the agent's stdin: the agent is gone too.

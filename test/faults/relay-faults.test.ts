@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 interface PathCase {
-  name: 'direct' | 'agent' | 'exec';
+  name: 'direct' | 'netns' | 'agent' | 'exec';
   /** Where the servers listen in the container: the wildcard is dialled directly, loopback is relayed. */
   address: '0.0.0.0' | '127.0.0.1';
   upArgs: string[];
@@ -54,7 +54,15 @@ interface PathCase {
 
 const CASES: PathCase[] = [
   { name: 'direct', address: '0.0.0.0', upArgs: [], relay: null, inARow: 1000 },
-  { name: 'agent', address: '127.0.0.1', upArgs: [], relay: /python3 -I -S -c/, inARow: 1000 },
+  // The namespace helper runs on the host, nothing in the container.
+  { name: 'netns', address: '127.0.0.1', upArgs: [], relay: null, inARow: 1000 },
+  {
+    name: 'agent',
+    address: '127.0.0.1',
+    upArgs: ['--relay-path', 'agent'],
+    relay: /python3 -I -S -c/,
+    inARow: 1000,
+  },
   {
     name: 'exec',
     address: '127.0.0.1',

@@ -25,7 +25,12 @@ async function forwardLoopbackServer(env: NodeJS.ProcessEnv = {}) {
   const container = await scope.start(TEST_IMAGES.debian.tag);
   const port = await freeHostPort();
   await startServer(container.id, { port, address: '127.0.0.1', kind: 'http' });
-  const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward'], env);
+  // Forced: where this process may enter the container's namespace, its helper would come first.
+  const { run, line } = await runUp(
+    stateDir,
+    ['--container-id', container.id, '--auto-forward', '--relay-path', 'agent'],
+    env,
+  );
   expect(line.outcome, run.stderr).toBe('success');
   const pathOf = async () =>
     (await portsJson(stateDir)).find((row) => row.containerId === container.id && row.containerPort === port)

@@ -25,8 +25,8 @@ const CONCURRENT_CONNECTIONS = 50;
 interface PathCase {
   name: string;
   address: ServerAddress;
-  relayPath: 'auto' | 'exec';
-  expectedPath: 'direct' | 'agent' | 'exec';
+  relayPath: 'auto' | 'agent' | 'exec';
+  expectedPath: 'direct' | 'netns' | 'agent' | 'exec';
   /** Execs (agent, relays) through `docker exec` clients rather than the engine's API. */
   throughCli?: boolean;
 }
@@ -34,9 +34,15 @@ interface PathCase {
 // Every relay path, each forced or chosen: the same byte-exact, half-close and concurrency checks.
 const CASES: PathCase[] = [
   {
-    name: 'loopback-bound server (relay agent)',
+    name: 'loopback-bound server (namespace helper)',
     address: '127.0.0.1',
     relayPath: 'auto',
+    expectedPath: 'netns',
+  },
+  {
+    name: 'loopback-bound server, relay agent forced',
+    address: '127.0.0.1',
+    relayPath: 'agent',
     expectedPath: 'agent',
   },
   {
@@ -55,9 +61,9 @@ const CASES: PathCase[] = [
   // A CLI named other than `docker` (--docker-path) keeps every exec on the CLI: the fallback for
   // remote engines and named contexts.
   {
-    name: 'loopback-bound server (relay agent), through the docker CLI',
+    name: 'loopback-bound server, relay agent forced, through the docker CLI',
     address: '127.0.0.1',
-    relayPath: 'auto',
+    relayPath: 'agent',
     expectedPath: 'agent',
     throughCli: true,
   },

@@ -22,13 +22,14 @@ const WITHDRAWN_WAIT_MS = 10_000;
 const CLOSE_WAIT_MS = 15_000;
 
 interface PathCase {
-  path: 'direct' | 'agent' | 'exec';
+  path: 'direct' | 'netns' | 'agent' | 'exec';
   /** Direct dials need a server on the container's own address; the others reach its loopback. */
   address: ServerAddress;
 }
 
 const CASES: PathCase[] = [
   { path: 'direct', address: '0.0.0.0' },
+  { path: 'netns', address: '127.0.0.1' },
   { path: 'agent', address: '127.0.0.1' },
   { path: 'exec', address: '127.0.0.1' },
 ];

@@ -83,7 +83,7 @@ export interface PortRow {
   process: string | null;
   forwarderPid: number;
   since: string;
-  path: 'direct' | 'agent' | 'exec';
+  path: 'direct' | 'netns' | 'agent' | 'exec';
 }
 
 /** True while a process with this pid exists and is not a zombie. */

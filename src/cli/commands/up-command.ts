@@ -50,7 +50,7 @@ export function upCommand(): Command {
     .addOption(
       new Option(
         '--relay-path <path>',
-        'how connections reach the container: direct to its IP, an in-container agent, or docker exec',
+        'how connections reach the container: direct to its IP, a helper in its network namespace, an in-container agent, or docker exec',
       )
         .choices(['auto', ...RELAY_PATHS])
         .default('auto'),

@@ -25,6 +25,12 @@ export type RelayTarget =
       connect: (destination: Socket) => Promise<Socket | null>;
       fallback: Extract<RelayTarget, { path: 'exec' }>;
     }
+  | {
+      path: 'netns';
+      /** Null when no helper can run: the connection takes `fallback`, or is reset without one. */
+      connect: (destination: Socket) => Promise<Socket | null>;
+      fallback: Exclude<RelayTarget, { path: 'direct' }> | null;
+    }
   | { path: 'exec'; containerId: string; argv: string[] };
 
 /** What a relay needs: the runtime, and where to report trouble. */
@@ -48,7 +54,8 @@ export function relayConnection(client: Socket, target: RelayTarget, deps: Relay
     case 'direct':
       return relayDirect(client, target, deps);
     case 'agent':
-      return relayAgent(client, target, deps);
+    case 'netns':
+      return relayInside(client, target, deps);
     case 'exec':
       return relayExec(client, target, deps);
   }
@@ -132,25 +139,36 @@ function relayDirect(
   });
 }
 
-// The agent answers only once the server in the container has accepted, so a refusal reaches the
-// client as a reset, as on the direct path. The client's first bytes wait in its socket meanwhile.
-async function relayAgent(
+// The agent and the namespace helper answer only once the server in the container has accepted, so
+// a refusal reaches the client as a reset, as on the direct path. The client's first bytes wait in
+// its socket meanwhile.
+async function relayInside(
   client: Socket,
-  target: Extract<RelayTarget, { path: 'agent' }>,
+  target: Extract<RelayTarget, { path: 'agent' | 'netns' }>,
   deps: RelayDeps,
 ): Promise<void> {
-  client.on('error', () => client.destroy());
+  const onClientError = () => client.destroy();
+  client.on('error', onClientError);
   let upstream: Socket | null;
   try {
     upstream = await target.connect(client);
   } catch (error) {
-    deps.log?.('cannot connect through the relay agent', { error: errorMessage(error) });
+    const through = target.path === 'agent' ? 'the relay agent' : "the container's namespace helper";
+    deps.log?.(`cannot connect through ${through}`, { error: errorMessage(error) });
     reset(client);
     return;
   }
   if (upstream === null) {
     if (client.destroyed) return;
-    return relayExec(client, target.fallback, deps);
+    client.off('error', onClientError);
+    if (target.fallback === null) {
+      deps.log?.(
+        'no path into the container: its namespace helper cannot run and it has no relay program',
+      );
+      reset(client);
+      return;
+    }
+    return relayConnection(client, target.fallback, deps);
   }
   if (client.destroyed) {
     reset(upstream);

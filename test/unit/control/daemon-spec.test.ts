@@ -49,6 +49,8 @@ describe('parseDaemonSpec', () => {
     const { follow: _follow, ...plain } = GOOD;
     const bare = { ...plain, attributes: null, relayPath: 'agent' };
     expect(parse(bare)()).toStrictEqual(bare);
+    const netns = { ...plain, relayPath: 'netns' };
+    expect(parse(netns)()).toStrictEqual(netns);
   });
 
   it('keeps only the fields it checked', () => {
@@ -81,7 +83,7 @@ describe('parseDaemonSpec', () => {
     [
       'relayPath',
       { relayPath: 'teleport' },
-      'relayPath "teleport"; expected null or one of direct, exec, agent',
+      'relayPath "teleport"; expected null or one of direct, exec, agent, netns',
     ],
     ['hostAddress', { hostAddress: 'evil.example' }, 'hostAddress "evil.example"; expected an IP address'],
     ['follow', { follow: { 'a.b': 1 } }, 'follow["a.b"] 1; expected a string'],

@@ -6,6 +6,7 @@ import {
   relayTargetOf,
   route,
   wantsAgent,
+  wantsNetns,
   type RouteEnds,
   type RouteInput,
 } from '../../../src/forwarding/route.js';
@@ -24,6 +25,7 @@ function input(overrides: Partial<RouteInput> = {}): RouteInput {
     listener: wildcard,
     directAddresses: [V4],
     agentUsable: true,
+    netnsUsable: false,
     ipv4Refused: false,
     ...overrides,
   };
@@ -81,6 +83,42 @@ describe('route', () => {
     });
   });
 
+  it('takes a loopback-bound server through the namespace helper first, with agent and exec behind it', () => {
+    expect(route(input({ listener: loopback, netnsUsable: true }))).toEqual({
+      path: 'netns',
+      address: null,
+      fallbacks: ['agent', 'exec'],
+    });
+    expect(route(input({ listener: loopback, netnsUsable: true, agentUsable: false }))).toEqual({
+      path: 'netns',
+      address: null,
+      fallbacks: ['exec'],
+    });
+    // A server the host can dial is still dialled directly.
+    expect(route(input({ netnsUsable: true }))).toEqual({ path: 'direct', address: V4, fallbacks: [] });
+    expect(route(input({ listener: ipv6Wildcard, netnsUsable: true })).fallbacks).toEqual([
+      'netns',
+      'agent',
+      'exec',
+    ]);
+    expect(route(input({ listener: ipv6Wildcard, netnsUsable: true, ipv4Refused: true })).path).toBe('netns');
+    // On a remote engine there is no namespace to enter (netnsUsable false): the agent or exec.
+    expect(route(input({ listener: loopback, directAddresses: [] })).path).toBe('agent');
+  });
+
+  it('forces the namespace helper, with exec behind it, and never dials directly then', () => {
+    expect(route(input({ forced: 'netns', netnsUsable: true }))).toEqual({
+      path: 'netns',
+      address: null,
+      fallbacks: ['exec'],
+    });
+    // Backing off after a failed start: exec carries the connections meanwhile.
+    expect(route(input({ forced: 'netns', netnsUsable: false, listener: loopback })).path).toBe('exec');
+    expect(route(input({ forced: 'agent', netnsUsable: true, listener: loopback })).path).toBe('agent');
+    expect(route(input({ forced: 'exec', netnsUsable: true, listener: loopback })).path).toBe('exec');
+    expect(route(input({ forced: 'direct', netnsUsable: true, listener: loopback })).path).toBe('exec');
+  });
+
   it('follows a forced path', () => {
     expect(route(input({ forced: 'exec' })).path).toBe('exec');
     expect(route(input({ forced: 'agent' })).path).toBe('agent');
@@ -97,12 +135,21 @@ describe('wantsAgent', () => {
     expect(wantsAgent('agent')).toBe(true);
     expect(wantsAgent('direct')).toBe(false);
     expect(wantsAgent('exec')).toBe(false);
+    expect(wantsAgent('netns')).toBe(false);
+  });
+});
+
+describe('wantsNetns', () => {
+  it('offers the namespace helper unless another path is forced', () => {
+    expect(wantsNetns(null)).toBe(true);
+    expect(wantsNetns('netns')).toBe(true);
+    for (const forced of ['direct', 'agent', 'exec'] as const) expect(wantsNetns(forced)).toBe(false);
   });
 });
 
 describe('RELAY_PATHS', () => {
   it('lists each path once, in the order --relay-path offers them', () => {
-    expect(RELAY_PATHS).toEqual(['direct', 'agent', 'exec']);
+    expect(RELAY_PATHS).toEqual(['direct', 'netns', 'agent', 'exec']);
   });
 });
 
@@ -120,6 +167,7 @@ describe('relayTargetOf', () => {
         return Promise.resolve(null);
       },
     },
+    netns: null,
     onRefused: () => undefined,
   };
 
@@ -134,6 +182,38 @@ describe('relayTargetOf', () => {
     expect(inside.fallback).toMatchObject({ path: 'exec', containerId: 'c0ffee' });
     await inside.connect({} as Socket);
     expect(connected).toEqual([{ address: '::1', port: 3000 }]);
+  });
+
+  it('puts the namespace helper first inside, with the agent and exec behind it', async () => {
+    const dialled: string[] = [];
+    const withNetns: RouteEnds = {
+      ...ends,
+      netns: {
+        connect: (address, port) => {
+          dialled.push(`[${address}]:${port}`);
+          return Promise.resolve(null);
+        },
+      },
+    };
+    const target = relayTargetOf(route(input({ listener: loopback, netnsUsable: true })), withNetns);
+    if (target.path !== 'netns') throw new Error('expected the namespace helper');
+    expect(target.fallback).toMatchObject({ path: 'agent', fallback: { path: 'exec' } });
+    await target.connect({} as Socket);
+    expect(dialled).toEqual(['[::1]:3000']);
+  });
+
+  it('leaves exec out behind the namespace helper in a container with no relay program', () => {
+    const bare: RouteEnds = {
+      ...ends,
+      relayProgram: null,
+      agent: null,
+      netns: { connect: () => Promise.resolve(null) },
+    };
+    const target = relayTargetOf(
+      route(input({ listener: loopback, netnsUsable: true, agentUsable: false })),
+      bare,
+    );
+    expect(target).toMatchObject({ path: 'netns', fallback: null });
   });
 
   it('names the container and port when a route goes inside and no relay program was looked for', () => {
