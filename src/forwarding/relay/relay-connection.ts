@@ -162,9 +162,7 @@ async function relayInside(
     if (client.destroyed) return;
     client.off('error', onClientError);
     if (target.fallback === null) {
-      deps.log?.(
-        'no path into the container: its namespace helper cannot run and it has no relay program',
-      );
+      deps.log?.('no path into the container: its namespace helper cannot run and it has no relay program');
       reset(client);
       return;
     }
