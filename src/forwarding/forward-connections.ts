@@ -25,6 +25,7 @@ export class ForwardConnections {
   routeOf(forward: Forward): Route {
     if (forward.protocol === 'udp') {
       const datagrams = this.datagramRouteOf(forward);
+      if (datagrams.path === 'netns') return { path: 'netns', address: null, fallbacks: [] };
       return { path: 'direct', address: datagrams.path === null ? null : datagrams.address, fallbacks: [] };
     }
     return route({
@@ -45,6 +46,7 @@ export class ForwardConnections {
       listener: forward,
       seen: forward.sockets !== undefined,
       directAddresses: forward.target.directAddresses,
+      netnsUsable: forward.target.netns?.usable === true,
       port: forward.port,
       containerName: forward.target.name,
     });

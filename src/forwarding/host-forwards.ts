@@ -5,7 +5,7 @@ import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { ForwardConnections } from './forward-connections.js';
 import type { Forward, TargetContainer } from './forward-state.js';
 import { bindHostListener, type HostListener } from './host/host-listener.js';
-import { bindUdpRelay } from './relay/udp-relay.js';
+import { bindUdpRelay, namespaceBindAddress } from './relay/udp-relay.js';
 import { allocatePort } from './host/registry.js';
 import type { OwnEntries } from './own-entries.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin } from './port-entry.js';
@@ -110,7 +110,14 @@ export class HostForwards {
       bindAddress: this.options.hostAddress,
       target: () => {
         const route = connections.datagramRouteOf(forward);
-        return route.path === null ? null : { address: route.address, port: forward.port };
+        if (route.path === null) return null;
+        const netns = forward.target.netns;
+        if (route.path === 'direct' || netns === null) return { address: route.address, port: forward.port };
+        return {
+          address: route.address,
+          port: forward.port,
+          open: (address) => netns.datagramSocket(namespaceBindAddress(address)),
+        };
       },
       log: this.options.log,
     });

@@ -175,29 +175,39 @@ function execTarget(ends: RouteEnds): Extract<RelayTarget, { path: 'exec' }> {
   };
 }
 
-/** Where a UDP forward's datagrams go, or why they cannot go anywhere. */
-export type DatagramRoute = { path: 'direct'; address: string } | { path: null; reason: string };
+/**
+ * Where a UDP forward's datagrams go, or why they cannot go anywhere. On `netns`, `address` is the
+ * server's address inside the container, sent to through a socket from its namespace helper.
+ */
+export type DatagramRoute = { path: 'direct' | 'netns'; address: string } | { path: null; reason: string };
 
 /**
- * Pure: how a UDP forward's datagrams reach its server. Only directly, to the container's address:
- * a server bound to all addresses on a local engine. A server bound to the container's loopback, or
- * one behind an engine whose addresses the host cannot dial, gets no path yet (no relay inside the
- * container carries datagrams). `seen` is false for a declared port before its server was read:
- * its datagrams go to the container's address until a read says how it is bound.
+ * Pure: how a UDP forward's datagrams reach its server. Directly, to the container's address, for a
+ * server bound to all addresses on a local engine; through a socket in the container's namespace
+ * (its helper's) for a server on the container's loopback, where the helper may run. Else (a forced
+ * agent or exec, the helper not available, an engine whose addresses the host cannot dial) none: no
+ * relay inside the container carries datagrams. `seen` is false for a declared port before its
+ * server was read: its datagrams go to the container's address until a read says how it is bound.
  */
 export function datagramRoute(input: {
   forced: RelayPath | null;
   listener: ListenerBinding;
   seen: boolean;
   directAddresses: readonly string[];
+  /** Whether the container's namespace helper may be used now (see NamespaceHelper.usable). */
+  netnsUsable: boolean;
   port: number;
   containerName: string;
 }): DatagramRoute {
   const { port, containerName } = input;
+  const netns = input.netnsUsable && (input.forced === null || input.forced === 'netns');
+  if (netns && input.seen && input.listener.scope === 'loopback') {
+    return { path: 'netns', address: input.listener.dialAddress };
+  }
   if (input.forced === 'agent' || input.forced === 'exec') {
     return {
       path: null,
-      reason: `UDP port ${port} cannot take --relay-path ${input.forced}: datagrams are relayed only directly to the container's address; use --relay-path auto or direct`,
+      reason: `UDP port ${port} cannot take --relay-path ${input.forced}: datagrams are relayed only directly to the container's address or through its namespace helper; use --relay-path auto, direct or netns`,
     };
   }
   if (input.directAddresses.length === 0) {
@@ -209,7 +219,7 @@ export function datagramRoute(input: {
   if (input.seen && input.listener.scope === 'loopback') {
     return {
       path: null,
-      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on the container's loopback (${input.listener.dialAddress}) only, which the host cannot send to, and datagrams are relayed only directly; bind the server to 0.0.0.0 (or ::) to forward it`,
+      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on the container's loopback (${input.listener.dialAddress}) only, which the host cannot send to, and the container's namespace helper is not available (${input.forced === null ? 'it needs a local engine and root' : `--relay-path ${input.forced}`}); bind the server to 0.0.0.0 (or ::) to forward it`,
     };
   }
   const listener: ListenerBinding = input.seen

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HelperConnectError, NamespaceHelper } from '../../src/forwarding/relay/netns/namespace-helper.js';
@@ -80,6 +82,31 @@ describe('NamespaceHelper with its helper program', () => {
     expect(received.subarray(0, 6).toString()).toBe('hello\n');
     expect(received.subarray(6).equals(big)).toBe(true);
     collector.close();
+  });
+
+  it("hands back a UDP socket bound to the loopback: every reply reaches this process, none the helper's copy", async () => {
+    const echo = createSocket('udp4');
+    echo.on('message', (message, from) => echo.send(message, from.port, from.address));
+    await new Promise<void>((resolve) => echo.bind(0, '127.0.0.1', resolve));
+    const echoPort = echo.address().port;
+    try {
+      const netns = helper();
+      for (const round of [1, 2]) {
+        const socket = await netns.datagramSocket('127.0.0.1');
+        if (socket === null) throw new Error('no socket');
+        expect(socket.address().address).toBe('127.0.0.1');
+        const received: string[] = [];
+        socket.on('message', (message) => received.push(message.toString()));
+        const sent = Array.from({ length: 200 }, (_, i) => `${round}/${i}`);
+        for (const text of sent) socket.send(text, echoPort, '127.0.0.1');
+        const deadline = Date.now() + 5_000;
+        while (received.length < sent.length && Date.now() < deadline) await delay(20);
+        expect(received.sort()).toEqual([...sent].sort());
+        socket.close();
+      }
+    } finally {
+      echo.close();
+    }
   });
 
   it('rejects a refused connection with the errno, and keeps serving', async () => {

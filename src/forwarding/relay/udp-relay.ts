@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
 import { isIP } from 'node:net';
-import { ForwarderError } from '../../common/errors.js';
+import { errorMessage, ForwarderError } from '../../common/errors.js';
 import type { HostListener } from '../host/host-listener.js';
 
 /**
@@ -19,8 +19,19 @@ const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 const TAKEN_CODES = new Set(['EADDRINUSE', 'EACCES']);
 const NO_IPV6_CODES = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
-/** Where a forward's datagrams go now: the server's address, or null when none can be reached. */
-export type DatagramTarget = () => { address: string; port: number } | null;
+/**
+ * Where a forward's datagrams go now: the server's address, or null when none can be reached. With
+ * `open`, a session's socket comes from there (a socket inside the container's network namespace,
+ * for a server on its loopback) instead of being made here; null from it drops the session.
+ */
+export type DatagramTarget = () => {
+  address: string;
+  port: number;
+  open?: (address: string) => Promise<Socket | null>;
+} | null;
+
+/** Datagrams a session keeps while its socket is being opened; past it, new ones are dropped. */
+const MAX_QUEUED_DATAGRAMS = 64;
 
 export interface UdpRelayOptions {
   port: number;
@@ -38,7 +49,12 @@ export function sessionIdleMs(env: NodeJS.ProcessEnv): number {
 }
 
 interface Session {
-  socket: Socket;
+  /** Null while `open` is getting it; datagrams wait in `queued` meanwhile. */
+  socket: Socket | null;
+  queued: Buffer[];
+  /** Whether the socket came from the target's `open` (a session does not change where it came from). */
+  opened: boolean;
+  closed: boolean;
   lastActive: number;
   /** Where the last datagram went: only datagrams from there are replies. */
   sentTo: { address: string; port: number } | null;
@@ -58,27 +74,46 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
   const hosts: Socket[] = [];
 
   const endSession = (key: string, session: Session) => {
-    sessions.delete(key);
-    session.socket.close();
+    if (sessions.get(key) === session) sessions.delete(key);
+    session.closed = true;
+    session.socket?.close();
+  };
+  const send = (session: Session, message: Buffer) => {
+    const { socket, sentTo } = session;
+    if (socket === null || sentTo === null) return;
+    socket.send(message, sentTo.port, sentTo.address, (error) => {
+      if (error) log('udp datagram not sent', { port: options.port, error: error.message });
+    });
+  };
+  const flush = (session: Session) => {
+    for (const message of session.queued.splice(0)) send(session, message);
   };
   const onDatagram = (host: Socket, message: Buffer, client: RemoteInfo) => {
     const target = options.target();
     if (target === null) return;
     const key = `${client.address}|${client.port}`;
     let session = sessions.get(key);
+    if (session && session.opened !== (target.open !== undefined)) {
+      endSession(key, session);
+      session = undefined;
+    }
     if (!session) {
       if (sessions.size >= MAX_UDP_SESSIONS) evictIdlest(sessions, endSession);
-      session = openSession(target.address, host, client, () => {
-        const ended = sessions.get(key);
-        if (ended) endSession(key, ended);
-      });
+      const opened: Session = openSession(
+        target,
+        host,
+        client,
+        () => endSession(key, opened),
+        flush,
+        (error) => log('udp session not opened', { port: options.port, error: errorMessage(error) }),
+      );
+      session = opened;
       sessions.set(key, session);
     }
     session.lastActive = Date.now();
-    session.sentTo = target;
-    session.socket.send(message, target.port, target.address, (error) => {
-      if (error) log('udp datagram not sent', { port: options.port, error: error.message });
-    });
+    session.sentTo = { address: target.address, port: target.port };
+    if (session.socket !== null) send(session, message);
+    else if (session.queued.length < MAX_QUEUED_DATAGRAMS) session.queued.push(message);
   };
 
   const first = await bindOne(bindAddress, options.port, onDatagram);
@@ -123,22 +158,57 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
   };
 }
 
-/** A client's session: replies from the server go back through `host` to the client alone. */
-function openSession(targetAddress: string, host: Socket, client: RemoteInfo, onError: () => void): Session {
-  const type: SocketType = isIP(targetAddress) === 6 ? 'udp6' : 'udp4';
-  const socket = createSocket({
-    type,
-    recvBufferSize: SOCKET_BUFFER_BYTES,
-    sendBufferSize: SOCKET_BUFFER_BYTES,
-  });
-  const session: Session = { socket, lastActive: Date.now(), sentTo: null };
-  socket.on('message', (reply, from) => {
-    const sentTo = session.sentTo;
-    if (!sentTo || from.port !== sentTo.port || from.address !== sentTo.address) return;
-    session.lastActive = Date.now();
-    host.send(reply, client.port, client.address);
-  });
-  socket.on('error', onError);
+/**
+ * A client's session: replies from the server (only from the address and port its datagrams went
+ * to) go back through `host` to the client alone. `end` is called when its socket fails or cannot
+ * be opened; `ready` once an opened socket has come (with the datagrams that waited for it).
+ */
+function openSession(
+  target: NonNullable<ReturnType<DatagramTarget>>,
+  host: Socket,
+  client: RemoteInfo,
+  end: () => void,
+  ready: (session: Session) => void,
+  failed: (error: unknown) => void,
+): Session {
+  const session: Session = {
+    socket: null,
+    queued: [],
+    opened: target.open !== undefined,
+    closed: false,
+    lastActive: Date.now(),
+    sentTo: null,
+  };
+  const attach = (socket: Socket) => {
+    socket.on('message', (reply, from) => {
+      const sentTo = session.sentTo;
+      if (!sentTo || from.port !== sentTo.port || from.address !== sentTo.address) return;
+      session.lastActive = Date.now();
+      host.send(reply, client.port, client.address);
+    });
+    socket.on('error', end);
+    session.socket = socket;
+  };
+  if (target.open === undefined) {
+    const type: SocketType = isIP(target.address) === 6 ? 'udp6' : 'udp4';
+    attach(createSocket({ type, recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES }));
+    return session;
+  }
+  target.open(target.address).then(
+    (socket) => {
+      if (socket === null || session.closed) {
+        socket?.close();
+        end();
+        return;
+      }
+      attach(socket);
+      ready(session);
+    },
+    (error: unknown) => {
+      failed(error);
+      end();
+    },
+  );
   return session;
 }
 
@@ -186,4 +256,14 @@ function bindFailure(host: string, port: number, error: NodeJS.ErrnoException): 
     cause: error,
     description: `The host refused a UDP socket on ${shown}:${port} (${error.message}).`,
   });
+}
+
+/**
+ * Pure: where a socket inside the container's namespace is bound to send to `address`: the same
+ * loopback address for a server on the loopback (nothing outside the container reaches it), else
+ * any address of the family, the kernel choosing the source.
+ */
+export function namespaceBindAddress(address: string): string {
+  if (address === IPV6_LOOPBACK || address.startsWith('127.')) return address;
+  return isIP(address) === 6 ? '::' : '0.0.0.0';
 }

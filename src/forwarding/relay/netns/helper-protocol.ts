@@ -1,12 +1,11 @@
+import { isIP } from 'node:net';
 /** What the forwarder asks the namespace helper: dial host:port inside the container's namespace. */
-export interface HelperRequest {
-  id: number;
-  op: 'connect';
-  host: string;
-  port: number;
-}
+export type HelperRequest =
+  | { id: number; op: 'connect'; host: string; port: number }
+  /** A UDP socket bound to host, port 0 in the namespace, handed back unconnected. */
+  | { id: number; op: 'udp'; host: string };
 
-/** The helper's answer to one request: the connected socket comes with it, or an error instead. */
+/** The helper's answer to one request: the connected (or bound UDP) socket comes with it, or an error instead. */
 export interface HelperReply {
   id: number;
   error?: string;
@@ -26,6 +25,7 @@ export function isHelperReady(message: unknown): boolean {
 export function isHelperRequest(message: unknown): message is HelperRequest {
   if (typeof message !== 'object' || message === null) return false;
   const m = message as Record<string, unknown>;
+  if (m.op === 'udp') return Number.isSafeInteger(m.id) && typeof m.host === 'string' && isIP(m.host) !== 0;
   return (
     Number.isSafeInteger(m.id) &&
     m.op === 'connect' &&

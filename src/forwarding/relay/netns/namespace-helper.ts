@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { Socket as DatagramSocket } from 'node:dgram';
 import { Socket } from 'node:net';
 import { OnDemand } from '../on-demand.js';
 import { readInto } from '../read-into.js';
@@ -38,7 +39,7 @@ export class HelperConnectError extends Error {
 const LOST = Symbol('lost');
 
 interface Pending {
-  resolve: (socket: Socket | null | typeof LOST) => void;
+  resolve: (handle: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -96,20 +97,36 @@ export class NamespaceHelper {
     for (let attempt = 0; attempt < 2; attempt++) {
       const running = await this.lifecycle.ensure();
       if (running === null) return null;
-      const socket = await this.request(running, host, port);
+      const socket = (await this.request(running, { op: 'connect', host, port })) as Socket | typeof LOST;
       if (socket === LOST) {
         running.alive = false;
         continue;
       }
-      if (socket === null || destination === undefined) return socket;
+      if (destination === undefined) return socket;
       return rewrapReadingInto(socket, destination);
     }
     return null;
   }
 
-  private request(running: Running, host: string, port: number): Promise<Socket | null | typeof LOST> {
+  /**
+   * A UDP socket bound to `bindAddress`, port 0, in the container's namespace: what it sends to a
+   * server on the container's loopback gets there, and the replies come back to it. Null when no
+   * helper can run; rejects with HelperConnectError when the helper could not bind it.
+   */
+  async datagramSocket(bindAddress: string): Promise<DatagramSocket | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const running = await this.lifecycle.ensure();
+      if (running === null) return null;
+      const socket = await this.request(running, { op: 'udp', host: bindAddress });
+      if (socket !== LOST) return socket as DatagramSocket;
+      running.alive = false;
+    }
+    return null;
+  }
+
+  private request(running: Running, body: DistributiveOmit<HelperRequest, 'id'>): Promise<unknown> {
     const id = this.nextId++;
-    const request: HelperRequest = { id, op: 'connect', host, port };
+    const request = { id, ...body } as HelperRequest;
     return new Promise((resolve, reject) => {
       if (!running.child.connected) {
         resolve(LOST);
@@ -198,9 +215,10 @@ export class NamespaceHelper {
   private answer(running: Running, message: unknown, handle: unknown): void {
     if (!isHelperReply(message)) return;
     const pending = running.pending.get(message.id);
-    const socket = handle as Socket | undefined;
+    const socket = handle as Socket | DatagramSocket | undefined;
     if (!pending) {
-      socket?.destroy();
+      if (socket instanceof Socket) socket.destroy();
+      else socket?.close();
       return;
     }
     running.pending.delete(message.id);
@@ -210,7 +228,7 @@ export class NamespaceHelper {
     }
     // Node makes the received socket end its writing side when the server's does: the client's
     // bytes may still be on their way, so only the caller ends it (see relayConnection).
-    socket.allowHalfOpen = true;
+    if (socket instanceof Socket) socket.allowHalfOpen = true;
     pending.resolve(socket);
   }
 }
@@ -240,3 +258,5 @@ function rewrapReadingInto(received: Socket, destination: Socket): Socket {
   } as ConstructorParameters<typeof Socket>[0]);
   return socket;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -78,13 +78,16 @@ describe('helperArgv', () => {
 });
 
 describe('the helper protocol', () => {
-  it('takes well-formed connect requests only', () => {
+  it('takes well-formed connect and udp requests only', () => {
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 80 })).toBe(true);
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 0 })).toBe(false);
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 65536 })).toBe(false);
     expect(isHelperRequest({ id: 1, op: 'listen', host: '::1', port: 80 })).toBe(false);
     expect(isHelperRequest({ id: '1', op: 'connect', host: '::1', port: 80 })).toBe(false);
     expect(isHelperRequest(null)).toBe(false);
+    expect(isHelperRequest({ id: 2, op: 'udp', host: '127.0.0.1' })).toBe(true);
+    expect(isHelperRequest({ id: 2, op: 'udp', host: '::1' })).toBe(true);
+    expect(isHelperRequest({ id: 2, op: 'udp', host: 'localhost' })).toBe(false);
     expect(isHelperReply({ id: 3 })).toBe(true);
     expect(isHelperReply({ id: 3, error: 'connect ECONNREFUSED', code: 'ECONNREFUSED' })).toBe(true);
     expect(isHelperReply({ ready: true })).toBe(false);
