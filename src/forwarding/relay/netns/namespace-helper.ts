@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { agentRetryDelayMs, AGENT_RESTARTS } from '../agent/agent-on-demand.js';
 import { readInto } from '../read-into.js';
-import { isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { isHelperAccepted, isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { ReverseListeners, type ReverseListener } from './reverse-listeners.js';
 
 /** How long a started helper has to say it runs in the namespace (nsenter, then node's start-up). */
 export const HELPER_START_TIMEOUT_MS = 10_000;
@@ -40,6 +41,8 @@ const LOST = Symbol('lost');
 interface Pending {
   resolve: (socket: Socket | null | typeof LOST) => void;
   reject: (error: Error) => void;
+  /** A listen or close is answered without a socket. */
+  bare?: boolean;
 }
 
 interface Running {
@@ -65,6 +68,11 @@ export class NamespaceHelper {
   private retryAt = 0;
   private restartsLeft = AGENT_RESTARTS;
   private closed = false;
+  private readonly reverse = new ReverseListeners({
+    send: (host, port) => this.listenOnce(host, port),
+    stop: (listenId) => this.closeListener(listenId),
+    retryMs: (failures) => agentRetryDelayMs(failures, this.options.retryMinMs),
+  });
 
   constructor(
     private readonly spawnHelper: HelperSpawner,
@@ -93,7 +101,7 @@ export class NamespaceHelper {
     for (let attempt = 0; attempt < 2; attempt++) {
       const running = await this.ensure();
       if (running === null) return null;
-      const socket = await this.request(running, host, port);
+      const socket = await this.request(running, { op: 'connect', host, port });
       if (socket === LOST) {
         running.alive = false;
         continue;
@@ -104,15 +112,43 @@ export class NamespaceHelper {
     return null;
   }
 
-  private request(running: Running, host: string, port: number): Promise<Socket | null | typeof LOST> {
+  /**
+   * Listens on host:port inside the container's namespace for as long as the returned listener is
+   * open, each accepted socket given to `onSocket`; a helper that dies or is replaced listens again.
+   * `listening` resolves once it listens, or rejects with HelperConnectError when it cannot (the
+   * port is taken, the address is not there).
+   */
+  listen(host: string, port: number, onSocket: (socket: Socket) => void): ReverseListener {
+    return this.reverse.add(host, port, onSocket);
+  }
+
+  /** One listen request to the running helper: its id (the accepted sockets carry it), or null. */
+  private async listenOnce(host: string, port: number): Promise<{ id: number; pid: number } | null> {
+    const running = this.closed ? null : await this.ensure();
+    if (running === null) return null;
+    const id = this.nextId;
+    const result = await this.request(running, { op: 'listen', host, port });
+    return result === LOST ? null : { id, pid: running.child.pid ?? -1 };
+  }
+
+  private async closeListener(listenId: number): Promise<void> {
+    const running = this.current;
+    if (running?.alive !== true) return;
+    await this.request(running, { op: 'close', listen: listenId }).catch(() => undefined);
+  }
+
+  private request(
+    running: Running,
+    what: { op: 'connect' | 'listen'; host: string; port: number } | { op: 'close'; listen: number },
+  ): Promise<Socket | null | typeof LOST> {
     const id = this.nextId++;
-    const request: HelperRequest = { id, op: 'connect', host, port };
+    const request: HelperRequest = { id, ...what };
     return new Promise((resolve, reject) => {
       if (!running.child.connected) {
         resolve(LOST);
         return;
       }
-      running.pending.set(id, { resolve, reject });
+      running.pending.set(id, { resolve, reject, bare: what.op !== 'connect' });
       running.child.send(request, (error) => {
         if (!error) return;
         running.pending.delete(id);
@@ -124,6 +160,7 @@ export class NamespaceHelper {
   /** Ends the helper, or the one being started, and keeps any other from starting. */
   async close(): Promise<void> {
     this.closed = true;
+    this.reverse.closeAll();
     const pending = this.starting;
     await this.stop(this.current);
     await this.stop(await pending);
@@ -184,6 +221,7 @@ export class NamespaceHelper {
         for (const pending of running.pending.values()) pending.resolve(LOST);
         running.pending.clear();
         if (!this.closed && this.current === running) this.options.onExit?.(code, signal);
+        if (!this.closed) this.reverse.helperGone(child.pid ?? -1);
         resolve();
       });
     });
@@ -222,6 +260,13 @@ export class NamespaceHelper {
   }
 
   private answer(running: Running, message: unknown, handle: unknown): void {
+    if (isHelperAccepted(message)) {
+      const socket = handle as Socket | undefined;
+      if (socket === undefined) return;
+      socket.allowHalfOpen = true;
+      this.reverse.accepted(running.child.pid ?? -1, message.accepted, socket);
+      return;
+    }
     if (!isHelperReply(message)) return;
     const pending = running.pending.get(message.id);
     const socket = handle as Socket | undefined;
@@ -230,6 +275,11 @@ export class NamespaceHelper {
       return;
     }
     running.pending.delete(message.id);
+    if (pending.bare === true && message.error === undefined) {
+      socket?.destroy();
+      pending.resolve(null);
+      return;
+    }
     if (message.error !== undefined || socket === undefined) {
       pending.reject(new HelperConnectError(message.error ?? 'no socket came back', message.code ?? null));
       return;

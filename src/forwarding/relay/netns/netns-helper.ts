@@ -5,8 +5,8 @@
 // (the container's own loopback, say) and sends the connected socket back over the channel: Node
 // passes the descriptor with SCM_RIGHTS, and the forwarder relays its client straight to it, with no
 // process and no extra hop per connection. It imports nothing but node:net: it starts in ~40 ms.
-import { connect, type Socket } from 'node:net';
-import { HELPER_READY, isHelperRequest, type HelperReply } from './helper-protocol.js';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { HELPER_READY, isHelperRequest, type HelperAccepted, type HelperReply } from './helper-protocol.js';
 
 const send = process.send?.bind(process);
 if (send === undefined) {
@@ -19,8 +19,21 @@ process.on('disconnect', () => process.exit(0));
 // A send to a forwarder that has just gone fails with EPIPE: the disconnect above ends this process.
 process.on('error', () => undefined);
 
+/** The listeners `listen` requests made, by request id. */
+const listeners = new Map<number, Server>();
+
 process.on('message', (message: unknown) => {
   if (!isHelperRequest(message)) return;
+  if (message.op === 'close') {
+    listeners.get(message.listen)?.close();
+    listeners.delete(message.listen);
+    send({ id: message.id } satisfies HelperReply);
+    return;
+  }
+  if (message.op === 'listen') {
+    listen(message.id, message.host, message.port);
+    return;
+  }
   const { id, host, port } = message;
   const socket: Socket = connect({ host, port, allowHalfOpen: true });
   // Not a byte is read here: the server's first bytes (a greeting) must reach the forwarder, and a
@@ -41,6 +54,24 @@ process.on('message', (message: unknown) => {
 
 // Running in the namespace: nsenter's setns() has worked.
 send(HELPER_READY);
+
+// A reverse port: a listener in the container's namespace (its loopback, say) whose every accepted
+// socket goes to the forwarder, which relays it to the host. As with connect, no byte is read here.
+function listen(id: number, host: string, port: number): void {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    const accepted: HelperAccepted = { accepted: id };
+    socket.on('error', () => socket.destroy());
+    send?.(accepted, socket, {}, () => socket.destroy());
+  });
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    listeners.delete(id);
+    reportError(id, error);
+  });
+  server.listen({ host, port, exclusive: true }, () => {
+    listeners.set(id, server);
+    send?.({ id } satisfies HelperReply);
+  });
+}
 
 function reportError(id: number, error: NodeJS.ErrnoException): void {
   const reply: HelperReply = { id, error: error.message, code: error.code ?? null };
