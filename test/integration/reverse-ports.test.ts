@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { processAlive, runCli, runUp } from '../support/cli.js';
+import { portsJson, processAlive, runCli, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import {
   connectInContainer,
@@ -81,6 +81,15 @@ describe("reverse ports: the host's loopback reached from inside the container (
     await expect(
       connectInContainer(container.id, '127.0.0.1', otherPort, Buffer.from('x')),
     ).rejects.toThrow();
+  });
+
+  it('is listed by ports --json with direction "reverse"', async () => {
+    const rows = await portsJson(stateDir, ['--container-id', container.id]);
+    const reverse = rows.filter((row) => (row as { direction?: string }).direction === 'reverse');
+    expect(reverse.map((row) => row.containerPort).sort()).toEqual([containerPort, refusedPort].sort());
+    expect(reverse.find((row) => row.containerPort === containerPort)?.hostPort).toBe(hostPort);
+    for (const row of rows)
+      expect(['forward', 'reverse']).toContain((row as { direction?: string }).direction);
   });
 
   it('stops listening at down', async () => {
