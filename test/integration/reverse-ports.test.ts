@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { portsJson, processAlive, runCli, runUp } from '../support/cli.js';
@@ -103,5 +104,32 @@ describe("reverse ports: the host's loopback reached from inside the container (
     await expect(
       connectInContainer(container.id, '127.0.0.1', containerPort, Buffer.from('x')),
     ).rejects.toThrow();
+  });
+
+  it('says why in a failed event where the namespace helper is ruled out (--relay-path exec)', async () => {
+    // down stopped the first one.
+    container = await scope.start(TEST_IMAGES.debian.tag);
+    const { run, line } = await runUp(stateDir, [
+      '--container-id',
+      container.id,
+      '--auto-forward',
+      '--relay-path',
+      'exec',
+      '--reverse-port',
+      `${hostPort}:${containerPort}`,
+    ]);
+    expect(line.outcome, `${run.stdout}\n${run.stderr}`).toBe('success');
+    forwarderPid = line.forwarder?.pid ?? 0;
+    const logFile = line.forwarder?.logFile ?? '';
+    const failed = await waitFor(() => {
+      const events = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((text) => text.includes('"reverseEvent"'))
+        .map((text) => (JSON.parse(text) as { reverseEvent: Record<string, unknown> }).reverseEvent);
+      return events.find((event) => event.type === 'failed' && event.containerPort === containerPort) ?? null;
+    }, 10_000);
+    expect(failed.reason).toMatch(/--relay-path exec rules out the namespace helper/);
+    const down = await runCli(stateDir, ['down', '--container-id', container.id]);
+    expect(down.exitCode, down.stderr).toBe(0);
   });
 });
