@@ -3,6 +3,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { errorMessage, StateError, UsageError } from '../common/errors.js';
 import { statePaths } from '../common/state-dir.js';
 import { parsePortAttributes, parsePortsAttributesKey } from '../config/port-specs.js';
+import { mergeReversePorts, type ReversePort } from '../config/reverse-ports.js';
 import type { SerializedPortAttributes } from '../forwarding/attributes-lookup.js';
 import { isValidPort } from '../forwarding/host/host-port.js';
 import { RELAY_PATHS, type RelayPath } from '../forwarding/port-entry.js';
@@ -35,6 +36,8 @@ export interface DaemonSpec {
    * forwarder moves to the running container with these labels. Absent: it ends with its container.
    */
   follow?: Record<string, string>;
+  /** Host loopback ports served inside the container (see ReversePort); absent is none. */
+  reversePorts?: ReversePort[];
 }
 
 /**
@@ -84,6 +87,7 @@ export function parseDaemonSpec(text: string, source: string): DaemonSpec {
           ),
     hostAddress: stringAt(spec.hostAddress, source, 'hostAddress', (v) => isIP(v) !== 0, 'an IP address'),
     ...(follow === undefined ? {} : { follow: labelsAt(follow, source, 'follow') }),
+    ...(spec.reversePorts === undefined ? {} : { reversePorts: reversePortsAt(spec.reversePorts, source) }),
   };
 }
 
@@ -176,6 +180,19 @@ function attributesAt(value: unknown, source: string): SerializedPortAttributes 
         ? null
         : asSpecField(source, () => parsePortAttributes(other, 'attributes.otherPortsAttributes')),
   };
+}
+
+function reversePortsAt(value: unknown, source: string): ReversePort[] {
+  const ports = arrayAt(value, source, 'reversePorts').map((item, index) => {
+    const field = `reversePorts[${index}]`;
+    const entry = objectAt(item, source, field);
+    for (const key of ['hostPort', 'containerPort'] as const) {
+      if (!isValidPort(entry[key] as number))
+        invalid(source, `${field}.${key}`, entry[key], 'a port (1-65535)');
+    }
+    return { hostPort: entry.hostPort as number, containerPort: entry.containerPort as number };
+  });
+  return asSpecField(source, () => mergeReversePorts(ports));
 }
 
 function labelsAt(value: unknown, source: string, field: string): Record<string, string> {

@@ -1,3 +1,4 @@
+import { reversePortText, type ReversePort } from '../config/reverse-ports.js';
 import type { DaemonSpec, DeclaredForward } from './daemon-spec.js';
 
 /**
@@ -5,7 +6,7 @@ import type { DaemonSpec, DeclaredForward } from './daemon-spec.js';
  * portsAttributes are the config's, so a port no longer declared goes. An attach (`--container-id`)
  * takes a running forwarder as it is and only adds: the ports in `added` (its --forward-port flags)
  * join the running ones, and it keeps its portsAttributes and, unless a relay path is given, its
- * relay path. `spec` is what a new forwarder starts with when none runs.
+ * relay path; its reverse ports are added to the running ones. `spec` is what a new forwarder starts with when none runs.
  */
 export type ForwarderRequest =
   { kind: 'workspace'; spec: DaemonSpec } | { kind: 'attach'; spec: DaemonSpec; added: DeclaredForward[] };
@@ -36,6 +37,7 @@ export function planForwarder(running: DaemonSpec | null, request: ForwarderRequ
           attributes: running.attributes,
           relayPath: wanted.relayPath ?? running.relayPath,
           ...(running.follow ? { follow: running.follow } : {}),
+          ...reverseUnion(running.reversePorts ?? [], wanted.reversePorts ?? []),
         };
   return { spec, changes: specChanges(running, spec) };
 }
@@ -65,6 +67,15 @@ export function specChanges(before: DaemonSpec, after: DaemonSpec): string[] {
           : 'portsAttributes changed',
     );
   }
+  const reverseBefore = before.reversePorts ?? [];
+  const reverseAfter = after.reversePorts ?? [];
+  const reverseAdded = reverseAfter.filter((port) => !reverseBefore.some((old) => sameReverse(old, port)));
+  const reverseRemoved = reverseBefore.filter((port) => !reverseAfter.some((now) => sameReverse(now, port)));
+  if (reverseAdded.length > 0)
+    changes.push(`reverse ports added: ${reverseAdded.map(reversePortText).join(', ')}`);
+  if (reverseRemoved.length > 0) {
+    changes.push(`reverse ports removed: ${reverseRemoved.map(reversePortText).join(', ')}`);
+  }
   if (JSON.stringify(before.follow ?? null) !== JSON.stringify(after.follow ?? null)) {
     changes.push('the workspace labels it follows through a rebuild changed');
   }
@@ -91,6 +102,17 @@ function sameForward(a: DeclaredForward, b: DeclaredForward): boolean {
     a.protocol === b.protocol &&
     a.containerId === b.containerId
   );
+}
+
+/** An attach's reverse ports join the running ones (a container port asked anew takes the new host port). */
+function reverseUnion(running: readonly ReversePort[], wanted: readonly ReversePort[]) {
+  const kept = running.filter((old) => !wanted.some((port) => port.containerPort === old.containerPort));
+  const merged = [...kept, ...wanted];
+  return merged.length === 0 ? {} : { reversePorts: merged };
+}
+
+function sameReverse(a: ReversePort, b: ReversePort): boolean {
+  return a.hostPort === b.hostPort && a.containerPort === b.containerPort;
 }
 
 function forwardText(port: DeclaredForward): string {

@@ -1,3 +1,4 @@
+import { ReversePorts } from './reverse-ports.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -38,11 +39,16 @@ export async function runForwardDaemon(specFile: string, containerIdArg: string)
   let containerId: string;
   let containerPid: number;
   let peers: PeerWatch[];
+  let reverse: ReversePorts;
   try {
     spec = await readSpec(specFile, containerIdArg);
     paths = statePaths(spec.stateDir);
     sink.rotate(forwarderFiles(paths, spec.containerId).log);
-    ({ supervisor, source, docker, containerId, containerPid, peers } = await start(spec, paths, log));
+    ({ supervisor, source, docker, containerId, containerPid, peers, reverse } = await start(
+      spec,
+      paths,
+      log,
+    ));
   } catch (error) {
     log.error({ err: error }, 'forwarder failed to start');
     reportReady(
@@ -55,7 +61,7 @@ export async function runForwardDaemon(specFile: string, containerIdArg: string)
   return superviseUntilDone(
     spec,
     paths,
-    { docker, supervisor, source, containerId, containerPid, peers },
+    { docker, supervisor, source, containerId, containerPid, peers, reverse },
     log,
   );
 }
@@ -160,6 +166,16 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
   }).catch((error: unknown) => {
     throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
   });
+  const reverse = new ReversePorts(spec.reversePorts ?? [], { docker, log, relayPath: spec.relayPath });
+  reverse.serve(primary.netns, primary.hostNetwork);
   reportReady({ ok: true, pid: process.pid });
-  return { supervisor, source, docker, containerId: container.id, containerPid: container.pid, peers };
+  return {
+    supervisor,
+    source,
+    docker,
+    containerId: container.id,
+    containerPid: container.pid,
+    peers,
+    reverse,
+  };
 }

@@ -1,3 +1,4 @@
+import type { ReversePorts } from './reverse-ports.js';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pino from 'pino';
@@ -41,6 +42,7 @@ export async function superviseUntilDone(
     containerId: string;
     containerPid: number;
     peers: readonly PeerWatch[];
+    reverse: ReversePorts;
   },
   log: Logger,
 ): Promise<never> {
@@ -118,6 +120,7 @@ export async function superviseUntilDone(
           source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, wantedPaths(spec.relayPath, log));
           await supervisor.refresh(container.id, fresh);
+          started.reverse.serve(fresh.netns, fresh.hostNetwork);
           source = reportedSource(source, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
@@ -131,6 +134,7 @@ export async function superviseUntilDone(
     await sleep(pauseMs, undefined, { signal: wake.signal }).catch(() => undefined);
   }
   log.info({ reason: stopping }, 'forwarder stopping');
+  started.reverse.close();
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
   await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);

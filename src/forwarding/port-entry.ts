@@ -41,8 +41,14 @@ export interface PortEntry {
   urlScheme?: 'http' | 'https' | null;
 }
 
+/**
+ * Which way connections go: from the host into the container (a forward), or from inside the
+ * container to the host's loopback (a reverse port: containerPort listens inside, hostPort is dialled).
+ */
+export type PortDirection = 'forward' | 'reverse';
+
 /** One forwarded port as `ports` shows it (a row of `--json`, the table, `--watch`'s watching line). */
-export type PublicPortEntry = Omit<PortEntry, 'forwarderStartTime'>;
+export type PublicPortEntry = Omit<PortEntry, 'forwarderStartTime'> & { direction: PortDirection };
 
 /**
  * Pure: the public shape of a registry entry, field by field, so that what the registry keeps for
@@ -64,6 +70,7 @@ export function publicEntry(entry: PortEntry): PublicPortEntry {
     forwarderPid: entry.forwarderPid,
     since: entry.since,
     path: entry.path,
+    direction: 'forward',
     ...(entry.urlScheme === undefined ? {} : { urlScheme: entry.urlScheme }),
   };
 }
@@ -71,7 +78,7 @@ export function publicEntry(entry: PortEntry): PublicPortEntry {
 export type PortEventType = 'forwarded' | 'withdrawn' | 'failed';
 
 /** A change to one forward, as written to the daemon log and streamed by `ports --watch --json`. */
-export type PortEvent = Omit<PublicPortEntry, 'hostPort' | 'allocation' | 'path'> & {
+export type PortEvent = Omit<PublicPortEntry, 'hostPort' | 'allocation' | 'path' | 'direction'> & {
   type: PortEventType;
   at: string;
   hostPort: number | null;

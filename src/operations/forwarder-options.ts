@@ -13,4 +13,6 @@ export interface ForwardingOptions {
   forwardPorts: string[];
   relayPath: RelayPath | null;
   hostAddress: string;
+  /** Raw `--reverse-port` values: `PORT` or `PORT:CONTAINER_PORT`; absent is none. */
+  reversePorts?: string[];
 }

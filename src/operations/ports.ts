@@ -2,6 +2,7 @@ import { statePaths } from '../common/state-dir.js';
 import type { Log } from '../common/log.js';
 import { publicEntry, type PublicPortEntry } from '../forwarding/port-entry.js';
 import { listPorts } from '../forwarding/host/registry.js';
+import { listReverseEntries } from './reverse-entries.js';
 
 /** Which forwards a command is about: one set of containers, or all. */
 export type Scope =
@@ -22,10 +23,13 @@ export async function listForwardedPorts(
   scope: Scope,
   warn: Log,
 ): Promise<PublicPortEntry[]> {
-  const entries = await listPorts(statePaths(stateDir), { onWarning: warn });
+  const paths = statePaths(stateDir);
+  const entries = await listPorts(paths, { onWarning: warn });
+  const reverse = await listReverseEntries(paths, (id) => inScope(scope, id), warn);
   return entries
     .filter((entry) => inScope(scope, entry.containerId))
     .map(publicEntry)
+    .concat(reverse)
     .sort((a, b) => a.containerName.localeCompare(b.containerName) || a.containerPort - b.containerPort);
 }
 

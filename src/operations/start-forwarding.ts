@@ -1,3 +1,4 @@
+import type { ReversePort } from '../config/reverse-ports.js';
 import { isIP } from 'node:net';
 import { RuntimeError, UsageError } from '../common/errors.js';
 import { ensureStateDir, statePaths } from '../common/state-dir.js';
@@ -41,6 +42,7 @@ export async function startForwarding(
   attributes: DaemonSpec['attributes'],
   deps: { progress: Log },
   follow: Record<string, string> | null = null,
+  reversePorts: ReversePort[] = [],
 ): Promise<{ pid: number; logFile: string }> {
   const paths = statePaths(options.stateDir);
   await ensureStateDir(paths.root);
@@ -56,6 +58,7 @@ export async function startForwarding(
     relayPath: options.relayPath,
     hostAddress: options.hostAddress,
     ...(follow ? { follow } : {}),
+    ...(reversePorts.length > 0 ? { reversePorts } : {}),
   };
   const request: ForwarderRequest = { ...mode, spec };
   const handle = await ensureForwarder(paths, request, warningsTo(deps.progress));

@@ -1,3 +1,9 @@
+import {
+  mergeReversePorts,
+  parseReversePorts,
+  parseReversePortsSetting,
+  type ReversePort,
+} from '../config/reverse-ports.js';
 import path from 'node:path';
 import { statePaths } from '../common/state-dir.js';
 import {
@@ -56,6 +62,8 @@ const MERGED_FLAG = '--include-merged-configuration';
  */
 export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   if (options.autoForward) checkHostAddress(options.hostAddress, deps.progress);
+  // A bad --reverse-port fails before the container is made.
+  flagReversePorts(options);
   const docker = new Docker(deps.runner, options.dockerPath);
   if (options.containerId !== null) {
     if (options.passThrough.length > 0) {
@@ -105,8 +113,26 @@ export async function up(options: UpOptions, deps: UpDeps): Promise<UpResult> {
   const follow = workspaceIdLabels(options.passThrough, container.labels);
   const attributes = serializeAttributes(settings);
   const mode = { kind: 'workspace' as const };
-  success.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
+  const reverse = mergeReversePorts([
+    ...parseReversePortsSetting(merged, 'the merged configuration of ' + folder),
+    ...flagReversePorts(options),
+  ]);
+  success.forwarder = await startForwarding(
+    options,
+    container,
+    mode,
+    forwards,
+    attributes,
+    deps,
+    follow,
+    reverse,
+  );
   return success;
+}
+
+/** The --reverse-port values, checked (a bad one is a CONFIG_INVALID error naming it). */
+function flagReversePorts(options: UpOptions): ReversePort[] {
+  return parseReversePorts(options.reversePorts ?? [], '--reverse-port');
 }
 
 /** The Compose project (as the reference named it) and service of the dev container, if any. */
@@ -155,7 +181,16 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
   }
   const mode = { kind: 'attach' as const, added: fromFlags };
   const attributes = serializeAttributes(settings);
-  result.forwarder = await startForwarding(options, container, mode, forwards, attributes, deps, follow);
+  result.forwarder = await startForwarding(
+    options,
+    container,
+    mode,
+    forwards,
+    attributes,
+    deps,
+    follow,
+    flagReversePorts(options),
+  );
   return result;
 }
 

@@ -106,7 +106,7 @@ function table(entries: PublicPortEntry[]): string {
       e.service ? `${e.containerName} (${e.service})` : e.containerName,
       portText(e),
       hostOf(e),
-      e.origin,
+      e.direction === 'reverse' ? 'reverse' : e.origin,
       e.allocation,
       e.path,
       e.label ?? '',

@@ -18,6 +18,7 @@ interface UpFlags {
   containerId?: string;
   autoForward?: boolean;
   forwardPort?: string[];
+  reversePort?: string[];
   removeExistingContainer?: boolean;
   relayPath: 'auto' | RelayPath;
   hostAddress: string;
@@ -39,6 +40,11 @@ export function upCommand(): Command {
     .option(
       '--forward-port <spec>',
       'forward PORT or SERVICE:PORT eagerly, like forwardPorts (repeatable)',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
+    .option(
+      '--reverse-port <spec>',
+      "serve the host's 127.0.0.1:PORT inside the container at 127.0.0.1:CONTAINER_PORT (PORT[:CONTAINER_PORT], repeatable)",
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option(
@@ -76,6 +82,7 @@ export function upCommand(): Command {
             config: flags.config ?? null,
             autoForward: flags.autoForward === true,
             forwardPorts: flags.forwardPort ?? [],
+            reversePorts: flags.reversePort ?? [],
             removeExistingContainer: flags.removeExistingContainer === true,
             passThrough: command.args,
             relayPath: flags.relayPath === 'auto' ? null : flags.relayPath,

@@ -138,3 +138,34 @@ describe('parseDaemonSpec', () => {
     expect(parse({ ...GOOD, hostAddress: 'x'.repeat(10_000) })).toThrow(/x…; expected an IP address$/);
   });
 });
+
+describe('parseDaemonSpec reversePorts', () => {
+  it('reads reverse ports back, and a spec without them as before', () => {
+    const spec = { ...GOOD, reversePorts: [{ hostPort: 5432, containerPort: 15432 }] };
+    expect(parse(spec)()).toStrictEqual(spec);
+    expect(parse(GOOD)()).not.toHaveProperty('reversePorts');
+  });
+
+  it.each([
+    [{ reversePorts: 5432 }, 'reversePorts 5432; expected an array'],
+    [{ reversePorts: [5432] }, 'reversePorts[0] 5432; expected an object'],
+    [{ reversePorts: [{ hostPort: 0, containerPort: 1 }] }, 'reversePorts[0].hostPort 0; expected a port'],
+    [
+      { reversePorts: [{ hostPort: 1, containerPort: '2' }] },
+      'reversePorts[0].containerPort "2"; expected a port',
+    ],
+    [
+      {
+        reversePorts: [
+          { hostPort: 1, containerPort: 80 },
+          { hostPort: 2, containerPort: 80 },
+        ],
+      },
+      'both listen at container port 80',
+    ],
+  ])('refuses %j with a StateError naming the field', (change, message) => {
+    const act = parse({ ...GOOD, ...change });
+    expect(act).toThrow(StateError);
+    expect(act).toThrow(message);
+  });
+});

@@ -77,3 +77,39 @@ describe('planForwarder', () => {
     expect(planForwarder(null, { kind: 'attach', spec: spec(), added: [] }).changes).toHaveLength(1);
   });
 });
+
+describe('planForwarder reverse ports', () => {
+  const reverse = (hostPort: number, containerPort = hostPort) => ({ hostPort, containerPort });
+
+  it('reuses the forwarder when the reverse ports are the same, in any order', () => {
+    const running = spec({ reversePorts: [reverse(1), reverse(2, 3)] });
+    const wanted = spec({ reversePorts: [reverse(2, 3), reverse(1)] });
+    expect(planForwarder(running, { kind: 'workspace', spec: wanted }).changes).toEqual([]);
+  });
+
+  it('replaces it when a workspace asks for another set of reverse ports', () => {
+    const running = spec({ reversePorts: [reverse(1), reverse(2, 3)] });
+    const wanted = spec({ reversePorts: [reverse(2, 4)] });
+    expect(planForwarder(running, { kind: 'workspace', spec: wanted }).changes).toEqual([
+      'reverse ports added: 2:4',
+      'reverse ports removed: 1, 2:3',
+    ]);
+    expect(
+      planForwarder(spec(), { kind: 'workspace', spec: spec({ reversePorts: [reverse(1)] }) }).changes,
+    ).toEqual(['reverse ports added: 1']);
+  });
+
+  it("adds an attach's reverse ports to the running ones", () => {
+    const running = spec({ reversePorts: [reverse(1)] });
+    const plan = planForwarder(running, {
+      kind: 'attach',
+      spec: spec({ reversePorts: [reverse(2)] }),
+      added: [],
+    });
+    expect(plan.spec.reversePorts).toEqual([reverse(1), reverse(2)]);
+    expect(plan.changes).toEqual(['reverse ports added: 2']);
+    const same = planForwarder(running, { kind: 'attach', spec: spec(), added: [] });
+    expect(same.changes).toEqual([]);
+    expect(same.spec.reversePorts).toEqual([reverse(1)]);
+  });
+});

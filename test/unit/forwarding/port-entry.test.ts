@@ -24,7 +24,7 @@ describe('publicEntry', () => {
   it('keeps every field `ports --json` promises and leaves the forwarder start time out', () => {
     const shown = publicEntry(ENTRY);
     const { forwarderStartTime: _kept, ...expected } = ENTRY;
-    expect(shown).toStrictEqual(expected);
+    expect(shown).toStrictEqual({ ...expected, direction: 'forward' });
     expect(JSON.stringify(shown)).not.toContain('forwarderStartTime');
   });
 

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Socket as DatagramSocket } from 'node:dgram';
 import { Socket } from 'node:net';
-import { OnDemand } from '../on-demand.js';
+import { OnDemand, retryDelayAfterFailures } from '../on-demand.js';
 import { readInto } from '../read-into.js';
-import { isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { isHelperAccepted, isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { ReverseListeners, type ReverseListener } from './reverse-listeners.js';
 
 /** How long a started helper has to say it runs in the namespace (nsenter, then node's start-up). */
 export const HELPER_START_TIMEOUT_MS = 10_000;
@@ -41,6 +42,8 @@ const LOST = Symbol('lost');
 interface Pending {
   resolve: (handle: unknown) => void;
   reject: (error: Error) => void;
+  /** A listen or close is answered without a socket. */
+  bare?: boolean;
 }
 
 interface Running {
@@ -63,6 +66,11 @@ export class NamespaceHelper {
   private readonly lifecycle: OnDemand<Running>;
   private nextId = 1;
   private closed = false;
+  private readonly reverse = new ReverseListeners({
+    send: (host, port) => this.listenOnce(host, port),
+    stop: (listenId) => this.closeListener(listenId),
+    retryMs: (failures) => retryDelayAfterFailures(failures, this.options.retryMinMs),
+  });
 
   constructor(
     private readonly spawnHelper: HelperSpawner,
@@ -124,6 +132,31 @@ export class NamespaceHelper {
     return null;
   }
 
+  /**
+   * Listens on host:port inside the container's namespace for as long as the returned listener is
+   * open, each accepted socket given to `onSocket`; a helper that dies or is replaced listens again.
+   * `listening` resolves once it listens, or rejects with HelperConnectError when it cannot (the
+   * port is taken, the address is not there).
+   */
+  listen(host: string, port: number, onSocket: (socket: Socket) => void): ReverseListener {
+    return this.reverse.add(host, port, onSocket);
+  }
+
+  /** One listen request to the running helper: its id (the accepted sockets carry it), or null. */
+  private async listenOnce(host: string, port: number): Promise<{ id: number; pid: number } | null> {
+    const running = this.closed ? null : await this.lifecycle.ensure();
+    if (running === null) return null;
+    const id = this.nextId;
+    const result = await this.request(running, { op: 'listen', host, port });
+    return result === LOST ? null : { id, pid: running.child.pid ?? -1 };
+  }
+
+  private async closeListener(listenId: number): Promise<void> {
+    const running = this.lifecycle.live;
+    if (running === null) return;
+    await this.request(running, { op: 'close', listen: listenId }).catch(() => undefined);
+  }
+
   private request(running: Running, body: DistributiveOmit<HelperRequest, 'id'>): Promise<unknown> {
     const id = this.nextId++;
     const request = { id, ...body } as HelperRequest;
@@ -132,7 +165,7 @@ export class NamespaceHelper {
         resolve(LOST);
         return;
       }
-      running.pending.set(id, { resolve, reject });
+      running.pending.set(id, { resolve, reject, bare: body.op === 'listen' || body.op === 'close' });
       running.child.send(request, (error) => {
         if (!error) return;
         running.pending.delete(id);
@@ -144,6 +177,7 @@ export class NamespaceHelper {
   /** Ends the helper, or the one being started, and keeps any other from starting. */
   close(): Promise<void> {
     this.closed = true;
+    this.reverse.closeAll();
     return this.lifecycle.close();
   }
 
@@ -175,6 +209,7 @@ export class NamespaceHelper {
         for (const pending of running.pending.values()) pending.resolve(LOST);
         running.pending.clear();
         if (!this.closed) this.options.onExit?.(code, signal);
+        if (!this.closed) this.reverse.helperGone(child.pid ?? -1);
         resolve();
       });
     });
@@ -213,6 +248,12 @@ export class NamespaceHelper {
   }
 
   private answer(running: Running, message: unknown, handle: unknown): void {
+    if (isHelperAccepted(message)) {
+      if (!(handle instanceof Socket)) return;
+      handle.allowHalfOpen = true;
+      this.reverse.accepted(running.child.pid ?? -1, message.accepted, handle);
+      return;
+    }
     if (!isHelperReply(message)) return;
     const pending = running.pending.get(message.id);
     const socket = handle as Socket | DatagramSocket | undefined;
@@ -222,6 +263,12 @@ export class NamespaceHelper {
       return;
     }
     running.pending.delete(message.id);
+    if (pending.bare === true && message.error === undefined) {
+      if (socket instanceof Socket) socket.destroy();
+      else socket?.close();
+      pending.resolve(null);
+      return;
+    }
     if (message.error !== undefined || socket === undefined) {
       pending.reject(new HelperConnectError(message.error ?? 'no socket came back', message.code ?? null));
       return;

@@ -8,8 +8,8 @@
 // that back the same way: the forwarder sends a client's datagrams through it to a server on the
 // container's loopback. It imports nothing but node:net and node:dgram: it starts in ~40 ms.
 import { createSocket } from 'node:dgram';
-import { connect, isIP, type Socket } from 'node:net';
-import { HELPER_READY, isHelperRequest, type HelperReply } from './helper-protocol.js';
+import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { HELPER_READY, isHelperRequest, type HelperAccepted, type HelperReply } from './helper-protocol.js';
 
 const send = process.send?.bind(process);
 if (send === undefined) {
@@ -25,10 +25,23 @@ process.on('disconnect', () => process.exit(0));
 // A send to a forwarder that has just gone fails with EPIPE: the disconnect above ends this process.
 process.on('error', () => undefined);
 
+/** The listeners `listen` requests made, by request id. */
+const listeners = new Map<number, Server>();
+
 process.on('message', (message: unknown) => {
   if (!isHelperRequest(message)) return;
   if (message.op === 'udp') {
     bindDatagramSocket(message.id, message.host);
+    return;
+  }
+  if (message.op === 'close') {
+    listeners.get(message.listen)?.close();
+    listeners.delete(message.listen);
+    send({ id: message.id } satisfies HelperReply);
+    return;
+  }
+  if (message.op === 'listen') {
+    listen(message.id, message.host, message.port);
     return;
   }
   const { id, host, port } = message;
@@ -71,6 +84,24 @@ function bindDatagramSocket(id: number, host: string): void {
       if (error) reportError(id, error);
       socket.close();
     });
+  });
+}
+
+// A reverse port: a listener in the container's namespace (its loopback, say) whose every accepted
+// socket goes to the forwarder, which relays it to the host. As with connect, no byte is read here.
+function listen(id: number, host: string, port: number): void {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    const accepted: HelperAccepted = { accepted: id };
+    socket.on('error', () => socket.destroy());
+    send?.(accepted, socket, {}, () => socket.destroy());
+  });
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    listeners.delete(id);
+    reportError(id, error);
+  });
+  server.listen({ host, port, exclusive: true }, () => {
+    listeners.set(id, server);
+    send?.({ id } satisfies HelperReply);
   });
 }
 

@@ -4,7 +4,11 @@ import {
   namespaceAccess,
   ownsUidMap,
 } from '../../../../../src/forwarding/relay/netns/netns-access.js';
-import { isHelperReply, isHelperRequest } from '../../../../../src/forwarding/relay/netns/helper-protocol.js';
+import {
+  isHelperAccepted,
+  isHelperReply,
+  isHelperRequest,
+} from '../../../../../src/forwarding/relay/netns/helper-protocol.js';
 
 const INIT_NS = 'user:[4026531837]';
 const ROOTLESS_NS = 'user:[4026532501]';
@@ -78,11 +82,17 @@ describe('helperArgv', () => {
 });
 
 describe('the helper protocol', () => {
-  it('takes well-formed connect and udp requests only', () => {
+  it('takes well-formed connect, listen, close and udp requests only', () => {
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 80 })).toBe(true);
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 0 })).toBe(false);
     expect(isHelperRequest({ id: 1, op: 'connect', host: '::1', port: 65536 })).toBe(false);
-    expect(isHelperRequest({ id: 1, op: 'listen', host: '::1', port: 80 })).toBe(false);
+    expect(isHelperRequest({ id: 1, op: 'listen', host: '::1', port: 80 })).toBe(true);
+    expect(isHelperRequest({ id: 1, op: 'listen', host: '::1', port: 0 })).toBe(false);
+    expect(isHelperRequest({ id: 1, op: 'bind', host: '::1', port: 80 })).toBe(false);
+    expect(isHelperRequest({ id: 2, op: 'close', listen: 1 })).toBe(true);
+    expect(isHelperRequest({ id: 2, op: 'close', listen: '1' })).toBe(false);
+    expect(isHelperAccepted({ accepted: 1 })).toBe(true);
+    expect(isHelperAccepted({ id: 1 })).toBe(false);
     expect(isHelperRequest({ id: '1', op: 'connect', host: '::1', port: 80 })).toBe(false);
     expect(isHelperRequest(null)).toBe(false);
     expect(isHelperRequest({ id: 2, op: 'udp', host: '127.0.0.1' })).toBe(true);
