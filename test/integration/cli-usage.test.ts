@@ -30,7 +30,7 @@ describe('a command-line mistake', () => {
     const line = JSON.parse(lines[0] ?? '') as { message: string; code: string };
     expect(line.code).toBe('USAGE');
     expect(line.message).toContain("'fast'");
-    expect(line.message).toContain('auto, direct, agent, exec');
+    expect(line.message).toContain('auto, direct, netns, agent, mux, exec');
   });
 
   it('in exec, takes the command without -- and hands it to the Dev Containers CLI', async () => {

@@ -91,7 +91,7 @@ describe("an engine pid that is not the container's in this machine's /proc", ()
       async () => (await portsJson(stateDir)).find((r) => r.containerPort === containerPort),
       DETECTION_MS,
     );
-    expect(row).toMatchObject({ containerId: container.id, hostPort: containerPort, path: 'exec' });
+    expect(row).toMatchObject({ containerId: container.id, hostPort: containerPort, path: 'mux' });
     expect((await httpGet(containerPort, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
     // A forwarder reading the host's own tables forwards the host's listener (remapped, its port is
     // taken), then its own new listeners; give it the time to.

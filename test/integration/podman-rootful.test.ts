@@ -59,18 +59,23 @@ describe('portpilot on rootful Podman (--docker-path podman)', () => {
     }
   });
 
-  it('forwards new listeners within 2 s on the direct, agent and exec paths, byte-exact; down frees everything', async () => {
+  it('forwards new listeners within 2 s on the direct, netns and exec paths, byte-exact; down frees everything', async () => {
     const debian = await startPodmanContainer(ROOTFUL_PODMAN, DEBIAN_IMAGE);
     const busybox = await startPodmanContainer(ROOTFUL_PODMAN, BUSYBOX_NC_IMAGE);
     containers.push(debian, busybox);
     const pids: number[] = [];
-    for (const id of [debian, busybox]) {
+    // The busybox container's forwarder is held to exec: without it, the namespace helper serves it.
+    for (const [id, forced] of [
+      [debian, []],
+      [busybox, ['--relay-path', 'exec']],
+    ] as const) {
       const { run, line } = await runUp(stateDir, [
         '--container-id',
         id,
         '--auto-forward',
         '--docker-path',
         'podman',
+        ...forced,
       ]);
       expect(line, run.stderr).toMatchObject({ outcome: 'success', containerId: id });
       pids.push(line.forwarder?.pid ?? 0);
@@ -86,13 +91,13 @@ describe('portpilot on rootful Podman (--docker-path podman)', () => {
     const data = deterministicBytes(TRANSFER_BYTES, 'podman-rootful');
     for (const [port, path] of [
       [wildcard, 'direct'],
-      [loopback, 'agent'],
+      [loopback, 'netns'],
     ] as const) {
       expect(await rowOf(stateDir, port)).toMatchObject({ path, hostPort: port, origin: 'detected' });
       expect((await exchange(port, data)).equals(data)).toBe(true);
     }
 
-    // The busybox image has neither python3 nor perl for the agent: its loopback server goes by exec.
+    // Held to exec (and with neither python3 nor perl for an agent): its loopback server goes by exec.
     const dir = HELLO_FILE_PATH.slice(0, HELLO_FILE_PATH.lastIndexOf('/'));
     await podmanText(ROOTFUL_PODMAN, [
       'exec',
@@ -159,7 +164,7 @@ describe('portpilot on rootful Podman (--docker-path podman)', () => {
       '-h',
       dir,
     ]);
-    expect(await rowOf(stateDir, port)).toMatchObject({ path: 'exec', hostPort: port });
+    expect(await rowOf(stateDir, port)).toMatchObject({ path: 'netns', hostPort: port });
     expect((await httpGet(port, '/hello.txt')).body).toBe(HELLO_FILE_TEXT);
 
     const down = await runCli(stateDir, ['down', '--container-id', id], undefined, env);

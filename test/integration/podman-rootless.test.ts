@@ -80,7 +80,7 @@ describe("portpilot run by a user, on that user's rootless Podman (slirp4netns)"
         async () => (await portsAsUser()).find((r) => r.containerPort === port),
         10_000,
       );
-      expect(row).toMatchObject({ hostPort: port, path: 'mux', origin: 'detected', forwarderPid: pid });
+      expect(row).toMatchObject({ hostPort: port, path: 'netns', origin: 'detected', forwarderPid: pid });
       expect((await exchange(port, data)).equals(data), `${address}:${port}`).toBe(true);
     }
 
