@@ -39,7 +39,7 @@ export function upCommand(): Command {
     .option('--auto-forward', 'start (or reuse) the detached forwarder for the container')
     .option(
       '--forward-port <spec>',
-      'forward PORT or SERVICE:PORT eagerly, like forwardPorts (repeatable)',
+      'forward PORT or SERVICE:PORT eagerly, like forwardPorts; PORT/udp for UDP (repeatable)',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option(
