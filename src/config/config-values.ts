@@ -63,3 +63,17 @@ export function expectObject(value: unknown, path: string, expected = 'an object
   if (!isJsonObject(value)) invalidConfig(path, value, 'is not an object', expected);
   return value;
 }
+
+/** Runs `parse`; a configuration error it raises is raised again with `source` named in its description. */
+export function parsedFrom<T>(source: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof UsageError) || error.code !== 'CONFIG_INVALID') throw error;
+    throw new UsageError(error.message, {
+      code: 'CONFIG_INVALID',
+      cause: error,
+      description: `In ${source}: ${error.description ?? 'fix the property.'}`,
+    });
+  }
+}

@@ -1,5 +1,4 @@
-import { UsageError } from '../common/errors.js';
-import { childPath, invalidConfig, isAbsent, isJsonObject } from './config-values.js';
+import { childPath, invalidConfig, isAbsent, isJsonObject, parsedFrom } from './config-values.js';
 import { parseForwardPorts, parsePortAttributes, parsePortsAttributesKey } from './port-specs.js';
 import type { DeclaredPort, PortAttributes, PortAttributesKey } from './types.js';
 
@@ -23,23 +22,14 @@ export const NO_FORWARD_SETTINGS: ForwardSettings = {
  * `source` names where it came from in a CONFIG_INVALID error.
  */
 export function parseForwardSettings(configuration: unknown, source: string): ForwardSettings {
-  try {
-    if (!isJsonObject(configuration)) return NO_FORWARD_SETTINGS;
-    return {
-      forwardPorts: parseForwardPorts(configuration.forwardPorts, 'forwardPorts'),
-      portsAttributes: parsePortsAttributes(configuration.portsAttributes, 'portsAttributes'),
-      otherPortsAttributes: isAbsent(configuration.otherPortsAttributes)
-        ? null
-        : parsePortAttributes(configuration.otherPortsAttributes, 'otherPortsAttributes'),
-    };
-  } catch (error) {
-    if (!(error instanceof UsageError) || error.code !== 'CONFIG_INVALID') throw error;
-    throw new UsageError(error.message, {
-      code: 'CONFIG_INVALID',
-      cause: error,
-      description: `In ${source}: ${error.description ?? 'fix the property.'}`,
-    });
-  }
+  if (!isJsonObject(configuration)) return NO_FORWARD_SETTINGS;
+  return parsedFrom(source, () => ({
+    forwardPorts: parseForwardPorts(configuration.forwardPorts, 'forwardPorts'),
+    portsAttributes: parsePortsAttributes(configuration.portsAttributes, 'portsAttributes'),
+    otherPortsAttributes: isAbsent(configuration.otherPortsAttributes)
+      ? null
+      : parsePortAttributes(configuration.otherPortsAttributes, 'otherPortsAttributes'),
+  }));
 }
 
 function parsePortsAttributes(

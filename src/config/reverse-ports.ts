@@ -1,5 +1,4 @@
-import { UsageError } from '../common/errors.js';
-import { configError, invalidConfig, isAbsent, showValue } from './config-values.js';
+import { configError, invalidConfig, isAbsent, parsedFrom, showValue } from './config-values.js';
 
 /**
  * A host loopback port made reachable inside the container: the host's `127.0.0.1:hostPort` is
@@ -82,18 +81,11 @@ export function parseReversePortsSetting(configuration: unknown, source: string)
   const customizations = (configuration as { customizations?: unknown } | null | undefined)?.customizations;
   const portpilot = (customizations as { portpilot?: unknown } | null | undefined)?.portpilot;
   const blocks: unknown[] = Array.isArray(portpilot) ? portpilot : [portpilot];
-  try {
-    return mergeReversePorts(
+  return parsedFrom(source, () =>
+    mergeReversePorts(
       blocks.flatMap((block) =>
         parseReversePorts((block as { reversePorts?: unknown } | null | undefined)?.reversePorts, path),
       ),
-    );
-  } catch (error) {
-    if (!(error instanceof UsageError) || error.code !== 'CONFIG_INVALID') throw error;
-    throw new UsageError(error.message, {
-      code: 'CONFIG_INVALID',
-      cause: error,
-      description: `In ${source}: ${error.description ?? 'fix the property.'}`,
-    });
-  }
+    ),
+  );
 }
