@@ -1,19 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive, type PortRow } from '../support/cli.js';
-import { deterministicBytes, freeHostPort, sha256, waitFor } from '../support/containers.js';
-import { exchange } from '../support/host-client.js';
+import { deterministicBytes, freeHostPort, waitFor } from '../support/containers.js';
 import { DEBIAN_IMAGE } from '../support/images.js';
 import {
   LARGE_BYTES,
-  concurrentEchoFailures,
-  execIn,
   hostProcessesNaming,
-  muxAgentsIn,
-  readThenReply,
   startFirstCloser,
   startLoopbackServer,
-  transferCut,
+  itCarriesConnectionsOverOneChannel,
 } from '../support/mux-checks.js';
 import { podmanText, removePodmanContainer, startPodmanContainer } from '../support/podman.js';
 import {
@@ -82,44 +77,18 @@ describe("the mux channel on a user's rootless Podman (slirp4netns)", () => {
     expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
   });
 
-  it('carries 50 MB each way byte-exact, passing a half-close on each way', async () => {
-    const toContainer = deterministicBytes(LARGE_BYTES, 'rootless-mux-in');
-    const digest = (await exchange(sink, toContainer)).toString('utf8').trim();
-    expect(digest, notes()).toBe(sha256(toContainer));
-    const reply = deterministicBytes(1024 * 1024, 'rootless-mux-reply');
-    const read = await readThenReply(first, reply);
-    expect(read.length, notes()).toBe(fromContainer.length);
-    expect(sha256(read)).toBe(sha256(fromContainer));
-    expect(await firstCloser.heard()).toBe(sha256(reply));
-    expect(await muxAgentsIn(engine, containerId)).toHaveLength(1);
-  });
-
-  it('carries 200 concurrent connections, none reset, none altered', async () => {
-    expect(await concurrentEchoFailures(echo, 200, 64 * 1024), notes()).toEqual([]);
-    expect(await muxAgentsIn(engine, containerId)).toHaveLength(1);
-  });
-
-  it('ends a transfer whose channel is killed, and carries the next connection on a new channel', async () => {
-    const [agent] = await muxAgentsIn(engine, containerId);
-    expect(agent).toBeDefined();
-    const cut = await transferCut(
-      first,
-      () => execIn(engine, containerId, ['kill', '-KILL', String(agent?.pid)]).then(() => undefined),
-      45_000,
-    );
-    expect(cut.received).toBeLessThan(fromContainer.length);
-    const payload = deterministicBytes(1024 * 1024, 'after-the-cut');
-    const back = await waitFor(
-      () => exchange(echo, payload).catch(() => null),
-      20_000,
-      'a connection after the cut',
-    );
-    expect(sha256(back), notes()).toBe(sha256(payload));
-    const agents = await muxAgentsIn(engine, containerId);
-    expect(agents).toHaveLength(1);
-    expect(agents[0]?.pid).not.toBe(agent?.pid);
-    expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
-  });
+  itCarriesConnectionsOverOneChannel(() => ({
+    engine: engine,
+    containerId,
+    echo,
+    sink,
+    first,
+    firstCloser,
+    fromContainer,
+    label: 'rootless',
+    notes,
+    paths: async () => (await rowsNow()).map((row) => row.path),
+  }));
 
   it('leaves nothing after down: no forwarder, no exec of the container, host ports free', async () => {
     expect(processAlive(forwarderPid)).toBe(true);

@@ -4,19 +4,14 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortRow, UpLine } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
-import { DOCKER_COMMAND, deterministicBytes, freeHostPort, sha256, waitFor } from '../support/containers.js';
-import { exchange } from '../support/host-client.js';
+import { DOCKER_COMMAND, deterministicBytes, freeHostPort, waitFor } from '../support/containers.js';
 import { TEST_IMAGES } from '../support/images.js';
 import {
   LARGE_BYTES,
-  concurrentEchoFailures,
-  execIn,
-  muxAgentsIn,
   hostProcessesNaming,
-  readThenReply,
   startFirstCloser,
   startLoopbackServer,
-  transferCut,
+  itCarriesConnectionsOverOneChannel,
 } from '../support/mux-checks.js';
 import { hostLoopbackListens } from '../support/timed-server.js';
 import {
@@ -85,46 +80,18 @@ describe('the mux channel to a container behind DOCKER_HOST=ssh:// that the host
     expect(notes()).toMatch(/one SSH link carries every engine call/);
   });
 
-  it('carries 50 MB each way byte-exact, passing a half-close on each way', async () => {
-    // Host to container: the sink digests what it read only once the client's half-close reaches it.
-    const toContainer = deterministicBytes(LARGE_BYTES, 'ssh-mux-in');
-    const digest = (await exchange(sink, toContainer)).toString('utf8').trim();
-    expect(digest, notes()).toBe(sha256(toContainer));
-    // Container to host: the server half-closes first, then still reads what the client sends.
-    const reply = deterministicBytes(1024 * 1024, 'ssh-mux-reply');
-    const read = await readThenReply(first, reply);
-    expect(read.length, notes()).toBe(fromContainer.length);
-    expect(sha256(read)).toBe(sha256(fromContainer));
-    expect(await firstCloser.heard()).toBe(sha256(reply));
-    expect(await muxAgentsIn(ENGINE, containerId)).toHaveLength(1);
-  });
-
-  it('carries 200 concurrent connections, none reset, none altered', async () => {
-    expect(await concurrentEchoFailures(echo, 200, 64 * 1024), notes()).toEqual([]);
-    expect(await muxAgentsIn(ENGINE, containerId)).toHaveLength(1);
-  });
-
-  it('ends a transfer whose channel is killed, and carries the next connection on a new channel', async () => {
-    const [agent] = await muxAgentsIn(ENGINE, containerId);
-    expect(agent).toBeDefined();
-    const cut = await transferCut(
-      first,
-      () => execIn(ENGINE, containerId, ['kill', '-KILL', String(agent?.pid)]).then(() => undefined),
-      45_000,
-    );
-    expect(cut.received).toBeLessThan(fromContainer.length);
-    const payload = deterministicBytes(1024 * 1024, 'after-the-cut');
-    const back = await waitFor(
-      () => exchange(echo, payload).catch(() => null),
-      20_000,
-      'a connection after the cut',
-    );
-    expect(sha256(back), notes()).toBe(sha256(payload));
-    const agents = await muxAgentsIn(ENGINE, containerId);
-    expect(agents).toHaveLength(1);
-    expect(agents[0]?.pid).not.toBe(agent?.pid);
-    expect((await rowsNow()).map((row) => row.path)).toEqual(['mux', 'mux', 'mux']);
-  });
+  itCarriesConnectionsOverOneChannel(() => ({
+    engine: ENGINE,
+    containerId,
+    echo,
+    sink,
+    first,
+    firstCloser,
+    fromContainer,
+    label: 'ssh',
+    notes,
+    paths: async () => (await rowsNow()).map((row) => row.path),
+  }));
 
   it('leaves nothing after down: no forwarder, no ssh link, no exec of the container, host ports free', async () => {
     expect(forwarderHostPid(containerId)).not.toBeNull();

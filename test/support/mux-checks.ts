@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { execa } from 'execa';
+import { expect, it } from 'vitest';
 import { deterministicBytes, sha256, TEST_SERVER, waitFor } from './containers.js';
 import { exchange } from './host-client.js';
 
@@ -215,4 +216,73 @@ export function hostProcessesNaming(containerId: string): string[] {
     }
   }
   return found;
+}
+
+/** A container the host cannot route to, its forwarder taking the mux channel to three loopback servers. */
+export interface MuxCase {
+  engine: EngineArgv;
+  containerId: string;
+  /** Host ports of the echo, sha256-sink and first-closer servers (startLoopbackServer, startFirstCloser). */
+  echo: number;
+  sink: number;
+  first: number;
+  firstCloser: { heard(): Promise<string> };
+  /** What the first-closer server sends. */
+  fromContainer: Uint8Array;
+  /** Seeds the test data apart per engine. */
+  label: string;
+  /** The forwarder's log, for a failure's message. */
+  notes(): string;
+  /** The `path` of each of the container's rows in `ports --json`. */
+  paths(): Promise<string[]>;
+}
+
+/**
+ * The cases the channel passes on every engine: 50 MB each way byte-exact with a half-close each way,
+ * 200 connections at once, and a channel killed mid-transfer. `current` gives the case once beforeAll ran.
+ */
+export function itCarriesConnectionsOverOneChannel(current: () => MuxCase): void {
+  it('carries 50 MB each way byte-exact, passing a half-close on each way', async () => {
+    const c = current();
+    // Host to container: the sink digests what it read only once the client's half-close reaches it.
+    const toContainer = deterministicBytes(LARGE_BYTES, `${c.label}-mux-in`);
+    const digest = (await exchange(c.sink, toContainer)).toString('utf8').trim();
+    expect(digest, c.notes()).toBe(sha256(toContainer));
+    // Container to host: the server half-closes first, then still reads what the client sends.
+    const reply = deterministicBytes(1024 * 1024, `${c.label}-mux-reply`);
+    const read = await readThenReply(c.first, reply);
+    expect(read.length, c.notes()).toBe(c.fromContainer.length);
+    expect(sha256(read)).toBe(sha256(c.fromContainer));
+    expect(await c.firstCloser.heard()).toBe(sha256(reply));
+    expect(await muxAgentsIn(c.engine, c.containerId)).toHaveLength(1);
+  });
+
+  it('carries 200 concurrent connections, none reset, none altered', async () => {
+    const c = current();
+    expect(await concurrentEchoFailures(c.echo, 200, 64 * 1024), c.notes()).toEqual([]);
+    expect(await muxAgentsIn(c.engine, c.containerId)).toHaveLength(1);
+  });
+
+  it('ends a transfer whose channel is killed, and carries the next connection on a new channel', async () => {
+    const c = current();
+    const [agent] = await muxAgentsIn(c.engine, c.containerId);
+    expect(agent).toBeDefined();
+    const cut = await transferCut(
+      c.first,
+      () => execIn(c.engine, c.containerId, ['kill', '-KILL', String(agent?.pid)]).then(() => undefined),
+      45_000,
+    );
+    expect(cut.received).toBeLessThan(c.fromContainer.length);
+    const payload = deterministicBytes(1024 * 1024, 'after-the-cut');
+    const back = await waitFor(
+      () => exchange(c.echo, payload).catch(() => null),
+      20_000,
+      'a connection after the cut',
+    );
+    expect(sha256(back), c.notes()).toBe(sha256(payload));
+    const agents = await muxAgentsIn(c.engine, c.containerId);
+    expect(agents).toHaveLength(1);
+    expect(agents[0]?.pid).not.toBe(agent?.pid);
+    expect(await c.paths()).toEqual(['mux', 'mux', 'mux']);
+  });
 }
