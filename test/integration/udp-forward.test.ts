@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +15,9 @@ import {
   startDnsmasq,
   startUdpEcho,
   udpClient,
+  MAX_UDP_PAYLOAD,
+  udpPayload,
+  udpSizeOf,
 } from '../support/udp.js';
 
 const scope = containerScope();
@@ -28,7 +30,6 @@ const WITHDRAW_MS = 5_000;
 const WAIT_MS = 15_000;
 const CLIENTS = 50;
 const DATAGRAMS_PER_CLIENT = 200;
-const MAX_UDP_PAYLOAD = 65_507;
 const IDLE_MS = 1_500;
 
 async function upFor(containerId: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}) {
@@ -46,25 +47,6 @@ function rowOf(containerId: string, port: number, protocol: 'tcp' | 'udp') {
     (await portsJson(stateDir)).find(
       (row) => row.containerId === containerId && row.containerPort === port && row.protocol === protocol,
     );
-}
-
-/** Datagram `seq` of client `client`: its header names both, so a reply names its asker. */
-function payload(client: number, seq: number, size: number): Buffer {
-  if (size < 8) return Buffer.alloc(size, client + 1);
-  const data = createHash('sha256').update(`${client}/${seq}`).digest();
-  const buffer = Buffer.alloc(size);
-  for (let offset = 8; offset < size; offset += data.length) data.copy(buffer, offset);
-  buffer.writeUInt16BE(client, 0);
-  buffer.writeUInt32BE(seq, 2);
-  buffer.writeUInt16BE(0xabcd, 6);
-  return buffer;
-}
-
-/** Sizes from 1 to the largest UDP payload, both ends included, spread across the range. */
-function sizeOf(index: number): number {
-  if (index === 0) return 1;
-  if (index === 1) return MAX_UDP_PAYLOAD;
-  return 1 + ((index * 7919) % MAX_UDP_PAYLOAD);
 }
 
 describe('UDP forwarding', () => {
@@ -127,7 +109,7 @@ describe('UDP forwarding', () => {
       await Promise.all(
         clients.map(async (client, id) => {
           for (let seq = 0; seq < DATAGRAMS_PER_CLIENT; seq++) {
-            const sent = payload(id, seq, sizeOf(seq * CLIENTS + id));
+            const sent = udpPayload(id, seq, udpSizeOf(seq * CLIENTS + id));
             const answer = await client.ask(sent, { retryMs: 500, timeoutMs: 30_000 });
             expect(answer.equals(sent), `client ${id} datagram ${seq}`).toBe(true);
           }

@@ -1,18 +1,26 @@
-import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { portsJson, processAlive, runCli, runUp, type PortRow } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import { waitFor } from '../support/containers.js';
 import { TEST_IMAGES } from '../support/images.js';
-import { DNS_ANSWER, dig, freeServerPort, startDnsmasq, startUdpEcho, udpClient } from '../support/udp.js';
+import {
+  DNS_ANSWER,
+  MAX_UDP_PAYLOAD,
+  dig,
+  freeServerPort,
+  startDnsmasq,
+  startUdpEcho,
+  udpClient,
+  udpPayload,
+  udpSizeOf,
+} from '../support/udp.js';
 
 const scope = containerScope();
 const { stateDir } = scope;
 const WAIT_MS = 15_000;
 const CLIENTS = 20;
 const DATAGRAMS_PER_CLIENT = 50;
-const MAX_UDP_PAYLOAD = 65_507;
 const HELPER = /netns-helper\.js/;
 
 async function upFor(containerId: string): Promise<number> {
@@ -42,25 +50,6 @@ function helpersOf(pid: number): number[] {
     }
   }
   return helpers;
-}
-
-/** Datagram `seq` of client `client`: its header names both, so a reply names its asker. */
-function payload(client: number, seq: number, size: number): Buffer {
-  if (size < 8) return Buffer.alloc(size, client + 1);
-  const data = createHash('sha256').update(`${client}/${seq}`).digest();
-  const buffer = Buffer.alloc(size);
-  for (let offset = 8; offset < size; offset += data.length) data.copy(buffer, offset);
-  buffer.writeUInt16BE(client, 0);
-  buffer.writeUInt32BE(seq, 2);
-  buffer.writeUInt16BE(0xabcd, 6);
-  return buffer;
-}
-
-/** Sizes from 1 to the largest UDP payload, both ends included, spread across the range. */
-function sizeOf(index: number): number {
-  if (index === 0) return 1;
-  if (index === 1) return MAX_UDP_PAYLOAD;
-  return 1 + ((index * 7919) % MAX_UDP_PAYLOAD);
 }
 
 describe("UDP forwarding to a server on the container's loopback, through its namespace helper", () => {
@@ -93,7 +82,7 @@ describe("UDP forwarding to a server on the container's loopback, through its na
       await Promise.all(
         clients.map(async (client, id) => {
           for (let seq = 0; seq < DATAGRAMS_PER_CLIENT; seq++) {
-            const sent = payload(id, seq, sizeOf(seq * CLIENTS + id));
+            const sent = udpPayload(id, seq, udpSizeOf(seq * CLIENTS + id));
             const answer = await client.ask(sent, { retryMs: 500, timeoutMs: 30_000 });
             expect(answer.equals(sent), `client ${id} datagram ${seq}`).toBe(true);
           }

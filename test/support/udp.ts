@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { DOCKER_COMMAND, waitFor } from './containers.js';
 
@@ -197,4 +197,26 @@ export function socketCount(pid: number): number {
     }
   }
   return count;
+}
+
+/** The largest UDP payload over IPv4. */
+export const MAX_UDP_PAYLOAD = 65_507;
+
+/** Datagram `seq` of client `client`: its header names both, so a reply names its asker. */
+export function udpPayload(client: number, seq: number, size: number): Buffer {
+  if (size < 8) return Buffer.alloc(size, client + 1);
+  const data = createHash('sha256').update(`${client}/${seq}`).digest();
+  const buffer = Buffer.alloc(size);
+  for (let offset = 8; offset < size; offset += data.length) data.copy(buffer, offset);
+  buffer.writeUInt16BE(client, 0);
+  buffer.writeUInt32BE(seq, 2);
+  buffer.writeUInt16BE(0xabcd, 6);
+  return buffer;
+}
+
+/** Sizes from 1 to the largest UDP payload, both ends included, spread across the range. */
+export function udpSizeOf(index: number): number {
+  if (index === 0) return 1;
+  if (index === 1) return MAX_UDP_PAYLOAD;
+  return 1 + ((index * 7919) % MAX_UDP_PAYLOAD);
 }
