@@ -16,8 +16,7 @@ import {
   startUdpEcho,
   udpClient,
   MAX_UDP_PAYLOAD,
-  udpPayload,
-  udpSizeOf,
+  expectEchoedToEachSender,
 } from '../support/udp.js';
 
 const scope = containerScope();
@@ -101,35 +100,7 @@ describe('UDP forwarding', () => {
     await upFor(container.id);
     await startUdpEcho(container.id, '0.0.0.0', port);
     await waitFor(rowOf(container.id, port, 'udp'), WAIT_MS, `UDP port ${port} forwarded`);
-    const clients = await Promise.all(
-      Array.from({ length: CLIENTS }, (_, i) => udpClient(i % 2 === 0 ? '127.0.0.1' : '::1', port)),
-    );
-    try {
-      const started = Date.now();
-      await Promise.all(
-        clients.map(async (client, id) => {
-          for (let seq = 0; seq < DATAGRAMS_PER_CLIENT; seq++) {
-            const sent = udpPayload(id, seq, udpSizeOf(seq * CLIENTS + id));
-            const answer = await client.ask(sent, { retryMs: 500, timeoutMs: 30_000 });
-            expect(answer.equals(sent), `client ${id} datagram ${seq}`).toBe(true);
-          }
-        }),
-      );
-      const seconds = (Date.now() - started) / 1000;
-      const resent = clients.reduce((sum, c) => sum + c.resent, 0);
-      console.log(
-        `udp echo: ${CLIENTS * DATAGRAMS_PER_CLIENT} round trips in ${seconds.toFixed(1)} s, ${resent} resent`,
-      );
-      // Every datagram a client got was one of its own (a resent one may come back twice).
-      clients.forEach((client, id) => {
-        for (const message of client.received) {
-          if (message.length < 8) expect(message.every((b) => b === id + 1)).toBe(true);
-          else expect(message.readUInt16BE(0)).toBe(id);
-        }
-      });
-    } finally {
-      for (const client of clients) client.close();
-    }
+    await expectEchoedToEachSender(port, CLIENTS, DATAGRAMS_PER_CLIENT, 'udp echo');
   });
 
   it('forwards a UDP server started after up within 2 s, and withdraws it within 5 s of its stop', async () => {

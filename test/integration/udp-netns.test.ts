@@ -11,9 +11,7 @@ import {
   freeServerPort,
   startDnsmasq,
   startUdpEcho,
-  udpClient,
-  udpPayload,
-  udpSizeOf,
+  expectEchoedToEachSender,
 } from '../support/udp.js';
 
 const scope = containerScope();
@@ -74,34 +72,7 @@ describe("UDP forwarding to a server on the container's loopback, through its na
     await startUdpEcho(container.id, '127.0.0.1', port);
     const row = await waitFor(udpRow(container.id, port), WAIT_MS, `UDP port ${port} forwarded`);
     expect(row?.path).toBe('netns');
-    const clients = await Promise.all(
-      Array.from({ length: CLIENTS }, (_, i) => udpClient(i % 2 === 0 ? '127.0.0.1' : '::1', port)),
-    );
-    try {
-      const started = Date.now();
-      await Promise.all(
-        clients.map(async (client, id) => {
-          for (let seq = 0; seq < DATAGRAMS_PER_CLIENT; seq++) {
-            const sent = udpPayload(id, seq, udpSizeOf(seq * CLIENTS + id));
-            const answer = await client.ask(sent, { retryMs: 500, timeoutMs: 30_000 });
-            expect(answer.equals(sent), `client ${id} datagram ${seq}`).toBe(true);
-          }
-        }),
-      );
-      const seconds = (Date.now() - started) / 1000;
-      const resent = clients.reduce((sum, c) => sum + c.resent, 0);
-      console.log(
-        `udp echo via netns: ${CLIENTS * DATAGRAMS_PER_CLIENT} round trips in ${seconds.toFixed(1)} s, ${resent} resent`,
-      );
-      clients.forEach((client, id) => {
-        for (const message of client.received) {
-          if (message.length < 8) expect(message.every((b) => b === id + 1)).toBe(true);
-          else expect(message.readUInt16BE(0)).toBe(id);
-        }
-      });
-    } finally {
-      for (const client of clients) client.close();
-    }
+    await expectEchoedToEachSender(port, CLIENTS, DATAGRAMS_PER_CLIENT, 'udp echo via netns');
     // One helper carried every session.
     const helpers = helpersOf(pid);
     expect(helpers).toHaveLength(1);

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import { DOCKER_COMMAND, waitFor } from './containers.js';
 
 /** The UDP echo server run in the containers (python3). */
@@ -219,4 +220,43 @@ export function udpSizeOf(index: number): number {
   if (index === 0) return 1;
   if (index === 1) return MAX_UDP_PAYLOAD;
   return 1 + ((index * 7919) % MAX_UDP_PAYLOAD);
+}
+
+/**
+ * `clients` clients at once (on 127.0.0.1 and ::1 in turn) each send `perClient` datagrams of sizes
+ * from 1 to MAX_UDP_PAYLOAD through the forward of an echo server on `port`: each reply must come back
+ * unchanged, and only to its own sender (a resent datagram may come back twice). Logs the time taken.
+ */
+export async function expectEchoedToEachSender(
+  port: number,
+  clients: number,
+  perClient: number,
+  label: string,
+): Promise<void> {
+  const sockets = await Promise.all(
+    Array.from({ length: clients }, (_, i) => udpClient(i % 2 === 0 ? '127.0.0.1' : '::1', port)),
+  );
+  try {
+    const started = Date.now();
+    await Promise.all(
+      sockets.map(async (client, id) => {
+        for (let seq = 0; seq < perClient; seq++) {
+          const sent = udpPayload(id, seq, udpSizeOf(seq * clients + id));
+          const answer = await client.ask(sent, { retryMs: 500, timeoutMs: 30_000 });
+          expect(answer.equals(sent), `client ${id} datagram ${seq}`).toBe(true);
+        }
+      }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const resent = sockets.reduce((sum, c) => sum + c.resent, 0);
+    console.log(`${label}: ${clients * perClient} round trips in ${seconds.toFixed(1)} s, ${resent} resent`);
+    sockets.forEach((client, id) => {
+      for (const message of client.received) {
+        if (message.length < 8) expect(message.every((b) => b === id + 1)).toBe(true);
+        else expect(message.readUInt16BE(0)).toBe(id);
+      }
+    });
+  } finally {
+    for (const client of sockets) client.close();
+  }
 }
