@@ -12,10 +12,10 @@ import {
   freeHostPort,
   isListeningInContainer,
   sha256,
-  startServer,
   waitFor,
   type ServerAddress,
   type TestContainer,
+  startTransferServers,
 } from '../support/containers.js';
 import { echoExact, exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
@@ -74,18 +74,9 @@ describe.each(['127.0.0.1', '::1'] as const)(
 
     it('is forwarded on the netns path', async () => {
       container = await scope.start(TEST_IMAGES.debian.tag);
-      ports.sink = await freeHostPort();
-      ports.source = await freeHostPort();
-      ports.echo = await freeHostPort();
-      await startServer(container.id, { port: ports.sink, address, kind: 'sink-sha256' });
-      const source = await startServer(container.id, {
-        port: ports.source,
-        address,
-        kind: 'source',
-        sourceBytes: TRANSFER_BYTES,
-      });
-      sourceSha = source.sourceSha256 ?? '';
-      await startServer(container.id, { port: ports.echo, address, kind: 'echo' });
+      const servers = await startTransferServers(container.id, address, TRANSFER_BYTES);
+      Object.assign(ports, servers.ports);
+      sourceSha = servers.sourceSha;
       const { rows, pid } = await forward(container, Object.values(ports));
       forwarderPid = pid;
       for (const row of rows) expect(row).toMatchObject({ path: 'netns', hostPort: row.containerPort });

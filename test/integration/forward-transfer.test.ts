@@ -8,11 +8,10 @@ import { portsJson, runUp } from '../support/cli.js';
 import { containerScope } from '../support/container-scope.js';
 import {
   DOCKER_COMMAND,
-  freeHostPort,
   sha256,
-  startServer,
   waitFor,
   type ServerAddress,
+  startTransferServers,
 } from '../support/containers.js';
 import { exchange } from '../support/host-client.js';
 import { TEST_IMAGES } from '../support/images.js';
@@ -96,18 +95,9 @@ describe.each(CASES)('bytes through a forward: $name', (pathCase) => {
 
   beforeAll(async () => {
     const container = await scope.start(TEST_IMAGES.debian.tag);
-    ports.sink = await freeHostPort();
-    ports.source = await freeHostPort();
-    ports.echo = await freeHostPort();
-    await startServer(container.id, { port: ports.sink, address, kind: 'sink-sha256' });
-    const source = await startServer(container.id, {
-      port: ports.source,
-      address,
-      kind: 'source',
-      sourceBytes: TRANSFER_BYTES,
-    });
-    sourceSha = source.sourceSha256 ?? '';
-    await startServer(container.id, { port: ports.echo, address, kind: 'echo' });
+    const servers = await startTransferServers(container.id, address, TRANSFER_BYTES);
+    Object.assign(ports, servers.ports);
+    sourceSha = servers.sourceSha;
     const { run, line } = await runUp(stateDir, [
       '--container-id',
       container.id,

@@ -463,3 +463,23 @@ export async function fetchInContainer(containerId: string, url: string): Promis
   const result = await docker(['exec', containerId, ...command]);
   return Buffer.from(result.stdout);
 }
+
+/** The sink, source and echo servers the transfer tests use, on free ports, bound to `address`. */
+export interface TransferServers {
+  ports: { sink: number; source: number; echo: number };
+  /** The sha256 of what the source server sends. */
+  sourceSha: string;
+}
+
+/** Starts a sha256 sink, a `sourceBytes` source and an echo server in the container, bound to `address`. */
+export async function startTransferServers(
+  containerId: string,
+  address: ServerAddress,
+  sourceBytes: number,
+): Promise<TransferServers> {
+  const ports = { sink: await freeHostPort(), source: await freeHostPort(), echo: await freeHostPort() };
+  await startServer(containerId, { port: ports.sink, address, kind: 'sink-sha256' });
+  const source = await startServer(containerId, { port: ports.source, address, kind: 'source', sourceBytes });
+  await startServer(containerId, { port: ports.echo, address, kind: 'echo' });
+  return { ports, sourceSha: source.sourceSha256 ?? '' };
+}
