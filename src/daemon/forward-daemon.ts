@@ -156,17 +156,28 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     if (peer) peers.push(peer);
   }
 
+  const startedAt = new Date().toISOString();
   await writeMarker(paths, {
     pid: process.pid,
     startTime,
     containerId: container.id,
     containerName: container.name,
     logFile: forwarderFiles(paths, container.id).log,
-    startedAt: new Date().toISOString(),
+    startedAt,
   }).catch((error: unknown) => {
     throw new ForwarderError(`cannot write the forwarder marker: ${errorMessage(error)}`, { cause: error });
   });
-  const reverse = new ReversePorts(spec.reversePorts ?? [], { docker, log, relayPath: spec.relayPath });
+  const reverse = new ReversePorts(spec.reversePorts ?? [], {
+    docker,
+    log,
+    relayPath: spec.relayPath,
+    owner: {
+      containerId: container.id,
+      containerName: container.name,
+      forwarderPid: process.pid,
+      since: startedAt,
+    },
+  });
   reverse.serve(primary.netns, primary.hostNetwork);
   reportReady({ ok: true, pid: process.pid });
   return {

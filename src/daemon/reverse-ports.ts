@@ -1,6 +1,6 @@
 import type pino from 'pino';
 import { reversePortText, type ReversePort } from '../config/reverse-ports.js';
-import type { RelayPath } from '../forwarding/port-entry.js';
+import { reverseEntry, type RelayPath, type ReverseOwner } from '../forwarding/port-entry.js';
 import type { NamespaceHelper } from '../forwarding/relay/netns/namespace-helper.js';
 import { serveReversePort, type ServedReversePort } from '../forwarding/reverse-relay.js';
 import { wantsNetns } from '../forwarding/route.js';
@@ -19,15 +19,15 @@ export function noHelperReason(relayPath: RelayPath | null, hostNetwork: boolean
 
 /**
  * The reverse ports of the forwarder's container, served through its namespace helper; served again
- * through the next one when the container restarts. Each gets a `failed` log event saying why when
- * it cannot be served.
+ * through the next one when the container restarts. Each gets a `forwarded` port event, or a
+ * `failed` one saying why it cannot be served (`ports --watch` shows them).
  */
 export class ReversePorts {
   private served: ServedReversePort[] = [];
 
   constructor(
     private readonly ports: readonly ReversePort[],
-    private readonly deps: { docker: Docker; log: Logger; relayPath: RelayPath | null },
+    private readonly deps: { docker: Docker; log: Logger; relayPath: RelayPath | null; owner: ReverseOwner },
   ) {}
 
   /** Serves every reverse port through `helper` (the container's current one), or says why not. */
@@ -35,13 +35,23 @@ export class ReversePorts {
     this.close();
     const { log, docker } = this.deps;
     for (const port of this.ports) {
+      const entry = reverseEntry(this.deps.owner, port);
       const event = { direction: 'reverse', hostPort: port.hostPort, containerPort: port.containerPort };
-      if (helper === null) {
-        const reason = noHelperReason(this.deps.relayPath, hostNetwork);
-        log.warn(
-          { reverseEvent: { ...event, type: 'failed', reason } },
-          `reverse port ${reversePortText(port)} failed`,
+      // A port event as the forwards' are: `ports --watch` shows it.
+      const report = (type: 'forwarded' | 'failed', reason: string | null) =>
+        log[type === 'forwarded' ? 'info' : 'warn'](
+          {
+            portEvent: {
+              ...entry,
+              type,
+              at: new Date().toISOString(),
+              ...(reason === null ? {} : { reason }),
+            },
+          },
+          `reverse port ${reversePortText(port)} ${type}`,
         );
+      if (helper === null) {
+        report('failed', noHelperReason(this.deps.relayPath, hostNetwork));
         continue;
       }
       const served = serveReversePort(helper, port, {
@@ -49,13 +59,7 @@ export class ReversePorts {
         log: (message, fields) => log.info({ ...fields, ...event }, message),
       });
       this.served.push(served);
-      void served.listening.then((reason) => {
-        const type = reason === null ? 'forwarded' : 'failed';
-        log[reason === null ? 'info' : 'warn'](
-          { reverseEvent: { ...event, type, ...(reason === null ? {} : { reason }) } },
-          `reverse port ${reversePortText(port)} ${type}`,
-        );
-      });
+      void served.listening.then((reason) => report(reason === null ? 'forwarded' : 'failed', reason));
     }
   }
 

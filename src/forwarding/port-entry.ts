@@ -90,3 +90,39 @@ export type PortEvent = Omit<PublicPortEntry, 'hostPort' | 'allocation' | 'path'
   /** portsAttributes.onAutoForward for the port, when set (`ports --watch` acts on openBrowser). */
   onAutoForward?: string;
 };
+
+/** Who serves a reverse port: its container and forwarder. */
+export interface ReverseOwner {
+  containerId: string;
+  containerName: string;
+  forwarderPid: number;
+  /** When the forwarder started. */
+  since: string;
+}
+
+/**
+ * Pure: a reverse port as `ports` lists it and its events carry it: containerPort listens inside the
+ * container, hostPort is the host loopback port it reaches; no host port is bound for it.
+ */
+export function reverseEntry(
+  owner: ReverseOwner,
+  port: { hostPort: number; containerPort: number },
+): PublicPortEntry {
+  return {
+    containerId: owner.containerId,
+    containerName: owner.containerName,
+    service: null,
+    containerPort: port.containerPort,
+    hostAddress: '127.0.0.1',
+    hostPort: port.hostPort,
+    protocol: 'tcp',
+    origin: 'declared',
+    allocation: 'same',
+    label: null,
+    process: null,
+    forwarderPid: owner.forwarderPid,
+    since: owner.since,
+    path: 'netns',
+    direction: 'reverse',
+  };
+}

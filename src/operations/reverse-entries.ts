@@ -11,30 +11,17 @@ import {
   readMarker,
   type ForwarderMarker,
 } from '../control/marker.js';
-import type { PublicPortEntry } from '../forwarding/port-entry.js';
+import { reverseEntry, type PublicPortEntry } from '../forwarding/port-entry.js';
 
-/**
- * Pure: a running forwarder's reverse port as `ports` lists it: containerPort listens inside the
- * container, hostPort is the host loopback port it reaches; no host port is bound for it.
- */
-export function reverseEntry(marker: ForwarderMarker, port: ReversePort): PublicPortEntry {
-  return {
+/** Pure: a running forwarder's reverse port as `ports` lists it (see reverseEntry). */
+export function reverseEntryOf(marker: ForwarderMarker, port: ReversePort): PublicPortEntry {
+  const owner = {
     containerId: marker.containerId,
     containerName: marker.containerName,
-    service: null,
-    containerPort: port.containerPort,
-    hostAddress: '127.0.0.1',
-    hostPort: port.hostPort,
-    protocol: 'tcp',
-    origin: 'declared',
-    allocation: 'same',
-    label: null,
-    process: null,
     forwarderPid: marker.pid,
     since: marker.startedAt,
-    path: 'netns',
-    direction: 'reverse',
   };
+  return reverseEntry(owner, port);
 }
 
 /**
@@ -54,7 +41,7 @@ export async function listReverseEntries(
     const specFile = forwarderFiles(paths, containerId).spec;
     try {
       const spec = parseDaemonSpec(await readFile(specFile, 'utf8'), specFile);
-      for (const port of spec.reversePorts ?? []) entries.push(reverseEntry(marker, port));
+      for (const port of spec.reversePorts ?? []) entries.push(reverseEntryOf(marker, port));
     } catch (error) {
       warn(`cannot read the reverse ports of ${specFile}: ${errorMessage(error)}`);
     }

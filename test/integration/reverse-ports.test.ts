@@ -124,9 +124,12 @@ describe("reverse ports: the host's loopback reached from inside the container (
     const failed = await waitFor(() => {
       const events = readFileSync(logFile, 'utf8')
         .split('\n')
-        .filter((text) => text.includes('"reverseEvent"'))
-        .map((text) => (JSON.parse(text) as { reverseEvent: Record<string, unknown> }).reverseEvent);
-      return events.find((event) => event.type === 'failed' && event.containerPort === containerPort) ?? null;
+        .filter((text) => text.includes('"portEvent"'))
+        .map((text) => (JSON.parse(text) as { portEvent: Record<string, unknown> }).portEvent);
+      const reverse = events.filter((event) => event.direction === 'reverse');
+      return (
+        reverse.find((event) => event.type === 'failed' && event.containerPort === containerPort) ?? null
+      );
     }, 10_000);
     expect(failed.reason).toMatch(/--relay-path exec rules out the namespace helper/);
     const down = await runCli(stateDir, ['down', '--container-id', container.id]);

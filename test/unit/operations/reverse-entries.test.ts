@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { reverseEntry } from '../../../src/operations/reverse-entries.js';
+import { reverseEntryOf } from '../../../src/operations/reverse-entries.js';
 
-describe('reverseEntry', () => {
+describe('reverseEntryOf', () => {
   it('lists a reverse port with direction "reverse": the container port listens, the host port is dialled', () => {
     const marker = {
       pid: 42,
@@ -11,7 +11,7 @@ describe('reverseEntry', () => {
       logFile: '/l',
       startedAt: '2026-12-06T06:00:00.000Z',
     };
-    expect(reverseEntry(marker, { hostPort: 5432, containerPort: 15432 })).toMatchObject({
+    expect(reverseEntryOf(marker, { hostPort: 5432, containerPort: 15432 })).toMatchObject({
       containerId: 'a'.repeat(64),
       containerName: 'web',
       containerPort: 15432,
