@@ -151,12 +151,13 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
   };
   if (!options.autoForward) return result;
   // A new forwarder for a container made for a workspace forwards as that workspace's up does (its
-  // forwardPorts and portsAttributes: a port it says to ignore stays unforwarded), when its labels
-  // may be followed; the flags' ports come on top. A running one only gets the flags' ports added.
+  // forwardPorts, portsAttributes and reverse ports: a port it says to ignore stays unforwarded),
+  // when its labels may be followed; the flags' ports come on top. A running one only gets the
+  // flags' ports added.
   const workspace = await readLabelledWorkspace(docker, container, deps.progress);
-  const settings = workspace
+  const { settings, reverse } = workspace
     ? await labelledSettings(container, workspace, options, deps)
-    : NO_FORWARD_SETTINGS;
+    : { settings: NO_FORWARD_SETTINGS, reverse: [] };
   // Made for a workspace: its forwarder follows that workspace through a rebuild, as up's does.
   const follow = workspace ? workspaceIdLabels([], container.labels) : null;
   const compose =
@@ -189,7 +190,7 @@ async function upAttached(options: UpOptions, ref: string, docker: Docker, deps:
     attributes,
     deps,
     follow,
-    flagReversePorts(options),
+    mergeReversePorts([...reverse, ...flagReversePorts(options)]),
   );
   return result;
 }
@@ -204,7 +205,7 @@ async function labelledSettings(
   workspace: LabelledWorkspaceFiles,
   options: UpOptions,
   deps: UpDeps,
-): Promise<ForwardSettings> {
+): Promise<{ settings: ForwardSettings; reverse: ReversePort[] }> {
   const args = [
     '--container-id',
     container.id,
@@ -223,5 +224,9 @@ async function labelledSettings(
     );
     return null;
   });
-  return read ? parseForwardSettings(read.mergedConfiguration, workspace.configFile) : NO_FORWARD_SETTINGS;
+  if (!read) return { settings: NO_FORWARD_SETTINGS, reverse: [] };
+  return {
+    settings: parseForwardSettings(read.mergedConfiguration, workspace.configFile),
+    reverse: parseReversePortsSetting(read.mergedConfiguration, workspace.configFile),
+  };
 }
