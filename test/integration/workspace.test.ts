@@ -396,6 +396,36 @@ describe('up --container-id on a container whose labels name a workspace', () =>
   });
 });
 
+describe('up --container-id on a container made for a workspace with reverse ports', () => {
+  it("serves that workspace's reversePorts, and only when its config lies inside its folder", async () => {
+    const [hostPort, containerPort] = [await freeHostPort(), await freeHostPort()];
+    const folder = workspace('labelled-reverse', {
+      HOST_PORT: String(hostPort),
+      CONTAINER_PORT: String(containerPort),
+    });
+    const inside = await startContainer(DEBIAN_IMAGE, {
+      labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
+    });
+    const outside = await startContainer(DEBIAN_IMAGE, {
+      labels: {
+        'devcontainer.local_folder': path.join(folder, 'sub'),
+        'devcontainer.config_file': configPath(folder),
+      },
+    });
+    for (const container of [inside, outside]) {
+      const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
+      expect(line.outcome, run.stderr).toBe('success');
+    }
+    const reverseOf = async (id: string) =>
+      (await portsJson(stateDir)).filter((r) => r.containerId === id && r.direction === 'reverse');
+    expect(await reverseOf(inside.id)).toMatchObject([{ hostPort, containerPort, direction: 'reverse' }]);
+    expect(await reverseOf(outside.id)).toEqual([]);
+    for (const container of [inside, outside]) {
+      await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+    }
+  });
+});
+
 describe('a workspace with a numeric appPort', () => {
   it('is reached where the engine publishes it, and not forwarded a second time', async () => {
     const [published, other] = [await freeHostPort(), await freeHostPort()];

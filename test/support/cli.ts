@@ -83,7 +83,8 @@ export interface PortRow {
   process: string | null;
   forwarderPid: number;
   since: string;
-  path: 'direct' | 'netns' | 'agent' | 'exec';
+  path: 'direct' | 'netns' | 'agent' | 'mux' | 'exec';
+  direction: 'forward' | 'reverse';
 }
 
 /** True while a process with this pid exists and is not a zombie. */
