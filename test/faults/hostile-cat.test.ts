@@ -44,7 +44,8 @@ describe('a container whose cat floods or hangs, read through exec (as on a remo
     await execa(DOCKER_COMMAND, ['exec', container.id, 'sh', '-c', HOSTILE_CAT]);
     namespace = await startPidNamespace(stateDir);
     const ns = namespace;
-    const up = await ns.cli(['up', '--container-id', container.id, '--auto-forward']);
+    // Held to exec: a mux channel would report the tables itself, and `cat` would never run.
+    const up = await ns.cli(['up', '--container-id', container.id, '--auto-forward', '--relay-path', 'exec']);
     const line = JSON.parse(up.stdout.trim() || '{}') as UpLine;
     expect(line.outcome, `${up.stdout}\n${up.stderr}`).toBe('success');
     const rowsNow = async () => {

@@ -65,14 +65,18 @@ async function mostSshClientsDuring(work: Promise<unknown>): Promise<number> {
 }
 
 // A container the host cannot route to, behind DOCKER_HOST=ssh://, forwarded from a pid namespace
-// that cannot see the engine's pids: every connection is an exec through the engine, over SSH.
+// that cannot see the engine's pids: every connection is an exec through the engine, over SSH (held
+// to exec: the mux channel, one exec for them all, is tested over the same link in mux-remote-ssh).
 beforeAll(async () => {
   container = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', 'none'] });
   firstPort = await freeHostPort();
   await startFaultServer(container.id, 'echo', '127.0.0.1', [firstPort]);
   ssh = await startSshEngine();
   namespace = await startPidNamespace(stateDir);
-  const up = await namespace.cli(['up', '--container-id', container.id, '--auto-forward'], ssh.env);
+  const up = await namespace.cli(
+    ['up', '--container-id', container.id, '--auto-forward', '--relay-path', 'exec'],
+    ssh.env,
+  );
   const line = JSON.parse(up.stdout.trim() || '{}') as UpLine;
   expect(line.outcome, `${up.stdout}\n${up.stderr}`).toBe('success');
   await waitFor(() => accepts(firstPort), 15_000, `port ${firstPort} forwarded`);
