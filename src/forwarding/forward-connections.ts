@@ -5,12 +5,13 @@ import type { Forward } from './forward-state.js';
 import type { RelayPath } from './port-entry.js';
 import { relayConnection, type RelayTarget } from './relay/relay-connection.js';
 import { datagramRoute, relayTargetOf, route, type DatagramRoute, type Route } from './route.js';
+import type { Log } from '../common/log.js';
 
 export interface ForwardConnectionsOptions {
   docker: Docker;
   /** `--relay-path`, or null for the best path available. */
   relayPath: RelayPath | null;
-  log: (message: string, fields?: Record<string, unknown>) => void;
+  log: Log;
   /** Told when a forward's path changed by what a connection learned (its `::` socket is IPv6-only). */
   onPathLearned: (forward: Forward) => void;
 }

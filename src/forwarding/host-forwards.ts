@@ -10,6 +10,7 @@ import { allocatePort } from './host/registry.js';
 import type { OwnEntries } from './own-entries.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin } from './port-entry.js';
 import { forwardedEvent, portEvent, type EntryDraft } from './port-events.js';
+import type { Log } from '../common/log.js';
 
 export interface HostForwardsOptions {
   paths: StatePaths;
@@ -25,7 +26,7 @@ export interface HostForwardsOptions {
     label?: string | null,
     process?: string | null,
   ) => EntryDraft;
-  log: (message: string, fields?: Record<string, unknown>) => void;
+  log: Log;
   /** True once the forwarder shuts down: a port bound after that is closed at once. */
   stopped: () => boolean;
 }

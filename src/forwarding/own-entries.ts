@@ -3,6 +3,7 @@ import { errorMessage } from '../common/errors.js';
 import type { StatePaths } from '../common/state-dir.js';
 import type { PortEntry } from './port-entry.js';
 import { releasePorts, updateEntries, type RegistryOptions } from './host/registry.js';
+import type { Log } from '../common/log.js';
 
 const UNCHECKED = -1;
 
@@ -15,7 +16,7 @@ export class OwnEntries {
   constructor(
     private readonly paths: StatePaths,
     private readonly pid: number,
-    private readonly log: (message: string, fields?: Record<string, unknown>) => void,
+    private readonly log: Log,
   ) {
     this.registryOptions = { onWarning: (message) => log(message) };
   }

@@ -367,20 +367,28 @@ describe('a container made by plain docker run with the devcontainer labels', ()
   });
 });
 
+/**
+ * Two containers whose labels name `folder`'s workspace: `inside` as the Dev Containers CLI labels
+ * one, `outside` as an image could carry them (a config file outside the folder they name).
+ */
+async function labelledContainers(folder: string) {
+  const inside = await startContainer(DEBIAN_IMAGE, {
+    labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
+  });
+  const outside = await startContainer(DEBIAN_IMAGE, {
+    labels: {
+      'devcontainer.local_folder': path.join(folder, 'sub'),
+      'devcontainer.config_file': configPath(folder),
+    },
+  });
+  return { inside, outside };
+}
+
 describe('up --container-id on a container whose labels name a workspace', () => {
   it("applies that workspace's port attributes only when its config lies inside its folder", async () => {
     const port = await freeHostPort();
     const folder = workspace('labelled', { PORT: String(port) });
-    const inside = await startContainer(DEBIAN_IMAGE, {
-      labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
-    });
-    // Labels as an image could carry them: a config file outside the folder they name.
-    const outside = await startContainer(DEBIAN_IMAGE, {
-      labels: {
-        'devcontainer.local_folder': path.join(folder, 'sub'),
-        'devcontainer.config_file': configPath(folder),
-      },
-    });
+    const { inside, outside } = await labelledContainers(folder);
     for (const container of [inside, outside]) {
       const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
       expect(line.outcome, run.stderr).toBe('success');
@@ -403,15 +411,7 @@ describe('up --container-id on a container made for a workspace with reverse por
       HOST_PORT: String(hostPort),
       CONTAINER_PORT: String(containerPort),
     });
-    const inside = await startContainer(DEBIAN_IMAGE, {
-      labels: { 'devcontainer.local_folder': folder, 'devcontainer.config_file': configPath(folder) },
-    });
-    const outside = await startContainer(DEBIAN_IMAGE, {
-      labels: {
-        'devcontainer.local_folder': path.join(folder, 'sub'),
-        'devcontainer.config_file': configPath(folder),
-      },
-    });
+    const { inside, outside } = await labelledContainers(folder);
     for (const container of [inside, outside]) {
       const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward']);
       expect(line.outcome, run.stderr).toBe('success');

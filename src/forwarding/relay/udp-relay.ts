@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'nod
 import { isIP } from 'node:net';
 import { errorMessage, ForwarderError } from '../../common/errors.js';
 import type { HostListener } from '../host/host-listener.js';
+import type { Log } from '../../common/log.js';
 
 /**
  * A UDP session (one client address's socket toward the server) ends after this long without a
@@ -39,7 +40,7 @@ export interface UdpRelayOptions {
   bindAddress?: string;
   /** Session idle time; default: sessionIdleMs(process.env). */
   idleMs?: number;
-  log?: (message: string, fields?: Record<string, unknown>) => void;
+  log?: Log;
 }
 
 /** Pure: the session idle time, from `PORTPILOT_UDP_IDLE_MS` when it is a positive integer. */
