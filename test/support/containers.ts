@@ -129,6 +129,10 @@ function canListen(host: string, port: number): Promise<boolean | 'unsupported'>
 }
 
 /** A TCP port free right now on the host's 127.0.0.1 and (where the host has IPv6) ::1. */
+// Ports handed out in this test process: the kernel may give the same free port to two calls in a
+// row, and one test that asks twice must get two different ports.
+const handedOut = new Set<number>();
+
 export async function freeHostPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -139,7 +143,11 @@ export async function freeHostPort(): Promise<number> {
         server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
       });
     });
-    if (port > 0 && (await canListen('::1', port)) !== false) return port;
+    if (port <= 0 || handedOut.has(port)) continue;
+    if ((await canListen('::1', port)) !== false) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('found no port free on both 127.0.0.1 and ::1 in 50 tries');
 }
