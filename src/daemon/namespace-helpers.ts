@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { findNamespaceAccess, spawnHelperIn } from '../forwarding/relay/netns/netns-access.js';
+import { agentIdleMs } from '../forwarding/relay/agent/agent-on-demand.js';
 import { NamespaceHelper } from '../forwarding/relay/netns/namespace-helper.js';
 import type { ContainerInfo } from '../runtime/docker.js';
 
@@ -27,6 +28,9 @@ export async function namespaceHelperFor(
       log.info({ helperPid: pid }, "namespace helper running in the container's network namespace"),
     onExit: (code, signal) =>
       log.warn({ code, signal }, 'namespace helper exited; the next connection starts another'),
+    idleMs: agentIdleMs(),
+    onIdleStop: (idleMs) =>
+      log.info({ idleMs }, 'namespace helper stopped after an idle spell; the next connection starts another'),
     onStartFailed: (reason, retryInMs) =>
       log.warn(
         { reason, retryInMs },

@@ -44,8 +44,17 @@ function childrenOf(pid: number): { pid: number; cmdline: string }[] {
   return children;
 }
 
-async function forward(container: TestContainer, ports: readonly number[], args: string[] = []) {
-  const { run, line } = await runUp(stateDir, ['--container-id', container.id, '--auto-forward', ...args]);
+async function forward(
+  container: TestContainer,
+  ports: readonly number[],
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+) {
+  const { run, line } = await runUp(
+    stateDir,
+    ['--container-id', container.id, '--auto-forward', ...args],
+    env,
+  );
   expect(line.outcome, `${run.stdout}\n${run.stderr}`).toBe('success');
   const rows = await waitFor(async () => {
     const current = (await portsJson(stateDir, ['--container-id', container.id])).filter((row) =>
@@ -198,6 +207,35 @@ describe('an image with no relay program (busybox without nc)', () => {
       await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
     },
   );
+
+  it('stops its idle helper after the idle spell; the next connection starts another', async () => {
+    const container = await scope.start(TEST_IMAGES.none.tag);
+    const port = await freeHostPort();
+    await execa(DOCKER_COMMAND, [
+      'exec',
+      '-d',
+      container.id,
+      'httpd',
+      '-f',
+      '-p',
+      `127.0.0.1:${port}`,
+      '-h',
+      '/',
+    ]);
+    await waitFor(() => isListeningInContainer(container.id, '127.0.0.1', port), 10_000, 'httpd to listen');
+    const { pid } = await forward(container, [port], [], { PORTPILOT_AGENT_IDLE_MS: '1500' });
+    const helpers = () => childrenOf(pid).filter((child) => HELPER.test(child.cmdline));
+    const get = () => exchange(port, Buffer.from('GET / HTTP/1.0\r\n\r\n'));
+    expect((await get()).toString()).toMatch(/^HTTP\/1\.[01] /);
+    const [first] = helpers();
+    expect(first).toBeDefined();
+    await waitFor(() => helpers().length === 0, 10_000, 'the idle helper to be stopped');
+    expect(processAlive(first?.pid ?? 0)).toBe(false);
+    expect((await get()).toString()).toMatch(/^HTTP\/1\.[01] /);
+    expect(helpers().map((child) => child.pid)).not.toContain(first?.pid);
+    expect(helpers()).toHaveLength(1);
+    await runCli(stateDir, ['down', '--container-id', container.id, '--remove']);
+  });
 
   it('resets a client of a declared port nothing listens on', async () => {
     const container = await scope.start(TEST_IMAGES.none.tag);

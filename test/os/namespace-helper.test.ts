@@ -157,4 +157,50 @@ describe('NamespaceHelper with its helper program', () => {
     await once(probe, 'connect');
     probe.destroy();
   });
+
+  it('stops an idle helper, keeps what it handed back working, and is not stopped under a reverse listener', async () => {
+    const stops: number[] = [];
+    const netns = new NamespaceHelper(spawnHere, {
+      retryMinMs: 50,
+      idleMs: 300,
+      onIdleStop: (ms) => stops.push(ms),
+    });
+    helpers.push(netns);
+    const socket = await netns.connect('127.0.0.1', port);
+    if (socket === null) throw new Error('no socket');
+    const first = netns.pid ?? 0;
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const deadline = Date.now() + 5_000;
+    while (netns.pid !== null && Date.now() < deadline) await delay(20);
+    expect(netns.pid).toBeNull();
+    expect(stops).toEqual([300]);
+    expect(() => process.kill(first, 0)).toThrow();
+    // The connection it made outlives it.
+    socket.end('after');
+    await once(socket, 'end');
+    expect(Buffer.concat(chunks).toString()).toBe('hello\nafter');
+
+    // A reverse listener holds it: no stop while it is open.
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const reversePort = (probe.address() as AddressInfo).port;
+    probe.close();
+    const listener = netns.listen('127.0.0.1', reversePort, (accepted) => accepted.destroy());
+    await listener.listening;
+    const holding = netns.pid;
+    expect(holding).toBeGreaterThan(0);
+    await delay(900);
+    expect(netns.pid).toBe(holding);
+    listener.close();
+    const until = Date.now() + 5_000;
+    while (netns.pid !== null && Date.now() < until) await delay(20);
+    expect(netns.pid).toBeNull();
+    // The next connection starts another.
+    const again = await netns.connect('127.0.0.1', port);
+    expect(again).not.toBeNull();
+    expect(netns.pid).not.toBe(holding);
+    again?.destroy();
+  });
 });

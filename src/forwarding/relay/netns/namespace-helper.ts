@@ -1,18 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import type { Socket as DatagramSocket } from 'node:dgram';
 import { Socket } from 'node:net';
 import { OnDemand, retryDelayAfterFailures } from '../on-demand.js';
-import { readInto } from '../read-into.js';
-import { isHelperAccepted, isHelperReady, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { isHelperAccepted, isHelperReply, type HelperRequest } from './helper-protocol.js';
+import { LOST, startHelperProcess, type HelperSpawner, type Running } from './helper-process.js';
+import { rewrapReadingInto } from './received-socket.js';
 import { ReverseListeners, type ReverseListener } from './reverse-listeners.js';
-
-/** How long a started helper has to say it runs in the namespace (nsenter, then node's start-up). */
-export const HELPER_START_TIMEOUT_MS = 10_000;
-/** After close(), how long the helper has to exit before SIGKILL. */
-export const HELPER_EXIT_GRACE_MS = 2_000;
-
-/** Starts one helper process with an IPC channel (see netns-helper.ts); null when it may not run now. */
-export type HelperSpawner = () => Promise<ChildProcess | null>;
 
 export interface NamespaceHelperOptions {
   /** See RETRY_MIN_MS (on-demand.ts): a helper that cannot start is tried again after this, doubling. */
@@ -23,6 +15,10 @@ export interface NamespaceHelperOptions {
   onStarted?: (pid: number) => void;
   /** Told when a running helper exited on its own. */
   onExit?: (code: number | null, signal: string | null) => void;
+  /** With no request and no reverse listener for this long, the helper is stopped; unset: never. */
+  idleMs?: number;
+  /** Told when an idle helper is stopped (the next connection starts another). */
+  onIdleStop?: (idleMs: number) => void;
 }
 
 /** A connection the helper could not make: the server is not there (the client is reset). */
@@ -36,28 +32,11 @@ export class HelperConnectError extends Error {
   }
 }
 
-/** The helper's channel broke before it answered. */
-const LOST = Symbol('lost');
-
-interface Pending {
-  resolve: (handle: unknown) => void;
-  reject: (error: Error) => void;
-  /** A listen or close is answered without a socket. */
-  bare?: boolean;
-}
-
-interface Running {
-  child: ChildProcess;
-  pending: Map<number, Pending>;
-  exited: Promise<void>;
-  alive: boolean;
-  close(): Promise<void>;
-}
-
 /**
  * One helper per container, in the container's network namespace, started by the first connection
- * that needs it and kept for the forwarder's life (it costs one process on the host and nothing in
- * the container). Each connection is one message each way: the helper dials the server inside and
+ * that needs it and stopped after an idle spell with no request and no reverse listener (it costs
+ * one process on the host, a node of some 45 MB, and nothing in the container; what it handed back,
+ * connected TCP sockets and UDP sockets, lives on in the forwarder without it). Each connection is one message each way: the helper dials the server inside and
  * hands the connected socket back, which the forwarder then relays its client to directly. A helper
  * that cannot start or dies gives its connections to the next path (agent, exec) and is started
  * again: at once a few times after exits of its own, else after a back-off.
@@ -76,10 +55,14 @@ export class NamespaceHelper {
     private readonly spawnHelper: HelperSpawner,
     private readonly options: NamespaceHelperOptions = {},
   ) {
-    // Kept for the forwarder's life: never stopped for idleness.
     this.lifecycle = new OnDemand(() => this.startOne(), {
       retryMinMs: options.retryMinMs,
+      idleMs: options.idleMs,
       onStartFailed: (retryInMs, reason) => options.onStartFailed?.(reason, retryInMs),
+      onIdleStop: (idleMs, stopped) => {
+        stopped.idleStopped = true;
+        options.onIdleStop?.(idleMs);
+      },
     });
   }
 
@@ -103,13 +86,9 @@ export class NamespaceHelper {
     // A helper that died a moment ago may not have been seen to exit yet: its channel is broken, and
     // the connection asks a fresh one, once.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const running = await this.lifecycle.ensure();
-      if (running === null) return null;
-      const socket = (await this.request(running, { op: 'connect', host, port })) as Socket | typeof LOST;
-      if (socket === LOST) {
-        running.alive = false;
-        continue;
-      }
+      const socket = (await this.use({ op: 'connect', host, port })) as Socket | typeof LOST | null;
+      if (socket === null) return null;
+      if (socket === LOST) continue;
       if (destination === undefined) return socket;
       return rewrapReadingInto(socket, destination);
     }
@@ -123,13 +102,27 @@ export class NamespaceHelper {
    */
   async datagramSocket(bindAddress: string): Promise<DatagramSocket | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const running = await this.lifecycle.ensure();
-      if (running === null) return null;
-      const socket = await this.request(running, { op: 'udp', host: bindAddress });
-      if (socket !== LOST) return socket as DatagramSocket;
-      running.alive = false;
+      const socket = await this.use({ op: 'udp', host: bindAddress });
+      if (socket !== LOST) return socket as DatagramSocket | null;
     }
     return null;
+  }
+
+  /**
+   * One request to the running helper, started first when none runs: null when none can run, LOST
+   * when its channel broke (it is marked dead, and the caller may ask a fresh one). The request is
+   * a use: no idle stop while it is answered.
+   */
+  private async use(body: DistributiveOmit<HelperRequest, 'id'>): Promise<unknown> {
+    const running = await this.lifecycle.acquire();
+    try {
+      if (running === null) return null;
+      const answer = await this.request(running, body);
+      if (answer === LOST) running.alive = false;
+      return answer;
+    } finally {
+      this.lifecycle.release();
+    }
   }
 
   /**
@@ -139,7 +132,18 @@ export class NamespaceHelper {
    * port is taken, the address is not there).
    */
   listen(host: string, port: number, onSocket: (socket: Socket) => void): ReverseListener {
-    return this.reverse.add(host, port, onSocket);
+    // An open listener is a use for as long as it is open: the helper is not stopped under it.
+    void this.lifecycle.acquire();
+    const listener = this.reverse.add(host, port, onSocket);
+    let open = true;
+    return {
+      listening: listener.listening,
+      close: () => {
+        listener.close();
+        if (open) this.lifecycle.release();
+        open = false;
+      },
+    };
   }
 
   /** One listen request to the running helper: its id (the accepted sockets carry it), or null. */
@@ -181,69 +185,15 @@ export class NamespaceHelper {
     return this.lifecycle.close();
   }
 
-  private async stop(running: Running | null): Promise<void> {
-    if (running === null) return;
-    const { child } = running;
-    if (child.exitCode === null && child.signalCode === null) {
-      if (child.connected) child.disconnect();
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), HELPER_EXIT_GRACE_MS);
-      await running.exited;
-      clearTimeout(timer);
-    }
-  }
-
-  private async startOne(): Promise<Running | null> {
-    const child = await this.spawnHelper();
-    if (child === null) throw new Error('the container process is no longer the one proven');
-    const running: Running = {
-      child,
-      pending: new Map(),
-      alive: true,
-      exited: Promise.resolve(),
-      close: () => this.stop(running),
-    };
-    running.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        running.alive = false;
-        for (const pending of running.pending.values()) pending.resolve(LOST);
-        running.pending.clear();
-        if (!this.closed) this.options.onExit?.(code, signal);
-        if (!this.closed) this.reverse.helperGone(child.pid ?? -1);
-        resolve();
-      });
+  private async startOne(): Promise<Running> {
+    const running = await startHelperProcess(this.spawnHelper, {
+      onExit: (exited, code, signal) => {
+        if (!this.closed && !exited.idleStopped) this.options.onExit?.(code, signal);
+        if (!this.closed) this.reverse.helperGone(exited.child.pid ?? -1);
+      },
+      onMessage: (from, message, handle) => this.answer(from, message, handle),
     });
-    child.on('error', () => undefined);
-    child.once('disconnect', () => {
-      running.alive = false;
-    });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      if (stderr.length < 2_048) stderr += chunk;
-    });
-    await new Promise<void>((resolve, reject) => {
-      const fail = (reason: string) => {
-        clearTimeout(timer);
-        child.off('message', onReady);
-        if (running.alive) child.kill('SIGKILL');
-        reject(new Error(`${reason}${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`));
-      };
-      const timer = setTimeout(
-        () => fail(`the helper did not start within ${HELPER_START_TIMEOUT_MS} ms`),
-        HELPER_START_TIMEOUT_MS,
-      );
-      const onReady = (message: unknown) => {
-        if (!isHelperReady(message)) return;
-        clearTimeout(timer);
-        child.off('message', onReady);
-        resolve();
-      };
-      child.on('message', onReady);
-      void running.exited.then(() => fail('the helper exited before it was ready'));
-    });
-    child.on('message', (message: unknown, handle: unknown) => this.answer(running, message, handle));
-    if (child.pid !== undefined) this.options.onStarted?.(child.pid);
+    if (running.child.pid !== undefined) this.options.onStarted?.(running.child.pid);
     return running;
   }
 
@@ -278,32 +228,6 @@ export class NamespaceHelper {
     if (socket instanceof Socket) socket.allowHalfOpen = true;
     pending.resolve(socket);
   }
-}
-
-/**
- * The socket Node made of the received descriptor reads into a fresh buffer each time and through a
- * stream; the direct and agent paths read into one reused buffer and write each read straight to
- * the client (see readInto), which measured about a third faster here for bulk downloads. The same
- * handle is taken over by a socket that reads that way: the received one has asked for its first
- * read, but no byte is read before the event loop turns, and by then the handle reports to the new
- * socket. The server's half-close is the caller's to pass on, as on the other paths.
- */
-function rewrapReadingInto(received: Socket, destination: Socket): Socket {
-  const internal = received as unknown as { _handle: unknown };
-  const handle = internal._handle;
-  if (handle === null || handle === undefined) {
-    received.pipe(destination, { end: false });
-    return received;
-  }
-  internal._handle = null;
-  const socket: Socket = new Socket({
-    handle,
-    readable: true,
-    writable: true,
-    allowHalfOpen: true,
-    onread: readInto(destination, () => socket),
-  } as ConstructorParameters<typeof Socket>[0]);
-  return socket;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -29,7 +29,13 @@ process.on('error', () => undefined);
 const listeners = new Map<number, Server>();
 
 process.on('message', (message: unknown) => {
-  if (!isHelperRequest(message)) return;
+  if (!isHelperRequest(message)) {
+    // A request it cannot read is answered, when it has an id, so that its caller does not wait forever.
+    const id = (message as { id?: unknown } | null)?.id;
+    if (Number.isSafeInteger(id))
+      send({ id: id as number, error: 'not a request this helper serves' } satisfies HelperReply);
+    return;
+  }
   if (message.op === 'udp') {
     bindDatagramSocket(message.id, message.host);
     return;
