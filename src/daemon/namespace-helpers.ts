@@ -30,7 +30,10 @@ export async function namespaceHelperFor(
       log.warn({ code, signal }, 'namespace helper exited; the next connection starts another'),
     idleMs: agentIdleMs(),
     onIdleStop: (idleMs) =>
-      log.info({ idleMs }, 'namespace helper stopped after an idle spell; the next connection starts another'),
+      log.info(
+        { idleMs },
+        'namespace helper stopped after an idle spell; the next connection starts another',
+      ),
     onStartFailed: (reason, retryInMs) =>
       log.warn(
         { reason, retryInMs },
