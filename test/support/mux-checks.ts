@@ -53,7 +53,7 @@ export async function startLoopbackServer(
 
 // argv: PORT FILE. On each connection: sends FILE, half-closes, reads to EOF, then writes the sha256
 // hex of what it read to FILE.heard: what the client sent after the server's half-close.
-const FIRST_CLOSER = `
+export const FIRST_CLOSER = `
 import hashlib, socket, sys
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

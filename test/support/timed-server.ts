@@ -59,12 +59,23 @@ export function startTimedServer(
   address = '127.0.0.1',
   engine: readonly string[] = [DOCKER_COMMAND],
 ): TimedServer {
-  const [file = DOCKER_COMMAND, ...prefix] = engine;
-  const child = execa(
-    file,
-    [...prefix, 'exec', '-i', containerId, 'python3', '-c', TIMED_SERVER, address, String(port)],
-    { reject: false, stdin: 'pipe' },
-  );
+  return startTimedServerWith([...engine, 'exec', '-i', containerId], port, address);
+}
+
+/**
+ * The same server run by `runner` (an argv its `python3 …` is appended to): a container's exec, or
+ * the host's python3 in the container's network namespace (`nsenter --target PID --net`).
+ */
+export function startTimedServerWith(
+  runner: readonly string[],
+  port: number,
+  address = '127.0.0.1',
+): TimedServer {
+  const [file = DOCKER_COMMAND, ...prefix] = runner;
+  const child = execa(file, [...prefix, 'python3', '-c', TIMED_SERVER, address, String(port)], {
+    reject: false,
+    stdin: 'pipe',
+  });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   let partial = '';
