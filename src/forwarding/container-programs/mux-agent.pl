@@ -115,14 +115,29 @@ sub listening {
   my @found = grep { (split ' ', $_)[3] eq '0A' } @lines;
   (join('', $header, @found), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
 }
+sub udp_serving {
+  # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
+  # host tells apart by the ephemeral port range, sent last.
+  my @found;
+  for my $path ('/proc/net/udp', '/proc/net/udp6') {
+    open(my $table, '<', $path) or next;
+    my (undef, @lines) = <$table>;
+    close $table;
+    push @found, grep { my @f = split ' ', $_; ($f[3] // '') eq '07' && ($f[2] // '') =~ /^[0:]+$/ } @lines;
+  }
+  my $range = '';
+  if (open(my $ports, '<', '/proc/sys/net/ipv4/ip_local_port_range')) { $range = <$ports> // ''; close $ports }
+  (join('', @found, $range), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
+}
 sub report {
   $next_report = time + $tick_s;
   my ($v4, $v4_keys) = listening('/proc/net/tcp');
   my ($v6, $v6_keys) = listening('/proc/net/tcp6');
-  my $keys = "$v4_keys;$v6_keys";
+  my ($udp, $udp_keys) = udp_serving();
+  my $keys = "$v4_keys;$v6_keys;$udp_keys";
   return if defined $last_tables && $keys eq $last_tables;
   $last_tables = $keys;
-  frame($LISTENERS, 0, substr($v4 . $v6, 0, $max_payload));
+  frame($LISTENERS, 0, substr($v4 . $v6 . $udp, 0, $max_payload));
 }
 sub handle {
   my ($kind, $id, $payload) = @_;

@@ -163,13 +163,32 @@ def listening(path):
     found = [line for line in lines[1:] if line.split()[3:4] == [b'0A']]
     return lines[:1] + found, [line.split()[1] + line.split()[9] for line in found]
 
+def udp_serving():
+    # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
+    # host tells apart by the ephemeral port range, sent last.
+    found = []
+    for path in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            with open(path, 'rb') as table:
+                lines = table.read().split(b'\n')[1:]
+        except OSError:
+            continue
+        found += [line for line in lines if line.split()[3:4] == [b'07'] and not line.split()[2].strip(b'0:')]
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range', 'rb') as ports:
+            port_range = [ports.read().strip()]
+    except OSError:
+        port_range = []
+    return found + port_range, [line.split()[1] + line.split()[9] for line in found]
+
 def report():
     tables_watch['next'] = time.monotonic() + TICK_S
     (v4, v4_keys), (v6, v6_keys) = listening('/proc/net/tcp'), listening('/proc/net/tcp6')
-    keys = (v4_keys, v6_keys)
+    udp, udp_keys = udp_serving()
+    keys = (v4_keys, v6_keys, udp_keys)
     if keys != tables_watch['last']:
         tables_watch['last'] = keys
-        frame(LISTENERS, 0, b'\n'.join(v4 + v6)[:MAX_PAYLOAD])
+        frame(LISTENERS, 0, b'\n'.join(v4 + v6 + udp)[:MAX_PAYLOAD])
 
 def handle(kind, sid, payload):
     if kind in DGRAM_KINDS:

@@ -25,8 +25,9 @@
  *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
  * - WATCH_LISTENERS (host → agent, id 0): from now on the agent reads its namespace's
  *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
- *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
- *   once at once.
+ *   (their header lines and LISTEN sockets only), then the unconnected UDP sockets of udp and udp6
+ *   (no header) and the line of /proc/sys/net/ipv4/ip_local_port_range, truncated to a frame,
+ *   whenever the sockets changed, and once at once.
  * - Datagram sessions (types 20-27, mux-datagram-codec.ts): one host-side UDP client each, its id
  *   from the host's stream ids (the same counter). DGRAM_OPEN (host → agent, OPEN's payload): the
  *   agent makes a UDP socket, binds it to that address (the container's own, as for OPEN) and
