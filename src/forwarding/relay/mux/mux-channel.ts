@@ -150,7 +150,8 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
 
   /**
    * Asks the agent for the container's listener tables: `onTables` gets them (the text of
-   * /proc/net/tcp then tcp6, LISTEN sockets only) at once and whenever they change.
+   * /proc/net/tcp then tcp6, LISTEN sockets only, then the unconnected UDP sockets and the ephemeral
+   * port range) at once and whenever they change.
    */
   watchListeners(onTables: (tables: string) => void): void {
     this.onListeners = onTables;
@@ -166,6 +167,7 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
     if (this.streams.delete(stream) && this.streams.size === 0) this.onIdle?.();
   }
 
+  /** A datagram session is over (see MuxDatagramSession): its frames are no longer dispatched. */
   forgetDatagrams(session: number): void {
     this.datagrams.delete(session);
   }
