@@ -33,7 +33,7 @@ const CLIENTS = 50;
 const DATAGRAMS_PER_CLIENT = 60;
 // Sessions end after this long without a datagram (PORTPILOT_UDP_IDLE_MS): long enough to count
 // them once the clients are done, short enough to see them go.
-const IDLE_MS = 8_000;
+const IDLE_MS = 12_000;
 const WAIT_MS = 20_000;
 
 let ssh: SshEngine;
