@@ -26,7 +26,9 @@ export class ForwardConnections {
   routeOf(forward: Forward): Route {
     if (forward.protocol === 'udp') {
       const datagrams = this.datagramRouteOf(forward);
-      if (datagrams.path === 'netns') return { path: 'netns', address: null, fallbacks: [] };
+      if (datagrams.path === 'netns' || datagrams.path === 'mux') {
+        return { path: datagrams.path, address: null, fallbacks: [] };
+      }
       return { path: 'direct', address: datagrams.path === null ? null : datagrams.address, fallbacks: [] };
     }
     return route({
@@ -48,6 +50,7 @@ export class ForwardConnections {
       seen: forward.sockets !== undefined,
       directAddresses: forward.target.directAddresses,
       netnsUsable: forward.target.netns?.usable === true,
+      muxUsable: forward.target.mux?.usable === true,
       port: forward.port,
       containerName: forward.target.name,
     });

@@ -112,8 +112,19 @@ export class HostForwards {
       target: () => {
         const route = connections.datagramRouteOf(forward);
         if (route.path === null) return null;
-        const netns = forward.target.netns;
-        if (route.path === 'direct' || netns === null) return { address: route.address, port: forward.port };
+        if (route.path === 'direct') return { address: route.address, port: forward.port };
+        // The server's address inside the container: never sent to from the host itself.
+        const { netns, mux } = forward.target;
+        if (route.path === 'mux') {
+          return mux === null
+            ? null
+            : {
+                address: route.address,
+                port: forward.port,
+                open: (address) => mux.datagramSession(address, forward.port),
+              };
+        }
+        if (netns === null) return null;
         return {
           address: route.address,
           port: forward.port,

@@ -176,18 +176,22 @@ function execTarget(ends: RouteEnds): Extract<RelayTarget, { path: 'exec' }> {
 }
 
 /**
- * Where a UDP forward's datagrams go, or why they cannot go anywhere. On `netns`, `address` is the
- * server's address inside the container, sent to through a socket from its namespace helper.
+ * Where a UDP forward's datagrams go, or why they cannot go anywhere. On `netns` and `mux`,
+ * `address` is the server's address inside the container, sent to through a socket from its
+ * namespace helper, or from its mux agent.
  */
-export type DatagramRoute = { path: 'direct' | 'netns'; address: string } | { path: null; reason: string };
+export type DatagramRoute =
+  { path: 'direct' | 'netns' | 'mux'; address: string } | { path: null; reason: string };
 
 /**
- * Pure: how a UDP forward's datagrams reach its server. Directly, to the container's address, for a
- * server bound to all addresses on a local engine; through a socket in the container's namespace
- * (its helper's) for a server on the container's loopback, where the helper may run. Else (a forced
- * agent or exec, the helper not available, an engine whose addresses the host cannot dial) none: no
- * relay inside the container carries datagrams. `seen` is false for a declared port before its
- * server was read: its datagrams go to the container's address until a read says how it is bound.
+ * Pure: how a UDP forward's datagrams reach its server. Through a socket in the container's
+ * namespace (its helper's) for a server on the container's loopback, where the helper may run;
+ * directly, to the container's address, for a server bound to all addresses on a local engine; else
+ * over the container's mux channel (its agent's sockets), where one may run: a remote engine,
+ * another user's rootless one. None for a forced agent or exec, or where none of the three can
+ * serve. `--relay-path mux` skips the first two. `seen` is false for a declared port before its
+ * server was read: its datagrams go to the container's address (or its loopback over the mux
+ * channel) until a read says how it is bound.
  */
 export function datagramRoute(input: {
   forced: RelayPath | null;
@@ -196,41 +200,55 @@ export function datagramRoute(input: {
   directAddresses: readonly string[];
   /** Whether the container's namespace helper may be used now (see NamespaceHelper.usable). */
   netnsUsable: boolean;
+  /** Whether the container's mux channel may be used now (see OnDemandMux.usable). */
+  muxUsable?: boolean;
   port: number;
   containerName: string;
 }): DatagramRoute {
-  const { port, containerName } = input;
-  const netns = input.netnsUsable && (input.forced === null || input.forced === 'netns');
+  const { port, forced } = input;
+  if (forced === 'agent' || forced === 'exec') {
+    return {
+      path: null,
+      reason: `UDP port ${port} cannot take --relay-path ${forced}: datagrams are relayed only directly to the container's address, through its namespace helper or over its mux channel; use --relay-path auto, direct, netns or mux`,
+    };
+  }
+  const netns = input.netnsUsable && (forced === null || forced === 'netns');
   if (netns && input.seen && input.listener.scope === 'loopback') {
     return { path: 'netns', address: input.listener.dialAddress };
   }
-  if (input.forced === 'agent' || input.forced === 'exec') {
-    return {
-      path: null,
-      reason: `UDP port ${port} cannot take --relay-path ${input.forced}: datagrams are relayed only directly to the container's address or through its namespace helper; use --relay-path auto, direct or netns`,
-    };
+  const direct = forced === 'mux' ? null : directDatagramAddress(input);
+  if (direct !== null) return { path: 'direct', address: direct };
+  if (input.muxUsable === true && (forced === null || forced === 'mux')) {
+    return { path: 'mux', address: input.seen ? input.listener.dialAddress : '127.0.0.1' };
   }
-  if (input.directAddresses.length === 0) {
-    return {
-      path: null,
-      reason: `UDP port ${port} of container ${containerName} is not forwarded: this host cannot send to the container's addresses (a remote or VM-backed engine), and datagrams are relayed only directly`,
-    };
-  }
-  if (input.seen && input.listener.scope === 'loopback') {
-    return {
-      path: null,
-      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on the container's loopback (${input.listener.dialAddress}) only, which the host cannot send to, and the container's namespace helper is not available (${input.forced === null ? 'it needs a local engine and root' : `--relay-path ${input.forced}`}); bind the server to 0.0.0.0 (or ::) to forward it`,
-    };
-  }
+  return { path: null, reason: noDatagramPath(input) };
+}
+
+/** The container address a forward's datagrams are sent to from the host, or null when none serves. */
+function directDatagramAddress(input: Parameters<typeof datagramRoute>[0]): string | null {
+  if (input.directAddresses.length === 0) return null;
+  if (input.seen && input.listener.scope === 'loopback') return null;
   const listener: ListenerBinding = input.seen
     ? input.listener
     : { scope: 'wildcard', dialAddress: '127.0.0.1' };
-  const address = directDialAddress(input.directAddresses, listener, false);
-  if (address === null) {
-    return {
-      path: null,
-      reason: `UDP port ${port} of container ${containerName} is not forwarded: its server listens on ${input.listener.dialAddress}, an address of the container's the host cannot send to`,
-    };
+  return directDialAddress(input.directAddresses, listener, false);
+}
+
+/** Why no path serves a UDP forward (see datagramRoute). */
+function noDatagramPath(input: Parameters<typeof datagramRoute>[0]): string {
+  const { port, containerName, forced } = input;
+  const mux =
+    forced === null || forced === 'mux'
+      ? 'no mux channel can run in it (it needs python3 or perl)'
+      : `--relay-path ${forced} rules out its mux channel`;
+  if (forced === 'mux') {
+    return `UDP port ${port} of container ${containerName} is not forwarded: --relay-path mux is forced and ${mux}`;
   }
-  return { path: 'direct', address };
+  if (input.directAddresses.length === 0) {
+    return `UDP port ${port} of container ${containerName} is not forwarded: this host cannot send to the container's addresses (a remote or VM-backed engine), and ${mux}`;
+  }
+  if (input.seen && input.listener.scope === 'loopback') {
+    return `UDP port ${port} of container ${containerName} is not forwarded: its server listens on the container's loopback (${input.listener.dialAddress}) only, which the host cannot send to, the container's namespace helper is not available (${forced === null ? 'it needs a local engine and root' : `--relay-path ${forced}`}) and ${mux}; bind the server to 0.0.0.0 (or ::) to forward it`;
+  }
+  return `UDP port ${port} of container ${containerName} is not forwarded: its server listens on ${input.listener.dialAddress}, an address of the container's the host cannot send to, and ${mux}`;
 }

@@ -5,6 +5,7 @@ import { deterministicBytes, freeHostPort, waitFor } from '../support/containers
 import { DEBIAN_IMAGE } from '../support/images.js';
 import {
   LARGE_BYTES,
+  execIn,
   hostProcessesNaming,
   startFirstCloser,
   startLoopbackServer,
@@ -19,6 +20,7 @@ import {
   runUpAsUser,
 } from '../support/rootless.js';
 import { hostLoopbackListens } from '../support/timed-server.js';
+import { UDP_ECHO_SERVER, expectEchoedToEachSender, freeServerPort } from '../support/udp.js';
 
 const user = rootlessUser();
 const engine = rootlessPodman(user);
@@ -30,6 +32,7 @@ let logFile = '';
 let echo: number;
 let sink: number;
 let first: number;
+let udpEcho: number;
 let firstCloser: { heard(): Promise<string> };
 
 afterAll(async () => {
@@ -43,11 +46,13 @@ const notes = () =>
     .split('\n')
     .filter((line) => !line.includes('"portEvent"'))
     .join('\n');
-const rowsNow = async () => {
+const allRowsNow = async () => {
   const run = await runCliAsUser(user, stateDir, ['ports', '--json']);
   if (run.exitCode !== 0) throw new Error(`ports failed: ${run.stderr}`);
   return (JSON.parse(run.stdout) as PortRow[]).filter((row) => row.containerId === containerId);
 };
+const rowsNow = async () => (await allRowsNow()).filter((row) => row.protocol === 'tcp');
+const udpRowsNow = async () => (await allRowsNow()).filter((row) => row.protocol === 'udp');
 
 // slirp4netns gives the container no address the host can dial: no direct path, no relay agent. The
 // user's own namespace helper would come first (see podman-rootless.test.ts): the channel is asked for.
@@ -57,6 +62,14 @@ beforeAll(async () => {
   await startLoopbackServer(engine, containerId, 'echo', echo);
   await startLoopbackServer(engine, containerId, 'sink-sha256', sink);
   firstCloser = await startFirstCloser(engine, containerId, first, fromContainer);
+  udpEcho = await freeServerPort();
+  await execIn(
+    engine,
+    containerId,
+    ['python3', '-c', UDP_ECHO_SERVER, '127.0.0.1', String(udpEcho)],
+    undefined,
+    ['-d'],
+  );
   const { run, line } = await runUpAsUser(user, stateDir, [
     '--container-id',
     containerId,
@@ -70,6 +83,7 @@ beforeAll(async () => {
   forwarderPid = line.forwarder?.pid ?? 0;
   logFile = line.forwarder?.logFile ?? '';
   await waitFor(async () => (await rowsNow()).length === 3, 15_000, 'three ports forwarded');
+  await waitFor(async () => (await udpRowsNow()).length === 1, 15_000, 'the UDP port forwarded');
 });
 
 describe("the mux channel on a user's rootless Podman (slirp4netns)", () => {
@@ -90,6 +104,11 @@ describe("the mux channel on a user's rootless Podman (slirp4netns)", () => {
     paths: async () => (await rowsNow()).map((row) => row.path),
   }));
 
+  it('carries UDP sessions too: 400 datagrams of 1 to 65,507 bytes from 20 clients, each reply to its sender', async () => {
+    expect(await udpRowsNow()).toMatchObject([{ containerPort: udpEcho, hostPort: udpEcho, path: 'mux' }]);
+    await expectEchoedToEachSender(udpEcho, 20, 20, 'udp echo via mux on rootless podman');
+  });
+
   it('leaves nothing after down: no forwarder, no exec of the container, host ports free', async () => {
     expect(processAlive(forwarderPid)).toBe(true);
     const down = await runCliAsUser(user, stateDir, [
@@ -102,11 +121,12 @@ describe("the mux channel on a user's rootless Podman (slirp4netns)", () => {
     expect(down.exitCode, down.stderr).toBe(0);
     expect(processAlive(forwarderPid)).toBe(false);
     for (const port of [echo, sink, first]) expect(hostLoopbackListens(port)).toBe(false);
+    expect(await udpRowsNow()).toEqual([]);
     // down stops the container: every exec in it ends with it; no `podman exec` or conmon may live on.
     expect(await podmanText(engine, ['inspect', '-f', '{{.State.Running}}', containerId])).toBe('false');
     await waitFor(() => hostProcessesNaming(containerId).length === 0, 10_000, 'no exec left').catch(() =>
       expect(hostProcessesNaming(containerId)).toEqual([]),
     );
-    expect(await rowsNow()).toEqual([]);
+    expect(await allRowsNow()).toEqual([]);
   });
 });

@@ -115,17 +115,33 @@ sub listening {
   my @found = grep { (split ' ', $_)[3] eq '0A' } @lines;
   (join('', $header, @found), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
 }
+sub udp_serving {
+  # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
+  # host tells apart by the ephemeral port range, sent last.
+  my @found;
+  for my $path ('/proc/net/udp', '/proc/net/udp6') {
+    open(my $table, '<', $path) or next;
+    my (undef, @lines) = <$table>;
+    close $table;
+    push @found, grep { my @f = split ' ', $_; ($f[3] // '') eq '07' && ($f[2] // '') =~ /^[0:]+$/ } @lines;
+  }
+  my $range = '';
+  if (open(my $ports, '<', '/proc/sys/net/ipv4/ip_local_port_range')) { $range = <$ports> // ''; close $ports }
+  (join('', @found, $range), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
+}
 sub report {
   $next_report = time + $tick_s;
   my ($v4, $v4_keys) = listening('/proc/net/tcp');
   my ($v6, $v6_keys) = listening('/proc/net/tcp6');
-  my $keys = "$v4_keys;$v6_keys";
+  my ($udp, $udp_keys) = udp_serving();
+  my $keys = "$v4_keys;$v6_keys;$udp_keys";
   return if defined $last_tables && $keys eq $last_tables;
   $last_tables = $keys;
-  frame($LISTENERS, 0, substr($v4 . $v6, 0, $max_payload));
+  frame($LISTENERS, 0, substr($v4 . $v6 . $udp, 0, $max_payload));
 }
 sub handle {
   my ($kind, $id, $payload) = @_;
+  return dgram_handle($kind, $id, $payload) if dgram_kind($kind);
   return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
   if ($kind == $WATCH) { ($watching, $last_tables) = (1, undef); return report() }
   return open_stream($id, $payload) if $kind == $OPEN;
@@ -161,6 +177,102 @@ sub flush {
   substr($out, 0, $put) = '';
 }
 
+# Datagram sessions (DGRAM_* frames), as in mux-agent.py: one UDP socket per host-side client,
+# bound to the container's own address and connected to its server; each datagram one frame both
+# ways; one the socket cannot take now waits in a small queue, past which it is dropped and counted.
+use Socket qw(SOCK_DGRAM SO_RCVBUF SO_SNDBUF);
+my ($DGRAM_OPEN, $DGRAM_OPEN_FAIL, $DATAGRAM) = ('@@MUX_DGRAM_OPEN@@', '@@MUX_DGRAM_OPEN_FAIL@@', '@@MUX_DATAGRAM@@');
+my ($DGRAM_CLOSE, $DGRAM_DROPPED) = ('@@MUX_DGRAM_CLOSE@@', '@@MUX_DGRAM_DROPPED@@');
+my ($dgram_queue, $dgram_queue_bytes, $dgram_buffer) = ('@@MUX_DATAGRAM_QUEUE@@', '@@MUX_DATAGRAM_QUEUE_BYTES@@', '@@MUX_DATAGRAM_BUFFER_BYTES@@');
+# A session: { id, fh, fd, queue (datagrams for its socket), queued (their bytes), dropped }.
+my %dgrams;
+sub dgram_end {
+  my ($d, $why) = @_;
+  delete $dgrams{$d->{id}};
+  close $d->{fh};
+  frame($DGRAM_CLOSE, $d->{id}, $why) if defined $why;
+}
+sub dgram_open {
+  my ($id, $payload) = @_;
+  return frame($DGRAM_OPEN_FAIL, $id, 'malformed DGRAM_OPEN') if $dgrams{$id} || $streams{$id} || length $payload < 3;
+  my ($port, $address) = (unpack('n', $payload), substr($payload, 2));
+  my $family = index($address, ':') >= 0 ? AF_INET6 : AF_INET;
+  my $raw = inet_pton($family, $address);
+  return frame($DGRAM_OPEN_FAIL, $id, "not an IP address: $address") unless defined $raw;
+  my $pack = sub { $family == AF_INET ? pack_sockaddr_in($_[0], $raw) : pack_sockaddr_in6($_[0], $raw) };
+  my $fh;
+  return frame($DGRAM_OPEN_FAIL, $id, reason($! + 0)) unless socket($fh, $family, SOCK_DGRAM, 0);
+  setsockopt($fh, SOL_SOCKET, $_, $dgram_buffer) for SO_RCVBUF, SO_SNDBUF;
+  # Binding first fails for any address not the container's own: never a relay to elsewhere.
+  unless (bind($fh, $pack->(0)) && connect($fh, $pack->($port))) {
+    my $code = $! + 0;
+    close $fh;
+    return frame($DGRAM_OPEN_FAIL, $id, reason($code));
+  }
+  fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
+  $dgrams{$id} = { id => $id, fh => $fh, fd => fileno($fh), queue => [], queued => 0, dropped => 0 };
+}
+sub dgram_send {
+  my ($d) = @_;
+  while (@{ $d->{queue} }) {
+    my $data = $d->{queue}[0];
+    my $sent = send($d->{fh}, $data, 0);
+    # An earlier datagram found no server: the error is told once, and this one was not sent.
+    $sent = send($d->{fh}, $data, 0) if !defined $sent && $!{ECONNREFUSED};
+    last if !defined $sent && $!{EAGAIN};
+    $d->{dropped}++ unless defined $sent;
+    shift @{ $d->{queue} };
+    $d->{queued} -= length $data;
+  }
+}
+sub dgram_pull {
+  my ($d) = @_;
+  for (1 .. 16) {
+    return if length $out >= $out_high;
+    my $from = recv($d->{fh}, my $data, 65536, 0);
+    unless (defined $from) {
+      return if $!{EAGAIN};
+      next if $!{ECONNREFUSED};
+      return dgram_end($d, reason($! + 0));
+    }
+    frame($DATAGRAM, $d->{id}, $data);
+  }
+}
+sub dgram_kind { my ($kind) = @_; $kind == $DGRAM_OPEN || $kind == $DATAGRAM || $kind == $DGRAM_CLOSE }
+sub dgram_handle {
+  my ($kind, $id, $payload) = @_;
+  return dgram_open($id, $payload) if $kind == $DGRAM_OPEN;
+  my $d = $dgrams{$id} or return;
+  return dgram_end($d) if $kind == $DGRAM_CLOSE;
+  return unless $kind == $DATAGRAM;
+  my $full = @{ $d->{queue} } >= $dgram_queue || $d->{queued} + length $payload > $dgram_queue_bytes;
+  return $d->{dropped}++ if @{ $d->{queue} } && $full;
+  push @{ $d->{queue} }, $payload;
+  $d->{queued} += length $payload;
+  dgram_send($d);
+}
+# select() bits for the sessions: read while the output has room, write while a datagram waits.
+sub dgram_bits {
+  my ($rin, $win, $room) = @_;
+  for my $d (values %dgrams) {
+    vec($$rin, $d->{fd}, 1) = 1 if $room;
+    vec($$win, $d->{fd}, 1) = 1 if @{ $d->{queue} };
+  }
+}
+sub dgram_events {
+  my ($rout, $wout, @all) = @_;
+  for my $d (@all) {
+    next unless ($dgrams{$d->{id}} || 0) == $d;
+    dgram_send($d) if vec($wout, $d->{fd}, 1);
+    dgram_pull($d) if vec($rout, $d->{fd}, 1) && ($dgrams{$d->{id}} || 0) == $d;
+  }
+  for my $d (values %dgrams) {
+    next unless $d->{dropped};
+    frame($DGRAM_DROPPED, $d->{id}, pack('N', $d->{dropped} > 4294967295 ? 4294967295 : $d->{dropped}));
+    $d->{dropped} = 0;
+  }
+}
+
 while (1) {
   flush();
   my ($rin, $win) = ('', '');
@@ -172,6 +284,7 @@ while (1) {
     vec($rin, $s->{fd}, 1) = 1 if $room && !$s->{eof_out} && $s->{credit} > 0;
     vec($win, $s->{fd}, 1) = 1 if length $s->{in};
   }
+  dgram_bits(\$rin, \$win, $room);
   my $timeout = (grep { $_->{connecting} } values %streams) ? 1 : undef;
   if ($watching) {
     my $due = $next_report - time;
@@ -181,6 +294,7 @@ while (1) {
   # A snapshot of the streams select() answered for: handling one may forget others, and a stream
   # opened meanwhile may have a freed descriptor whose bits are not its own.
   my @all = values %streams;
+  my @all_dgrams = values %dgrams;
   read_stdin() if vec($rout, 0, 1);
   flush() if vec($wout, 1, 1);
   report() if $watching && time >= $next_report;
@@ -195,4 +309,5 @@ while (1) {
     push_in($s) if $writable && length $s->{in};
     pull($s) if $readable && ($streams{$s->{id}} || 0) == $s;
   }
+  dgram_events($rout, $wout, @all_dgrams);
 }

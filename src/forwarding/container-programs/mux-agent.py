@@ -163,15 +163,36 @@ def listening(path):
     found = [line for line in lines[1:] if line.split()[3:4] == [b'0A']]
     return lines[:1] + found, [line.split()[1] + line.split()[9] for line in found]
 
+def udp_serving():
+    # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
+    # host tells apart by the ephemeral port range, sent last.
+    found = []
+    for path in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            with open(path, 'rb') as table:
+                lines = table.read().split(b'\n')[1:]
+        except OSError:
+            continue
+        found += [line for line in lines if line.split()[3:4] == [b'07'] and not line.split()[2].strip(b'0:')]
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range', 'rb') as ports:
+            port_range = [ports.read().strip()]
+    except OSError:
+        port_range = []
+    return found + port_range, [line.split()[1] + line.split()[9] for line in found]
+
 def report():
     tables_watch['next'] = time.monotonic() + TICK_S
     (v4, v4_keys), (v6, v6_keys) = listening('/proc/net/tcp'), listening('/proc/net/tcp6')
-    keys = (v4_keys, v6_keys)
+    udp, udp_keys = udp_serving()
+    keys = (v4_keys, v6_keys, udp_keys)
     if keys != tables_watch['last']:
         tables_watch['last'] = keys
-        frame(LISTENERS, 0, b'\n'.join(v4 + v6)[:MAX_PAYLOAD])
+        frame(LISTENERS, 0, b'\n'.join(v4 + v6 + udp)[:MAX_PAYLOAD])
 
 def handle(kind, sid, payload):
+    if kind in DGRAM_KINDS:
+        return dgram_handle(kind, sid, payload)
     if kind == PING:
         return frame(PONG, sid, payload[:64])
     if kind == WATCH:
@@ -226,6 +247,136 @@ def flush():
         os._exit(0)
     del out[:n]
 
+# Datagram sessions (DGRAM_* frames): one UDP socket per host-side client, bound to the container's
+# own address and connected to its server, so the server sees each client as a peer of its own and
+# only that server's replies are read. Each datagram is one frame, both ways; one the socket cannot
+# take now waits in a small queue, and past it is dropped and counted (UDP may drop, never merge).
+DGRAM_OPEN, DGRAM_OPEN_FAIL, DATAGRAM = '@@MUX_DGRAM_OPEN@@', '@@MUX_DGRAM_OPEN_FAIL@@', '@@MUX_DATAGRAM@@'
+DGRAM_CLOSE, DGRAM_DROPPED = '@@MUX_DGRAM_CLOSE@@', '@@MUX_DGRAM_DROPPED@@'
+DGRAM_QUEUE, DGRAM_QUEUE_BYTES = '@@MUX_DATAGRAM_QUEUE@@', '@@MUX_DATAGRAM_QUEUE_BYTES@@'
+DGRAM_BUFFER = '@@MUX_DATAGRAM_BUFFER_BYTES@@'
+DGRAM_KINDS = (DGRAM_OPEN, DATAGRAM, DGRAM_CLOSE)
+dgrams, dgram_dropping = {}, set()
+
+class Dgram:
+    __slots__ = ('id', 'sock', 'queue', 'queued', 'dropped', 'mask')
+    def __init__(self, sid, sock):
+        self.id, self.sock, self.queue, self.queued, self.dropped, self.mask = sid, sock, [], 0, 0, 0
+
+def dgram_watch(d):
+    global starved
+    room = len(out) < OUT_HIGH
+    starved = starved or not room
+    mask = (R if room else 0) | (W if d.queue else 0)
+    if mask != d.mask:
+        if d.mask == 0:
+            sel.register(d.sock, mask, d)
+        elif mask == 0:
+            sel.unregister(d.sock)
+        else:
+            sel.modify(d.sock, mask, d)
+        d.mask = mask
+
+def dgram_end(d, why=None):
+    del dgrams[d.id]
+    dgram_dropping.discard(d)
+    if d.mask:
+        sel.unregister(d.sock)
+    d.sock.close()
+    if why is not None:
+        frame(DGRAM_CLOSE, d.id, why)
+
+def dgram_drop(d):
+    d.dropped += 1
+    dgram_dropping.add(d)
+
+def dgram_open(sid, payload):
+    if sid in dgrams or sid in streams or len(payload) < 3:
+        return frame(DGRAM_OPEN_FAIL, sid, b'malformed DGRAM_OPEN')
+    port, address = int.from_bytes(payload[:2], 'big'), payload[2:].decode('ascii', 'replace')
+    sock = None
+    try:
+        sock = socket.socket(socket.AF_INET6 if ':' in address else socket.AF_INET, socket.SOCK_DGRAM)
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, DGRAM_BUFFER)
+            except OSError:
+                pass
+        # Binding first fails for any address not the container's own: never a relay to elsewhere.
+        sock.bind((address, 0))
+        sock.connect((address, port))
+        sock.setblocking(False)
+    except (OSError, ValueError, OverflowError) as error:
+        if sock is not None:
+            sock.close()
+        return frame(DGRAM_OPEN_FAIL, sid, reason(error))
+    d = dgrams[sid] = Dgram(sid, sock)
+    dgram_watch(d)
+
+def dgram_send(d):
+    while d.queue:
+        data = d.queue[0]
+        try:
+            d.sock.send(data)
+        except BlockingIOError:
+            break
+        except ConnectionRefusedError:
+            # An earlier datagram found no server: the error is told once, and this one was not sent.
+            try:
+                d.sock.send(data)
+            except BlockingIOError:
+                break
+            except OSError:
+                dgram_drop(d)
+        except OSError:
+            dgram_drop(d)
+        d.queue.pop(0)
+        d.queued -= len(data)
+    dgram_watch(d)
+
+def dgram_pull(d):
+    for _ in range(16):
+        if len(out) >= OUT_HIGH:
+            break
+        try:
+            data = d.sock.recv(65536)
+        except BlockingIOError:
+            break
+        except ConnectionRefusedError:
+            continue
+        except OSError as error:
+            return dgram_end(d, reason(error))
+        frame(DATAGRAM, d.id, data)
+    dgram_watch(d)
+
+def dgram_events(d, events):
+    if dgrams.get(d.id) is not d:
+        return
+    if events & W:
+        dgram_send(d)
+    if events & R and dgrams.get(d.id) is d:
+        dgram_pull(d)
+
+def dgram_handle(kind, sid, payload):
+    if kind == DGRAM_OPEN:
+        return dgram_open(sid, payload)
+    d = dgrams.get(sid)
+    if d is None:
+        return
+    if kind == DGRAM_CLOSE:
+        return dgram_end(d)
+    if d.queue and (len(d.queue) >= DGRAM_QUEUE or d.queued + len(payload) > DGRAM_QUEUE_BYTES):
+        return dgram_drop(d)
+    d.queue.append(payload)
+    d.queued += len(payload)
+    dgram_send(d)
+
+def dgram_report_drops():
+    for d in dgram_dropping:
+        frame(DGRAM_DROPPED, d.id, min(d.dropped, 0xffffffff).to_bytes(4, 'big'))
+        d.dropped = 0
+    dgram_dropping.clear()
+
 os.set_blocking(0, False)
 os.set_blocking(1, False)
 sel.register(0, R)
@@ -241,6 +392,8 @@ while True:
         starved = False
         for s in list(streams.values()):
             watch(s)
+        for d in list(dgrams.values()):
+            dgram_watch(d)
     timeout = 1 if any(s.connecting for s in streams.values()) else None
     if tables_watch['on']:
         timeout = max(0, min(timeout or TICK_S, tables_watch['next'] - time.monotonic()))
@@ -249,6 +402,8 @@ while True:
             read_stdin()
         elif key.fd == 1:
             flush()
+        elif isinstance(key.data, Dgram):
+            dgram_events(key.data, events)
         else:
             s = key.data
             if streams.get(s.id) is not s:
@@ -260,6 +415,8 @@ while True:
                 push(s)
             if events & R and streams.get(s.id) is s:
                 pull(s)
+    if dgram_dropping:
+        dgram_report_drops()
     now = time.monotonic()
     if tables_watch['on'] and now >= tables_watch['next']:
         report()

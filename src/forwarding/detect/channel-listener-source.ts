@@ -1,13 +1,21 @@
 import type { ChangeHint, ListenerSource } from './listener-source.js';
-import { splitTables, withoutRuntimeSockets } from './listener-source.js';
+import { splitTables, udpServers, withoutRuntimeSockets } from './listener-source.js';
 import { groupListenersByPort, type PortListener } from './proc-net-tcp.js';
+import { parsePortRange } from './proc-net-udp.js';
 
 /** How long a read waits for a channel's first report before it reads through exec instead. */
 export const FIRST_REPORT_WAIT_MS = 2_000;
 
-/** Pure: the listeners in the tables a mux agent reported (see MuxChannel.watchListeners). */
+/**
+ * Pure: the TCP listeners and UDP servers in the tables a mux agent reported (see
+ * MuxChannel.watchListeners): the TCP tables as an exec's `cat` prints them, then the unconnected
+ * UDP sockets and the ephemeral port range.
+ */
 export function parseReportedTables(tables: string): PortListener[] {
-  return groupListenersByPort(withoutRuntimeSockets(splitTables(tables)));
+  return [
+    ...groupListenersByPort(withoutRuntimeSockets(splitTables(tables))),
+    ...udpServers(tables, parsePortRange(tables)),
+  ];
 }
 
 /** What reports the container's listener tables from inside it (see OnDemandMux.watchListeners). */

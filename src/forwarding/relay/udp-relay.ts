@@ -21,14 +21,26 @@ const TAKEN_CODES = new Set(['EADDRINUSE', 'EACCES']);
 const NO_IPV6_CODES = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
 /**
+ * What a session sends through and hears replies on: a UDP socket, or a session carried on the
+ * container's mux channel (mux-datagram-session.ts). 'error' ends the session.
+ */
+export interface SessionSocket {
+  send(message: Buffer, port: number, address: string, callback: (error: Error | null) => void): void;
+  on(event: 'message', listener: (message: Buffer, from: { address: string; port: number }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  close(): void;
+}
+
+/**
  * Where a forward's datagrams go now: the server's address, or null when none can be reached. With
  * `open`, a session's socket comes from there (a socket inside the container's network namespace,
- * for a server on its loopback) instead of being made here; null from it drops the session.
+ * for a server on its loopback, or a session on its mux channel) instead of being made here; null
+ * from it drops the session.
  */
 export type DatagramTarget = () => {
   address: string;
   port: number;
-  open?: (address: string) => Promise<Socket | null>;
+  open?: (address: string) => Promise<SessionSocket | null>;
 } | null;
 
 /** Datagrams a session keeps while its socket is being opened; past it, new ones are dropped. */
@@ -51,7 +63,7 @@ export function sessionIdleMs(env: NodeJS.ProcessEnv): number {
 
 interface Session {
   /** Null while `open` is getting it; datagrams wait in `queued` meanwhile. */
-  socket: Socket | null;
+  socket: SessionSocket | null;
   queued: Buffer[];
   /** Whether the socket came from the target's `open` (a session does not change where it came from). */
   opened: boolean;
@@ -180,7 +192,7 @@ function openSession(
     lastActive: Date.now(),
     sentTo: null,
   };
-  const attach = (socket: Socket) => {
+  const attach = (socket: SessionSocket) => {
     socket.on('message', (reply, from) => {
       const sentTo = session.sentTo;
       if (!sentTo || from.port !== sentTo.port || from.address !== sentTo.address) return;

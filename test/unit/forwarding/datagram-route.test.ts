@@ -82,6 +82,78 @@ describe('datagramRoute', () => {
   });
 });
 
+describe('datagramRoute over the mux channel', () => {
+  const loopback = { scope: 'loopback', dialAddress: '127.0.0.1' } as const;
+
+  it('is taken after direct and the namespace helper: a remote engine, or a loopback server without the helper', () => {
+    // A remote engine (no address the host can send to): the server's own address inside.
+    expect(datagramRoute(input({ directAddresses: [], muxUsable: true }))).toEqual({
+      path: 'mux',
+      address: '127.0.0.1',
+    });
+    for (const dialAddress of ['::1', '172.17.0.2']) {
+      const listener = { scope: 'specific', dialAddress } as const;
+      expect(datagramRoute(input({ listener, directAddresses: [], muxUsable: true }))).toEqual({
+        path: 'mux',
+        address: dialAddress,
+      });
+    }
+    expect(datagramRoute(input({ listener: loopback, muxUsable: true }))).toEqual({
+      path: 'mux',
+      address: '127.0.0.1',
+    });
+    // A declared port not read yet, on a remote engine: the container's loopback.
+    expect(
+      datagramRoute(input({ listener: loopback, seen: false, directAddresses: [], muxUsable: true })),
+    ).toEqual({ path: 'mux', address: '127.0.0.1' });
+    // Direct and the helper come first.
+    expect(datagramRoute(input({ muxUsable: true }))).toEqual({ path: 'direct', address: V4 });
+    expect(datagramRoute(input({ listener: loopback, netnsUsable: true, muxUsable: true }))).toEqual({
+      path: 'netns',
+      address: '127.0.0.1',
+    });
+  });
+
+  it('is forced by --relay-path mux, and ruled out by the other forced paths', () => {
+    expect(datagramRoute(input({ forced: 'mux', muxUsable: true }))).toEqual({
+      path: 'mux',
+      address: '127.0.0.1',
+    });
+    expect(
+      datagramRoute(input({ forced: 'mux', listener: loopback, netnsUsable: true, muxUsable: true })),
+    ).toEqual({ path: 'mux', address: '127.0.0.1' });
+    expect(datagramRoute(input({ forced: 'mux' }))).toMatchObject({
+      path: null,
+      reason: expect.stringMatching(
+        /--relay-path mux is forced and no mux channel can run in it \(it needs python3 or perl\)/,
+      ),
+    });
+    for (const forced of ['direct', 'netns'] as const) {
+      expect(
+        datagramRoute(input({ forced, listener: loopback, directAddresses: [], muxUsable: true })),
+      ).toMatchObject({
+        path: null,
+        reason: expect.stringContaining(`--relay-path ${forced} rules out its mux channel`),
+      });
+    }
+    for (const forced of ['agent', 'exec'] as const) {
+      expect(datagramRoute(input({ forced, muxUsable: true }))).toMatchObject({
+        path: null,
+        reason: expect.stringContaining('use --relay-path auto, direct, netns or mux'),
+      });
+    }
+  });
+
+  it('says a remote engine needs python3 or perl in the container when no channel can run', () => {
+    expect(datagramRoute(input({ directAddresses: [] }))).toMatchObject({
+      path: null,
+      reason: expect.stringMatching(
+        /remote or VM-backed engine\), and no mux channel can run in it \(it needs python3 or perl\)/,
+      ),
+    });
+  });
+});
+
 describe('namespaceBindAddress', () => {
   it('binds to the loopback a loopback server is on, else to any address of its family', () => {
     expect(namespaceBindAddress('127.0.0.1')).toBe('127.0.0.1');

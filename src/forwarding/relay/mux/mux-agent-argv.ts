@@ -7,6 +7,12 @@ import {
   MUX_MAGIC,
   MUX_MAX_PAYLOAD_BYTES,
 } from './mux-codec.js';
+import {
+  MUX_DATAGRAM_BUFFER_BYTES,
+  MUX_DATAGRAM_FRAME_TYPES,
+  MUX_DATAGRAM_QUEUE,
+  MUX_DATAGRAM_QUEUE_BYTES,
+} from './mux-datagram-codec.js';
 
 /**
  * Past this many bytes waiting for stdout, the agent stops reading its sockets until the host has
@@ -28,6 +34,12 @@ const VALUES = {
   MUX_LISTENER_TICK_MS,
   ...Object.fromEntries(
     Object.entries(MUX_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
+  ),
+  MUX_DATAGRAM_QUEUE,
+  MUX_DATAGRAM_QUEUE_BYTES,
+  MUX_DATAGRAM_BUFFER_BYTES,
+  ...Object.fromEntries(
+    Object.entries(MUX_DATAGRAM_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
   ),
 };
 

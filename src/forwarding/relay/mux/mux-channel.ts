@@ -11,6 +11,8 @@ import {
   type MuxFrame,
 } from './mux-codec.js';
 import { MuxStream, type StreamChannel } from './mux-stream.js';
+import { MUX_DATAGRAM_FRAME_TYPES as D, isDatagramFrame } from './mux-datagram-codec.js';
+import { MuxDatagramSession, type DatagramChannel } from './mux-datagram-session.js';
 
 /** A connection carried on the channel: `finished` resolves once its client has closed. */
 export interface MuxRelay {
@@ -42,8 +44,9 @@ export interface MuxChannelOptions {
  * container as a stream (see mux-codec.ts). Once dead (the exec ended, its stream broke, or it
  * stopped answering pings), every stream on it is reset and it takes no more.
  */
-export class MuxChannel implements StreamChannel {
+export class MuxChannel implements StreamChannel, DatagramChannel {
   private readonly streams = new Map<number, MuxStream>();
+  private readonly datagrams = new Map<number, MuxDatagramSession>();
   private nextId = 1;
   private dead: string | null = null;
   private closing: Promise<void> | null = null;
@@ -134,21 +137,39 @@ export class MuxChannel implements StreamChannel {
   }
 
   /**
+   * Opens a datagram session to address:port in the container (see MuxDatagramSession): datagrams
+   * may be sent on it at once; it ends with an 'error' when the agent cannot open it.
+   */
+  openDatagrams(address: string, port: number): MuxDatagramSession {
+    if (!this.alive) throw new ForwarderError(`the ${this.options.where} is not running`);
+    const session = new MuxDatagramSession(this.nextId++, this, address, port, this.options.log);
+    this.datagrams.set(session.id, session);
+    this.send(D.DGRAM_OPEN, session.id, encodeOpen(address, port));
+    return session;
+  }
+
+  /**
    * Asks the agent for the container's listener tables: `onTables` gets them (the text of
-   * /proc/net/tcp then tcp6, LISTEN sockets only) at once and whenever they change.
+   * /proc/net/tcp then tcp6, LISTEN sockets only, then the unconnected UDP sockets and the ephemeral
+   * port range) at once and whenever they change.
    */
   watchListeners(onTables: (tables: string) => void): void {
     this.onListeners = onTables;
     this.send(T.WATCH_LISTENERS, 0);
   }
 
-  send(type: number, stream: number, payload?: Buffer): void {
+  send(type: number, stream: number, payload?: Buffer, written?: () => void): void {
     if (this.dead !== null || this.exec.stdin.writableEnded) return;
-    this.exec.stdin.write(encodeFrame(type, stream, payload));
+    this.exec.stdin.write(encodeFrame(type, stream, payload), written && (() => written()));
   }
 
   forget(stream: number): void {
     if (this.streams.delete(stream) && this.streams.size === 0) this.onIdle?.();
+  }
+
+  /** A datagram session is over (see MuxDatagramSession): its frames are no longer dispatched. */
+  forgetDatagrams(session: number): void {
+    this.datagrams.delete(session);
   }
 
   /** Ends the agent, and every stream on it; resolves once its exec has ended. */
@@ -182,7 +203,8 @@ export class MuxChannel implements StreamChannel {
   private dispatch(frame: MuxFrame): void {
     if (frame.type === T.LISTENERS) this.onListeners?.(frame.payload.toString('latin1'));
     if (frame.stream === 0) return;
-    this.streams.get(frame.stream)?.receive(frame);
+    if (isDatagramFrame(frame.type)) this.datagrams.get(frame.stream)?.receive(frame);
+    else this.streams.get(frame.stream)?.receive(frame);
   }
 
   private die(reason: string): void {
@@ -199,6 +221,7 @@ export class MuxChannel implements StreamChannel {
     const streams = [...this.streams.values()];
     this.streams.clear();
     for (const stream of streams) stream.channelDead(reason);
+    for (const session of [...this.datagrams.values()]) session.channelDead(reason);
     this.onIdle?.();
   }
 }

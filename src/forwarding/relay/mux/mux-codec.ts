@@ -25,10 +25,23 @@
  *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
  * - WATCH_LISTENERS (host → agent, id 0): from now on the agent reads its namespace's
  *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
- *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
- *   once at once.
- * - Frames of any other type are skipped: types 13 and up are kept for later (datagrams, reverse
- *   listens), and a peer that does not know them ignores them.
+ *   (their header lines and LISTEN sockets only), then the unconnected UDP sockets of udp and udp6
+ *   (no header) and the line of /proc/sys/net/ipv4/ip_local_port_range, truncated to a frame,
+ *   whenever the sockets changed, and once at once.
+ * - Datagram sessions (types 20-27, mux-datagram-codec.ts): one host-side UDP client each, its id
+ *   from the host's stream ids (the same counter). DGRAM_OPEN (host → agent, OPEN's payload): the
+ *   agent makes a UDP socket, binds it to that address (the container's own, as for OPEN) and
+ *   connects it to address:port, so the server sees each session as a peer of its own and only its
+ *   replies come back; on failure it answers DGRAM_OPEN_FAIL with the reason and forgets the session
+ *   (no answer on success: the host sends at once). DATAGRAM (either way): exactly one datagram as
+ *   its payload (0 to 65,535 bytes), never merged or split; one that cannot be sent or queued now is
+ *   dropped (each side queues at most MUX_DATAGRAM_QUEUE datagrams and MUX_DATAGRAM_QUEUE_BYTES a
+ *   session), and the agent reads its sockets only while its output is not backed up. DGRAM_DROPPED
+ *   (agent → host, u32): datagrams the agent dropped since it last said. DGRAM_CLOSE (either way,
+ *   optional ASCII reason): the session is over and its socket closed; the host sends it when the
+ *   session was idle for the UDP session timeout (udp-relay.ts), the agent when its socket failed.
+ * - Frames of any other type are skipped: types 13 to 19 are kept for reverse listens, and a peer
+ *   that does not know a type ignores its frames.
  * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
  *   ignored on both sides.
  */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { OnDemand } from '../on-demand.js';
 import type { MuxChannel, MuxRelay } from './mux-channel.js';
+import type { MuxDatagramSession } from './mux-datagram-session.js';
 
 /** Starts one channel: resolves to null (having logged why) when none can run. */
 export type MuxStarter = () => Promise<MuxChannel | null>;
@@ -64,6 +65,22 @@ export class OnDemandMux {
       if (relayed === null) this.lifecycle.release();
       else void relayed.finished.finally(() => this.lifecycle.release());
     }
+  }
+
+  /**
+   * Opens a UDP client's session to address:port in the container on the channel (see
+   * MuxChannel.openDatagrams), starting one first when none runs; null when none can run. The channel
+   * is kept while the session lasts.
+   */
+  async datagramSession(address: string, port: number): Promise<MuxDatagramSession | null> {
+    const channel = await this.lifecycle.acquire();
+    if (channel === null || !channel.alive) {
+      this.lifecycle.release();
+      return null;
+    }
+    const session = channel.openDatagrams(address, port);
+    session.once('ended', () => this.lifecycle.release());
+    return session;
   }
 
   /**
