@@ -211,7 +211,7 @@ function execSource(docker: Docker, containerId: string): ListenerSource {
  * The UDP servers in text holding /proc/net/udp{,6} (with other tables or not: see parseProcNetUdp),
  * without the runtime's own: Docker's embedded DNS server listens on UDP too.
  */
-function udpServers(text: string, ephemeral: PortRange): PortListener[] {
+export function udpServers(text: string, ephemeral: PortRange): PortListener[] {
   return parseProcNetUdp(text, ephemeral).flatMap((listener) => {
     const sockets = withoutRuntimeSockets(listener.sockets);
     return sockets.length === 0 ? [] : [{ ...listener, sockets }];

@@ -27,6 +27,19 @@
  *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
  *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
  *   once at once.
+ *   The host now asks for changes instead (below); the agent still answers this whole-table form.
+ * - WATCH_LISTENER_CHANGES (host → agent, id 0): from now on the agent reports the serving sockets
+ *   of its namespace (TCP in LISTEN from tcp and tcp6; UDP unconnected and off the ephemeral range
+ *   from udp and udp6) as changes, and at once a full report; asked again, it sends a full report
+ *   again (a resync). Each report is one or more frames whose payload is: sequence number (u32,
+ *   one more than the frame before, whatever its type), more (u8: 1 when the report goes on in the
+ *   next frame), count (u32: the sockets in all once the report is applied), then records, one a
+ *   line (see detect/listener-report.ts): `+ TABLE LINE` a socket (its table's line, keyed by
+ *   table, local address and inode), `- TABLE LOCAL INODE` one gone, `o INODE PID HEX` the owner of
+ *   a socket (the hex of its /proc/PID/cmdline, found when it was added), `r FROM TO` the ephemeral
+ *   range. LISTENERS_FULL starts a report that replaces the host's view; LISTENERS_CHANGED frames
+ *   apply to it. A host that sees a gap in the numbers, a count that is not its view's, or a record
+ *   it cannot apply asks for a full report.
  * - Frames of any other type are skipped: types 13 and up are kept for later (datagrams, reverse
  *   listens), and a peer that does not know them ignores them.
  * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
@@ -62,6 +75,9 @@ export const MUX_FRAME_TYPES = {
   PONG: 10,
   WATCH_LISTENERS: 11,
   LISTENERS: 12,
+  WATCH_LISTENER_CHANGES: 28,
+  LISTENERS_FULL: 29,
+  LISTENERS_CHANGED: 30,
 } as const;
 export type MuxFrameTypeName = keyof typeof MUX_FRAME_TYPES;
 
