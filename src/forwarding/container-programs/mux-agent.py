@@ -185,8 +185,9 @@ changes_watch = {'on': False, 'next': 0.0, 'read_at': 0.0, 'counts': None, 'seq'
 def watch_changes():
     try:
         with open('/proc/sys/net/ipv4/ip_local_port_range', 'rb') as f:
-            changes_watch['range'] = b' '.join(f.read().split()[:2])
-    except OSError:
+            low, high = [int(word) for word in f.read().split()]
+        changes_watch['range'] = b'%d %d' % (low, high)
+    except (OSError, ValueError):
         pass
     changes_watch['on'] = True
     report_changes(True)
