@@ -101,6 +101,29 @@ describe.each(['python3', 'perl'] as const)('changes reported by the %s mux agen
     expect([...view.sockets.keys()].sort()).toEqual(applied);
   });
 
+  it('cut a full report too long for one frame into several, applied as one', async () => {
+    // 1,500 listeners: some 450 kB of table lines and owners, past MUX_REPORT_FRAME_BYTES.
+    const code =
+      'import socket,time\nkeep=[]\nfor _ in range(1500):\n s=socket.socket()\n s.bind(("127.0.0.1",0))\n s.listen()\n keep.append(s)\nprint(len(keep),flush=True)\ntime.sleep(60)';
+    const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanups.push(() => void child.kill('SIGKILL'));
+    await once(createInterface({ input: child.stdout! }), 'line');
+    const channel = await startAgent(interpreter);
+    const outcomes: string[] = [];
+    let view = EMPTY_VIEW;
+    channel.watchListeners((frame: ReportFrame) => {
+      const result = applyReport(view, frame);
+      view = result.view;
+      outcomes.push(result.outcome);
+    });
+    await until('the full report', async () => (outcomes.includes('applied') ? true : null));
+    const first = outcomes.indexOf('applied');
+    expect(first).toBeGreaterThan(0);
+    expect(outcomes.slice(0, first).every((outcome) => outcome === 'partial')).toBe(true);
+    const owned = [...view.owners.values()].filter((owner) => owner.pid === child.pid);
+    expect(owned).toHaveLength(1500);
+  });
+
   it('report a UDP server and a TCP listener within 2 s, their going within 5 s, and their owner as the local path finds it', async () => {
     const mux = new OnDemandMux(
       async () => {
