@@ -16,7 +16,7 @@ import {
 export const MUX_OUTPUT_HIGH_BYTES = 1_048_576;
 /** How long the agent waits for a target in the container to accept a stream's connection. */
 export const MUX_CONNECT_TIMEOUT_S = 10;
-/** How often a watching agent reads its listener tables (a read costs it well under a millisecond). */
+/** How often a watching agent checks its listener tables (see MUX_LISTENER_FULL_READ_MS for what a check reads). */
 export const MUX_LISTENER_TICK_MS = 100;
 /**
  * A watching agent reads its tables when sockstat's counters moved, and at least this often: a
