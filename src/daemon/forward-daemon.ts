@@ -12,6 +12,7 @@ import { reportReady } from '../control/ready-signal.js';
 import { attributesLookup } from '../forwarding/attributes-lookup.js';
 import { createListenerSource, type ListenerSource } from '../forwarding/detect/listener-source.js';
 import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
+import { reportedOwners } from '../forwarding/detect/channel-listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
@@ -132,7 +133,10 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     primary,
     others,
     attributes: attributesLookup(spec.attributes),
-    owners: await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
+    owners: reportedOwners(
+      source,
+      await createSocketOwnerFinder(docker, container.id, container.pid, source.kind),
+    ),
     relayPath: spec.relayPath,
     hostAddress: spec.hostAddress,
     forwarder: { pid: process.pid, startTime },

@@ -139,11 +139,120 @@ sub report {
   $last_tables = $keys;
   frame($LISTENERS, 0, substr($v4 . $v6 . $udp, 0, $max_payload));
 }
+# Reported as changes (WATCH_CHANGES): the serving sockets of every table by key (table, local
+# address, inode) and their owners; the tables are read when sockstat's counters moved, and at
+# least every $full_read_s (see mux-agent.py).
+my ($CHANGES, $FULL, $CHANGED) = ('@@MUX_WATCH_LISTENER_CHANGES@@', '@@MUX_LISTENERS_FULL@@', '@@MUX_LISTENERS_CHANGED@@');
+my ($full_read_s, $report_bytes, $cmdline_bytes) = ('@@MUX_LISTENER_FULL_READ_MS@@' / 1000, '@@MUX_REPORT_FRAME_BYTES@@', '@@MUX_CMDLINE_READ_MAX_BYTES@@');
+my %changes = (on => 0, next => 0, read_at => 0, counts => undef, seq => 0, sockets => {}, owners => {}, range => '32768 60999');
+
+sub watch_changes {
+  if (open(my $f, '<', '/proc/sys/net/ipv4/ip_local_port_range')) {
+    my @range = split ' ', scalar(<$f> // '');
+    $changes{range} = "$range[0] $range[1]" if @range == 2;
+    close $f;
+  }
+  $changes{on} = 1;
+  report_changes(1);
+}
+sub inuse_counts {
+  my $counts = '';
+  for my $path ('/proc/net/sockstat', '/proc/net/sockstat6') {
+    open(my $f, '<', $path) or next;
+    $counts .= join(',', map { (split ' ')[2] } grep { /^(?:TCP|UDP)6?:/ } <$f>) . ';';
+    close $f;
+  }
+  $counts;
+}
+sub serving_sockets {
+  # TCP sockets in LISTEN; UDP ones unconnected, off the ephemeral range (see mux-agent.py).
+  my ($low, $high) = split ' ', $changes{range};
+  my %found;
+  for my $tag ('tcp', 'tcp6', 'udp', 'udp6') {
+    open(my $table, '<', "/proc/net/$tag") or next;
+    my (undef, @lines) = <$table>;
+    close $table;
+    for my $line (@lines) {
+      my @f = split ' ', $line;
+      next if @f < 10;
+      if ($tag =~ /^tcp/) { next if $f[3] ne '0A' }
+      else {
+        my $port = hex((split /:/, $f[1])[-1]);
+        next if $f[3] ne '07' || $f[2] =~ /[^0:]/ || ($port >= $low && $port <= $high);
+      }
+      $line =~ s/^\s+|\s+$//g;
+      $found{"$tag $f[1] $f[9]"} = $line;
+    }
+  }
+  \%found;
+}
+sub find_owners {
+  # Lowest pid first, as on the host: a socket shared after fork() is credited to its parent.
+  my %wanted = map { $_ => 1 } @_;
+  my %owners;
+  opendir(my $proc, '/proc') or return \%owners;
+  my @pids = sort { $a <=> $b } grep { /^\d+$/ } readdir $proc;
+  closedir $proc;
+  for my $pid (@pids) {
+    last unless %wanted;
+    opendir(my $fds, "/proc/$pid/fd") or next;
+    my @hits = grep { defined && delete $wanted{$_} }
+      map { my $link = readlink("/proc/$pid/fd/$_"); defined $link && $link =~ /^socket:\[(\d+)\]$/ ? $1 : undef } readdir $fds;
+    closedir $fds;
+    next unless @hits;
+    my $cmdline = '';
+    if (open(my $f, '<', "/proc/$pid/cmdline")) { binmode $f; read($f, $cmdline, $cmdline_bytes); close $f }
+    $owners{$_} = "$pid " . unpack('H*', $cmdline) for @hits;
+  }
+  \%owners;
+}
+sub report_changes {
+  my ($full) = @_;
+  my $now = time;
+  $changes{next} = $now + $tick_s;
+  my $counts = inuse_counts();
+  return if !$full && defined $changes{counts} && $counts eq $changes{counts} && $now - $changes{read_at} < $full_read_s;
+  @changes{qw(counts read_at)} = ($counts, $now);
+  my ($sockets, $old) = (serving_sockets(), $changes{sockets});
+  return if !$full && join("\n", sort keys %$sockets) eq join("\n", sort keys %$old);
+  my @added = grep { $full || !exists $old->{$_} } sort keys %$sockets;
+  my %inodes = map { (split ' ')[2] => 1 } keys %$sockets;
+  my @fresh = grep { !exists $changes{owners}{$_} } map { (split ' ')[2] } @added;
+  my %owners = map { $_ => $changes{owners}{$_} } grep { $inodes{$_} } keys %{ $changes{owners} };
+  my $found = @fresh ? find_owners(@fresh) : {};
+  %owners = (%owners, %$found);
+  @changes{qw(sockets owners)} = ($sockets, \%owners);
+  my @records = $full ? ("r $changes{range}") : map { "- $_" } grep { !exists $sockets->{$_} } sort keys %$old;
+  for my $key (@added) {
+    my ($tag, undef, $inode) = split ' ', $key;
+    push @records, "+ $tag $sockets->{$key}";
+    push @records, "o $inode $owners{$inode}" if exists $owners{$inode} && ($full || exists $found->{$inode});
+  }
+  send_report($full ? $FULL : $CHANGED, scalar(keys %$sockets), @records);
+}
+sub send_report {
+  # Each frame: sequence number, whether more of this report follows, the sockets in all after it.
+  my ($kind, $count, @records) = @_;
+  my @chunks = ([]);
+  my $size = 0;
+  for my $record (@records) {
+    if ($size + length $record > $report_bytes && @{ $chunks[-1] }) { push @chunks, []; $size = 0 }
+    push @{ $chunks[-1] }, $record;
+    $size += 1 + length $record;
+  }
+  for my $index (0 .. $#chunks) {
+    $changes{seq} = ($changes{seq} + 1) % 4294967296;
+    my $more = $index < $#chunks ? 1 : 0;
+    frame($index == 0 ? $kind : $CHANGED, 0, pack('NCN', $changes{seq}, $more, $count) . join("\n", @{ $chunks[$index] }));
+  }
+}
+
 sub handle {
   my ($kind, $id, $payload) = @_;
   return dgram_handle($kind, $id, $payload) if dgram_kind($kind);
   return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
   if ($kind == $WATCH) { ($watching, $last_tables) = (1, undef); return report() }
+  return watch_changes() if $kind == $CHANGES;
   return open_stream($id, $payload) if $kind == $OPEN;
   my $s = $streams{$id} or return;
   if ($kind == $DATA) {
@@ -290,6 +399,10 @@ while (1) {
     my $due = $next_report - time;
     $timeout = $due < 0 ? 0 : !defined $timeout || $due < $timeout ? $due : $timeout;
   }
+  if ($changes{on}) {
+    my $due = $changes{next} - time;
+    $timeout = $due < 0 ? 0 : !defined $timeout || $due < $timeout ? $due : $timeout;
+  }
   next if select(my $rout = $rin, my $wout = $win, undef, $timeout) < 0;
   # A snapshot of the streams select() answered for: handling one may forget others, and a stream
   # opened meanwhile may have a freed descriptor whose bits are not its own.
@@ -298,6 +411,7 @@ while (1) {
   read_stdin() if vec($rout, 0, 1);
   flush() if vec($wout, 1, 1);
   report() if $watching && time >= $next_report;
+  report_changes() if $changes{on} && time >= $changes{next};
   for my $s (@all) {
     next unless ($streams{$s->{id}} || 0) == $s;
     my ($readable, $writable) = (vec($rout, $s->{fd}, 1), vec($wout, $s->{fd}, 1));

@@ -5,8 +5,8 @@ import { loadProgram } from '../container-programs/program-text.js';
 
 /** Longest command line reported, in UTF-16 code units; a longer one is cut and ends in '…'. */
 export const MAX_COMMAND_LINE_CHARS = 512;
-// Enough bytes for MAX_COMMAND_LINE_CHARS of any UTF-8 text; a java classpath can run to megabytes.
-const CMDLINE_READ_MAX_BYTES = 4096;
+/** Enough bytes for MAX_COMMAND_LINE_CHARS of any UTF-8 text; a java classpath can run to megabytes. */
+export const CMDLINE_READ_MAX_BYTES = 4096;
 const OWNERS_PROBE_TIMEOUT_MS = 15_000;
 // Links read at once: enough to overlap the thread pool's syscalls, few enough not to flood it.
 const READLINK_BATCH_SIZE = 32;

@@ -1,4 +1,5 @@
 import { loadProgram } from '../../container-programs/program-text.js';
+import { CMDLINE_READ_MAX_BYTES } from '../../detect/socket-owners.js';
 import type { AgentInterpreter } from '../agent/agent-protocol.js';
 import {
   MUX_DATA_FRAME_BYTES,
@@ -21,8 +22,15 @@ import {
 export const MUX_OUTPUT_HIGH_BYTES = 1_048_576;
 /** How long the agent waits for a target in the container to accept a stream's connection. */
 export const MUX_CONNECT_TIMEOUT_S = 10;
-/** How often a watching agent reads its listener tables (a read costs it well under a millisecond). */
+/** How often a watching agent checks its listener tables (see MUX_LISTENER_FULL_READ_MS for what a check reads). */
 export const MUX_LISTENER_TICK_MS = 100;
+/**
+ * A watching agent reads its tables when sockstat's counters moved, and at least this often: a
+ * listen() and a close() in one tick leave the counters as they were.
+ */
+export const MUX_LISTENER_FULL_READ_MS = 1_000;
+/** A listener report longer than this goes in several frames (see mux-codec.ts). */
+export const MUX_REPORT_FRAME_BYTES = 131_072;
 
 const VALUES = {
   MUX_MAGIC,
@@ -32,6 +40,9 @@ const VALUES = {
   MUX_OUTPUT_HIGH_BYTES,
   MUX_CONNECT_TIMEOUT_S,
   MUX_LISTENER_TICK_MS,
+  MUX_LISTENER_FULL_READ_MS,
+  MUX_REPORT_FRAME_BYTES,
+  MUX_CMDLINE_READ_MAX_BYTES: CMDLINE_READ_MAX_BYTES,
   ...Object.fromEntries(
     Object.entries(MUX_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
   ),

@@ -13,6 +13,7 @@ import {
 import { MuxStream, type StreamChannel } from './mux-stream.js';
 import { MUX_DATAGRAM_FRAME_TYPES as D, isDatagramFrame } from './mux-datagram-codec.js';
 import { MuxDatagramSession, type DatagramChannel } from './mux-datagram-session.js';
+import type { ReportFrame } from '../../detect/listener-report.js';
 
 /** A connection carried on the channel: `finished` resolves once its client has closed. */
 export interface MuxRelay {
@@ -54,7 +55,7 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
   private readonly pinger: NodeJS.Timeout;
   /** Told once when the channel dies, and whenever its last stream is forgotten. */
   onIdle: (() => void) | null = null;
-  private onListeners: ((tables: string) => void) | null = null;
+  private onListeners: ((frame: ReportFrame) => void) | null = null;
 
   private constructor(
     private readonly exec: RunningProcess,
@@ -149,13 +150,17 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
   }
 
   /**
-   * Asks the agent for the container's listener tables: `onTables` gets them (the text of
-   * /proc/net/tcp then tcp6, LISTEN sockets only, then the unconnected UDP sockets and the ephemeral
-   * port range) at once and whenever they change.
+   * Asks the agent to report the container's serving sockets: `onReport` gets every report frame, a
+   * full report at once, then the changes (see mux-codec.ts).
    */
-  watchListeners(onTables: (tables: string) => void): void {
-    this.onListeners = onTables;
-    this.send(T.WATCH_LISTENERS, 0);
+  watchListeners(onReport: (frame: ReportFrame) => void): void {
+    this.onListeners = onReport;
+    this.askFullReport();
+  }
+
+  /** Asks the agent for a full report of the serving sockets (it then goes on with changes). */
+  askFullReport(): void {
+    this.send(T.WATCH_LISTENER_CHANGES, 0);
   }
 
   send(type: number, stream: number, payload?: Buffer, written?: () => void): void {
@@ -201,7 +206,8 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
   }
 
   private dispatch(frame: MuxFrame): void {
-    if (frame.type === T.LISTENERS) this.onListeners?.(frame.payload.toString('latin1'));
+    if (frame.type === T.LISTENERS_FULL || frame.type === T.LISTENERS_CHANGED)
+      this.onListeners?.({ full: frame.type === T.LISTENERS_FULL, payload: frame.payload });
     if (frame.stream === 0) return;
     if (isDatagramFrame(frame.type)) this.datagrams.get(frame.stream)?.receive(frame);
     else this.streams.get(frame.stream)?.receive(frame);

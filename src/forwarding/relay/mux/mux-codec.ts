@@ -25,9 +25,21 @@
  *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
  * - WATCH_LISTENERS (host → agent, id 0): from now on the agent reads its namespace's
  *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
- *   (their header lines and LISTEN sockets only), then the unconnected UDP sockets of udp and udp6
- *   (no header) and the line of /proc/sys/net/ipv4/ip_local_port_range, truncated to a frame,
- *   whenever the sockets changed, and once at once.
+ *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
+ *   once at once.
+ *   The host now asks for changes instead (below); the agent still answers this whole-table form.
+ * - WATCH_LISTENER_CHANGES (host → agent, id 0): from now on the agent reports the serving sockets
+ *   of its namespace (TCP in LISTEN from tcp and tcp6; UDP unconnected and off the ephemeral range
+ *   from udp and udp6) as changes, and at once a full report; asked again, it sends a full report
+ *   again (a resync). Each report is one or more frames whose payload is: sequence number (u32,
+ *   one more than the frame before, whatever its type), more (u8: 1 when the report goes on in the
+ *   next frame), count (u32: the sockets in all once the report is applied), then records, one a
+ *   line (see detect/listener-report.ts): `+ TABLE LINE` a socket (its table's line, keyed by
+ *   table, local address and inode), `- TABLE LOCAL INODE` one gone, `o INODE PID HEX` the owner of
+ *   a socket (the hex of its /proc/PID/cmdline, found when it was added), `r FROM TO` the ephemeral
+ *   range. LISTENERS_FULL starts a report that replaces the host's view; LISTENERS_CHANGED frames
+ *   apply to it. A host that sees a gap in the numbers, a count that is not its view's, or a record
+ *   it cannot apply asks for a full report.
  * - Datagram sessions (types 20-27, mux-datagram-codec.ts): one host-side UDP client each, its id
  *   from the host's stream ids (the same counter). DGRAM_OPEN (host → agent, OPEN's payload): the
  *   agent makes a UDP socket, binds it to that address (the container's own, as for OPEN) and
@@ -75,6 +87,9 @@ export const MUX_FRAME_TYPES = {
   PONG: 10,
   WATCH_LISTENERS: 11,
   LISTENERS: 12,
+  WATCH_LISTENER_CHANGES: 28,
+  LISTENERS_FULL: 29,
+  LISTENERS_CHANGED: 30,
 } as const;
 export type MuxFrameTypeName = keyof typeof MUX_FRAME_TYPES;
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { OnDemand } from '../on-demand.js';
 import type { MuxChannel, MuxRelay } from './mux-channel.js';
 import type { MuxDatagramSession } from './mux-datagram-session.js';
+import type { ReportFrame } from '../../detect/listener-report.js';
 
 /** Starts one channel: resolves to null (having logged why) when none can run. */
 export type MuxStarter = () => Promise<MuxChannel | null>;
@@ -84,21 +85,26 @@ export class OnDemandMux {
   }
 
   /**
-   * Has a channel report the container's listener tables to `onTables` (see
+   * Has a channel report the container's serving sockets to `onReport` (see
    * MuxChannel.watchListeners), starting one when none runs; from then on a channel is kept running,
    * idle or not. False when none can run now: call again later (the back-off applies), as after a
    * channel died.
    */
-  async watchListeners(onTables: (tables: string) => void): Promise<boolean> {
+  async watchListeners(onReport: (frame: ReportFrame) => void): Promise<boolean> {
     if (this.watched?.alive) return true;
     // The first call takes a use that is never released: the channel is not stopped for idleness.
     const first = !this.watching;
     this.watching = true;
     const channel = first ? await this.lifecycle.acquire() : await this.lifecycle.ensure();
     if (channel === null) return false;
-    channel.watchListeners(onTables);
+    channel.watchListeners(onReport);
     this.watched = channel;
     return true;
+  }
+
+  /** Asks the watching channel for a full report (see MuxChannel.askFullReport). */
+  askFullReport(): void {
+    if (this.watched?.alive) this.watched.askFullReport();
   }
 
   /** Ends the channel, or the one being started, and keeps any other from starting. */
