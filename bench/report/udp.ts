@@ -6,7 +6,9 @@ import {
   UDP_RATE_BYTES,
   UDP_RATE_DRAIN_MS,
   UDP_RATE_SECONDS,
+  UDP_RATE_TRIES,
   UDP_ROUND_TRIP_BYTES,
+  UDP_ROUND_TRIP_ROUNDS,
   UDP_ROUND_TRIP_TIMEOUT_MS,
   UDP_ROUND_TRIP_WARM_UP,
   UDP_ROUND_TRIPS,
@@ -87,12 +89,12 @@ const UDP_NOTES = `- One container of the Debian test image runs three copies of
 - **direct**: the host sends to the container's address, port ${UDP_PORTS.direct}: the machine's limit.
   **${UDP_PROXY}**: Docker's own proxy for the published port. **portpilot-direct**: the forward of the 0.0.0.0 server;
   **portpilot-netns**: the forward of the 127.0.0.1 one (the README's "UDP": *ports path* is \`ports --json\`'s path).
-- Round trips: one client sends a ${UDP_ROUND_TRIP_BYTES}-byte datagram and waits for its echo before the next, ${UDP_ROUND_TRIPS} in a row
-  after ${UDP_ROUND_TRIP_WARM_UP} to warm up (one with no echo in ${UDP_ROUND_TRIP_TIMEOUT_MS} ms counts as lost).
+- Round trips: one client per case sends a ${UDP_ROUND_TRIP_BYTES}-byte datagram and waits for its echo before the next, ${UDP_ROUND_TRIPS} in
+  all after ${UDP_ROUND_TRIP_WARM_UP} to warm up, in ${UDP_ROUND_TRIP_ROUNDS} runs taken case by case in turn (one with no echo in ${UDP_ROUND_TRIP_TIMEOUT_MS} ms counts as lost).
 - Rate: a new client sends numbered ${UDP_RATE_BYTES}-byte datagrams at a fixed rate for ${UDP_RATE_SECONDS} s (paced against the clock) and counts
   the distinct echoes that come back until ${UDP_RATE_DRAIN_MS / 1000} s after the last send; MB/s is echoed bytes over the sending time.
-  ${UDP_PROXY}'s rate is stepped up (about ×1.5 a step) until a step loses a datagram; then every case runs at the highest step it
-  carried without loss, and at the step it lost at. The client, the relay and the single-threaded python server share two
+  ${UDP_PROXY}'s rate is stepped up (about ×1.5 a step) until a step loses datagrams in ${UDP_RATE_TRIES} runs in a row (one lossy run may be a
+  stall of the shared machine); then every case runs once at the highest step it carried without loss, and at the step it lost at. The client, the relay and the single-threaded python server share two
   cores, so past some rate the server itself drops.`;
 
 /** Pure: the UDP section of bench/latest.md (its heading included). */

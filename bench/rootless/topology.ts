@@ -40,6 +40,33 @@ function endpointsOf(make: (kind: ServerKind) => Endpoint): Record<ServerKind, E
   return Object.fromEntries(SERVER_KINDS.map((kind) => [kind, make(kind)])) as Record<ServerKind, Endpoint>;
 }
 
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the user's bench containers whose bench process is gone (an interrupted run's leftovers). */
+async function removeStaleRootless(user: BenchUser): Promise<void> {
+  const listed = await podmanAs(user, [
+    'ps',
+    '--all',
+    '--filter',
+    `label=${BENCH_LABEL}`,
+    '--format',
+    '{{.ID}} {{index .Labels "portpilot.bench.run"}}',
+  ]);
+  for (const line of listed.split('\n').filter(Boolean)) {
+    const [id = '', pid = ''] = line.split(' ');
+    if (pid !== '' && processExists(Number(pid))) continue;
+    progress(`removing leftover rootless bench container ${id}`);
+    await podmanAs(user, ['rm', '--force', '--time', '0', id]).catch(() => undefined);
+  }
+}
+
 /**
  * A container of the user's Podman with every bench server bound to 0.0.0.0 (as `podman run -p`
  * needs), `publish` host loopback ports mapped to them.
@@ -130,6 +157,7 @@ export async function setUpRootless(
   image: string,
   logsDir: string,
 ): Promise<{ cases: RootlessCase[]; notSetUp: string[] }> {
+  await removeStaleRootless(user);
   const cases: RootlessCase[] = [];
   const notSetUp: string[] = [];
   for (const relayPath of ROOTLESS_RELAY_PATHS) {

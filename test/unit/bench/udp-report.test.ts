@@ -22,8 +22,10 @@ const PROC_NET_UDP = `   sl  local_address rem_address   st tx_queue rx_queue tr
 `;
 
 describe('the UDP bench section', () => {
-  it('takes the highest rate carried without loss before the first lossy step', () => {
+  it('takes the highest rate carried without loss before the first step lossy in every run', () => {
     expect(sustainedStep([rate(1000, 0), rate(2000, 0), rate(3000, 5), rate(4000, 0)])).toBe(2000);
+    const retried = [rate(1000, 0), rate(1500, 2), rate(1500, 0), rate(2000, 1), rate(2000, 4)];
+    expect(sustainedStep(retried)).toBe(1500);
     expect(sustainedStep([rate(1000, 1)])).toBeNull();
     expect(
       stepsLine({ steps: [rate(1000, 0), rate(2000, 40)], sustainedRate: 1000, topRate: 2000, cases: [] }),
