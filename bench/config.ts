@@ -69,8 +69,8 @@ export const SCALE_TIMEOUT_MS = 120_000;
 /** One connection attempt for setup or memory gives up after this long. */
 export const CONNECT_TIMEOUT_MS = 30_000;
 /**
- * The whole run (every section) is abandoned (with clean-up) after this long: about 15 minutes on a
- * quiet machine (local 7 to 8, remote 2, rootless 4 to 5, UDP 1), and longer under others' load.
+ * The whole run (every section) is abandoned (with clean-up) after this long: about 15 minutes here
+ * (local and remote 9.7, rootless and UDP 4.6), and longer while others load the machine.
  */
 export const RUN_DEADLINE_MS = 30 * 60_000;
 
