@@ -14,3 +14,7 @@ export const CLI_PATH = fileURLToPath(new URL('../../../../bin/portpilot.js', im
 export const SERVER_SCRIPT_PATH = fileURLToPath(
   new URL('../../../../test/support/servers/test-server.py', import.meta.url),
 );
+/** The UDP echo server copied into the UDP section's container (the tests' own). */
+export const UDP_ECHO_SCRIPT_PATH = fileURLToPath(
+  new URL('../../../../test/support/servers/udp-echo.py', import.meta.url),
+);

@@ -21,11 +21,14 @@ import {
 import { measureLocal } from './local.js';
 import { progress } from './log.js';
 import { RESULTS_DIR } from './paths.js';
-import { rootlessSection } from './remote/rootless.js';
 import { runRemoteSection } from './remote/section.js';
 import { REMOTE_IDLE_WINDOW_MS, REMOTE_SETUP_CONNECTIONS, REMOTE_THROUGHPUT_BYTES } from './remote/config.js';
-import type { RemoteResults } from './remote/results.js';
-import { evaluateRemoteTargets, renderRemoteSections } from './report/remote.js';
+import type { RemoteResults, RootlessResults } from './remote/results.js';
+import { ROOTLESS_USER } from './rootless/config.js';
+import { otherSections } from './report/markdown.js';
+import { evaluateRemoteTargets } from './report/remote.js';
+import { evaluateRootlessTargets } from './report/rootless.js';
+import { evaluateUdpTargets } from './report/udp.js';
 import { ratiosToDirect, type RunResults } from './report/results.js';
 import { idleTable, pathsTable, targetsTable } from './report/table.js';
 import { evaluateTargets } from './report/targets.js';
@@ -33,12 +36,18 @@ import { writeResults } from './report/write.js';
 import { removeStaleContainers } from './setup/containers.js';
 import { debianImage, loadAverage, machineInfo, prepareEngine } from './setup/environment.js';
 import { Portpilot } from './setup/portpilot.js';
+import { runRootlessSection } from './rootless/section.js';
 import { parseSections } from './sections.js';
+import { runUdpSection } from './udp/section.js';
 
 const sections = parseSections(process.argv.slice(2), process.env.BENCH_SECTIONS);
 
 function remoteNotRun(why: string): RemoteResults {
   return { skipped: why, relayPaths: [], cases: [], detection: null, notSetUp: [] };
+}
+
+function rootlessNotRun(why: string): RootlessResults {
+  return { skipped: why, user: ROOTLESS_USER, podman: null, cases: [], detection: null, notSetUp: [] };
 }
 
 async function run(): Promise<number> {
@@ -72,8 +81,16 @@ async function run(): Promise<number> {
       )) ?? remoteNotRun(errors.at(-1) ?? 'it could not be set up'))
     : null;
   errors.push(...(remote?.notSetUp ?? []).map((why) => `remote engine: not set up: ${why}`));
-  const rootless = sections.includes('rootless') ? await rootlessSection() : null;
+  const rootless = sections.includes('rootless')
+    ? ((await attempt('rootless Podman', () =>
+        runRootlessSection(image, join(RESULTS_DIR, `${stamp}-forwarder-logs`), attempt),
+      )) ?? rootlessNotRun(errors.at(-1) ?? 'it could not be set up'))
+    : null;
   if (rootless?.skipped) progress(`rootless Podman: skipped: ${rootless.skipped}`);
+  errors.push(...(rootless?.notSetUp ?? []).map((why) => `rootless Podman: not set up: ${why}`));
+  const udp = sections.includes('udp')
+    ? await attempt('UDP', () => runUdpSection(image, portpilot, attempt))
+    : null;
 
   const direct = results.find((result) => result.name === 'direct');
   const finishedAt = new Date();
@@ -106,6 +123,9 @@ async function run(): Promise<number> {
     remote,
     remoteTargets: remote ? evaluateRemoteTargets(remote) : [],
     rootless,
+    rootlessTargets: rootless && !rootless.skipped ? evaluateRootlessTargets(rootless) : [],
+    udp,
+    udpTargets: udp ? evaluateUdpTargets(udp) : [],
     errors,
   };
   const files = await writeResults(runResults);
@@ -114,12 +134,10 @@ async function run(): Promise<number> {
       `\n${pathsTable(runResults)}\n\nIdle forwarder:\n\n${idleTable(idle)}\n\nTargets:\n\n${targetsTable(runResults)}\n\n`,
     );
   }
-  if (remote || rootless) {
-    process.stdout.write(`\n${renderRemoteSections(remote, rootless, runResults.remoteTargets)}\n`);
-  }
-  progress(
-    `wrote ${files.json}, ${files.markdown} and ${files.chart} in ${runResults.durationS.toFixed(0)} s`,
-  );
+  if (remote || rootless || sections.includes('udp'))
+    process.stdout.write(`\n${otherSections(runResults)}\n`);
+  const written = [files.json, files.markdown, ...(files.chart ? [files.chart] : [])].join(', ');
+  progress(`wrote ${written} in ${runResults.durationS.toFixed(0)} s`);
   if (errors.length > 0) progress(`${errors.length} measure(s) could not be made: see above`);
   return errors.length > 0 ? 1 : 0;
 }

@@ -1,5 +1,5 @@
 /** The parts of a run, in the order they run. */
-export const SECTIONS = ['local', 'remote', 'rootless'] as const;
+export const SECTIONS = ['local', 'remote', 'rootless', 'udp'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /**

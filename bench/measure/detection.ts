@@ -54,7 +54,10 @@ async function whenAccepting(endpoint: Endpoint, timeoutMs: number): Promise<big
   return null;
 }
 
-async function readListenTimestamp(container: BenchContainer, file: string): Promise<bigint> {
+async function readListenTimestamp(
+  container: Pick<BenchContainer, 'initPid'>,
+  file: string,
+): Promise<bigint> {
   const deadline = Date.now() + TIMESTAMP_READ_TIMEOUT_MS;
   for (;;) {
     // The container's files, seen from the host through its init process (no exec needed).
@@ -66,7 +69,7 @@ async function readListenTimestamp(container: BenchContainer, file: string): Pro
 }
 
 // Ends the trial's server from the host by its host pid, without the cost of another exec.
-async function stopDetectionServer(cgroup: ContainerCgroup, port: number): Promise<void> {
+async function stopDetectionServer(cgroup: Pick<ContainerCgroup, 'pids'>, port: number): Promise<void> {
   for (const pid of await cgroup.pids()) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     const argv = cmdline.split('\0');
@@ -82,28 +85,39 @@ export interface TrialTimes {
 
 const LOCAL_TRIAL: TrialTimes = { lifetimeS: DETECTION_SERVER_LIFETIME_S, timeoutMs: DETECTION_TIMEOUT_MS };
 
+/**
+ * One trial: a server started with `ENGINE exec -d` (`engine`: the docker CLI, or a user's podman as
+ * an argv) on a new port, timed from its listen() to its host port accepting; ended by its host pid.
+ */
 export async function runTrial(
-  container: BenchContainer,
-  cgroup: ContainerCgroup,
+  container: Pick<BenchContainer, 'id' | 'initPid'>,
+  cgroup: Pick<ContainerCgroup, 'pids'>,
   bind: string,
   port: number,
   times: TrialTimes = LOCAL_TRIAL,
+  engine: readonly string[] = ['docker'],
 ): Promise<Trial> {
   const file = `/tmp/bench-listen-${port}.ns`;
   const accepting = whenAccepting({ host: '127.0.0.1', port }, times.timeoutMs);
   const execStarted = process.hrtime.bigint();
-  await execa('docker', [
-    'exec',
-    '--detach',
-    container.id,
-    'python3',
-    SERVER_IN_CONTAINER,
-    'detect',
-    bind,
-    String(port),
-    file,
-    String(times.lifetimeS),
-  ]);
+  const [command = 'docker', ...prefix] = engine;
+  await execa(
+    command,
+    [
+      ...prefix,
+      'exec',
+      '--detach',
+      container.id,
+      'python3',
+      SERVER_IN_CONTAINER,
+      'detect',
+      bind,
+      String(port),
+      file,
+      String(times.lifetimeS),
+    ],
+    { cwd: '/' },
+  );
   const acceptedAt = await accepting;
   try {
     if (acceptedAt === null) {

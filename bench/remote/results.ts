@@ -29,7 +29,16 @@ export interface RemoteResults {
   notSetUp: string[];
 }
 
-/** The rootless-Podman section: measured, or why not. */
+/** The rootless-Podman section: its cases (figures as the remote section's), or why it did not run. */
 export interface RootlessResults {
+  /** Why the section did not run, or null. */
   skipped: string | null;
+  /** The user whose rootless Podman it drove, and that Podman's version. */
+  user: string;
+  podman: string | null;
+  cases: RemoteCaseResult[];
+  /** Detection trials against the auto forwarder. */
+  detection: DetectionResult | null;
+  /** Cases that could not be set up (with why). */
+  notSetUp: string[];
 }

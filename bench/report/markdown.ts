@@ -1,6 +1,8 @@
 import { THROUGHPUT_ROUNDS } from '../config.js';
 import type { MachineInfo } from '../setup/environment.js';
-import { renderRemoteSections } from './remote.js';
+import { renderRemoteSection } from './remote.js';
+import { renderRootlessSection } from './rootless.js';
+import { renderUdpSection } from './udp.js';
 import type { RunResults } from './results.js';
 import { idleTable, pathsTable, targetsTable, throughputTable } from './table.js';
 
@@ -90,6 +92,16 @@ ${targetsTable(results)}
 `;
 }
 
+/** Pure: the remote-engine, rootless-Podman and UDP sections. */
+export function otherSections(results: RunResults): string {
+  const udpFailed = results.sections.includes('udp') && !results.udp ? 'see *Not measured*' : null;
+  return [
+    renderRemoteSection(results.remote, results.remoteTargets),
+    renderRootlessSection(results.rootless, results.rootlessTargets),
+    renderUdpSection(results.udp, results.udpTargets, udpFailed),
+  ].join('\n');
+}
+
 /** Pure: bench/latest.md: the date, the machine, the tables and how each figure is taken. */
 export function renderMarkdown(results: RunResults): string {
   const minutes = (results.durationS / 60).toFixed(1);
@@ -99,7 +111,7 @@ ${results.date.slice(0, 10)} (${results.date}), one run of \`npm run bench\` (${
 
 Machine: ${machineLine(results.machine)}; ${loadLine(results.machine)}.
 
-${results.sections.includes('local') ? localSections(results) : LOCAL_NOT_RUN}${renderRemoteSections(results.remote, results.rootless, results.remoteTargets)}${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
+${results.sections.includes('local') ? localSections(results) : LOCAL_NOT_RUN}${otherSections(results)}${results.errors.length ? `\n## Not measured\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}
 ## How each figure is taken
 
 ${METHOD_NOTES}

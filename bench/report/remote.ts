@@ -14,25 +14,11 @@ import {
   REMOTE_THROUGHPUT_BYTES,
   REMOTE_THROUGHPUT_ROUNDS,
 } from '../remote/config.js';
-import type { RemoteCaseResult, RemoteResults, RootlessResults } from '../remote/results.js';
+import type { RemoteCaseResult, RemoteResults } from '../remote/results.js';
 import { ratio } from '../stats.js';
 import { formatNumber, withRatio } from './format.js';
+import { check, markdownTable, targetsRows } from './markdown-table.js';
 import type { TargetResult } from './results.js';
-
-function check(
-  target: string,
-  measured: string,
-  value: number | null | undefined,
-  ok: (v: number) => boolean,
-) {
-  const known = value != null && Number.isFinite(value);
-  return { target, measured: known ? measured : 'not measured', pass: known ? ok(value) : null };
-}
-
-function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 /** Pure: the project's targets for the remote engine, one set per portpilot case, as ratios in the run. */
 export function evaluateRemoteTargets(remote: RemoteResults): TargetResult[] {
@@ -114,13 +100,6 @@ export function remoteTable(remote: RemoteResults): string {
   return markdownTable(header, rows);
 }
 
-function targetsRows(targets: readonly TargetResult[]): string {
-  return markdownTable(
-    ['target', 'measured', ''],
-    targets.map((t) => [t.target, t.measured, t.pass === null ? 'NOT MEASURED' : t.pass ? 'PASS' : 'FAIL']),
-  );
-}
-
 const REMOTE_NOTES = `- The engine is this machine's, reached as a remote one: an sshd of the bench's own on 127.0.0.1
   (test/support/remote-engine.ts, as the fault tests start it) and \`DOCKER_HOST=ssh://root@127.0.0.1:PORT\`, with a
   PATH whose \`ssh\` uses the sshd's key. Each forwarder runs in a pid namespace of its own, where the engine's pids are
@@ -142,12 +121,8 @@ const REMOTE_NOTES = `- The engine is this machine's, reached as a remote one: a
   ${REMOTE_DETECTION_TRIALS} servers (0.0.0.0 and 127.0.0.1 in turn) in remote-auto's container, each living
   ${REMOTE_DETECTION_TRIAL.lifetimeS} s, timed as in the local section.`;
 
-/** Pure: the remote-engine and rootless sections of bench/latest.md. */
-export function renderRemoteSections(
-  remote: RemoteResults | null,
-  rootless: RootlessResults | null,
-  targets: readonly TargetResult[],
-): string {
+/** Pure: the remote-engine section of bench/latest.md (its heading included). */
+export function renderRemoteSection(remote: RemoteResults | null, targets: readonly TargetResult[]): string {
   const parts = ['## Remote engine (DOCKER_HOST=ssh://), side by side', ''];
   if (!remote) parts.push('Not run in this run (`--sections`).', '');
   else if (remote.skipped) parts.push(`Skipped: ${remote.skipped}.`, '');
@@ -168,8 +143,5 @@ export function renderRemoteSections(
     if (remote.notSetUp.length) parts.push(...remote.notSetUp.map((why) => `- not set up: ${why}`), '');
     parts.push(REMOTE_NOTES, '', '### Targets (remote engine)', '', targetsRows(targets), '');
   }
-  parts.push('## Rootless Podman', '');
-  if (!rootless) parts.push('Not run in this run (`--sections`).');
-  else parts.push(rootless.skipped ? `Skipped: ${rootless.skipped}.` : 'Measured.');
   return parts.join('\n') + '\n';
 }

@@ -9,6 +9,7 @@ import type { ScaleResult } from '../measure/scale.js';
 import type { ThroughputResult } from '../measure/throughput.js';
 import type { RemoteResults, RootlessResults } from '../remote/results.js';
 import type { Section } from '../sections.js';
+import type { UdpResults } from '../udp/results.js';
 import { ratio } from '../stats.js';
 
 /** Everything measured over one path; null where the measure does not apply or could not be made. */
@@ -52,10 +53,13 @@ export interface RunResults {
   targets: TargetResult[];
   /** The sections this run made (`--sections`); a section left out has no figures. */
   sections: Section[];
-  /** The remote-engine section (null: not run), its targets, and the rootless-Podman section. */
+  /** The remote-engine, rootless-Podman and UDP sections (null: not run, or for UDP not measured) and their targets. */
   remote: RemoteResults | null;
   remoteTargets: TargetResult[];
   rootless: RootlessResults | null;
+  rootlessTargets: TargetResult[];
+  udp: UdpResults | null;
+  udpTargets: TargetResult[];
   /** Measures that could not be made (the run then exits non-zero). */
   errors: string[];
 }

@@ -65,15 +65,15 @@ function processExists(pid: number): boolean {
 export async function startContainer(
   image: string,
   role: string,
-  publish: readonly { hostPort: number; containerPort: number }[] = [],
+  publish: readonly { hostPort: number; containerPort: number; protocol?: 'udp' }[] = [],
 ): Promise<BenchContainer> {
   const name = `portpilot-bench-${role}-${randomBytes(3).toString('hex')}`;
   const args = ['run', '--detach', '--name', name, '--label', BENCH_LABEL];
   args.push('--label', `${RUN_LABEL_KEY}=${process.pid}`);
   // ::1 exists in the container only with this (Docker 20.10 disables IPv6 without daemon IPv6).
   args.push('--sysctl', 'net.ipv6.conf.lo.disable_ipv6=0');
-  for (const { hostPort, containerPort } of publish)
-    args.push('-p', `127.0.0.1:${hostPort}:${containerPort}`);
+  for (const { hostPort, containerPort, protocol } of publish)
+    args.push('-p', `127.0.0.1:${hostPort}:${containerPort}${protocol ? `/${protocol}` : ''}`);
   args.push(image, 'sleep', 'infinity');
   onCleanup(`remove container ${name}`, async () => {
     await execa('docker', ['rm', '--force', '--volumes', name], { reject: false });

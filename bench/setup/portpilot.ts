@@ -1,10 +1,11 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { onCleanup } from '../cleanup.js';
 import { CLI_PATH } from '../paths.js';
+import { asUserArgv, type BenchUser } from './user.js';
 
 /** The `ports --json` fields the bench reads. */
 export interface PortRow {
@@ -22,6 +23,10 @@ export type RelayPathFlag = 'auto' | 'direct' | 'exec' | (string & {});
 export interface CliRunner {
   prefix: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** Run as this user (whose rootless engine it drives), in a clean environment; the state dir is theirs. */
+  user?: BenchUser;
+  /** Given to every command (`--docker-path podman`). */
+  engineArgs?: readonly string[];
 }
 
 const HOST_RUNNER: CliRunner = { prefix: [], env: {} };
@@ -44,17 +49,20 @@ export class Portpilot {
    */
   static async create(logsDir: string, runner: CliRunner = HOST_RUNNER): Promise<Portpilot> {
     const stateDir = await mkdtemp(join(tmpdir(), 'portpilot-bench-state-'));
+    if (runner.user) await chown(stateDir, runner.user.uid, runner.user.gid);
     onCleanup(`remove ${stateDir}`, () => rm(stateDir, { recursive: true, force: true }));
     return new Portpilot(stateDir, logsDir, runner);
   }
 
-  private run(args: readonly string[]) {
-    const [command = process.execPath, ...prefix] = [...this.runner.prefix, process.execPath];
-    return execa(command, [...prefix, CLI_PATH, ...args], {
-      env: { ...this.runner.env, PORTPILOT_STATE_DIR: this.stateDir },
-      reject: false,
-      timeout: CLI_TIMEOUT_MS,
-    });
+  private run(commandArgs: readonly string[]) {
+    const args = [...commandArgs, ...(this.runner.engineArgs ?? [])];
+    const env = { ...this.runner.env, PORTPILOT_STATE_DIR: this.stateDir };
+    const { user } = this.runner;
+    const argv = user
+      ? asUserArgv(user, [process.execPath, CLI_PATH, ...args], env)
+      : [...this.runner.prefix, process.execPath, CLI_PATH, ...args];
+    const [command = process.execPath, ...rest] = argv;
+    return execa(command, rest, { env, reject: false, timeout: CLI_TIMEOUT_MS, cwd: '/' });
   }
 
   private async cli(args: readonly string[]) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { REMOTE_EXEC_BASELINE, REMOTE_SSH_TUNNEL } from '../../../bench/remote/config.js';
 import { parseRelayPathChoices } from '../../../bench/remote/relay-paths.js';
 import type { RemoteCaseResult, RemoteResults } from '../../../bench/remote/results.js';
-import { evaluateRemoteTargets, renderRemoteSections } from '../../../bench/report/remote.js';
+import { evaluateRemoteTargets, renderRemoteSection } from '../../../bench/report/remote.js';
 import { parseSections } from '../../../bench/sections.js';
 
 const HELP = `Options:
@@ -55,11 +55,17 @@ describe('the remote bench section', () => {
   });
 
   it('runs every section by default, and only the named ones with --sections or BENCH_SECTIONS', () => {
-    expect(parseSections([], undefined)).toEqual(['local', 'remote', 'rootless']);
-    expect(parseSections(['--sections', 'rootless,remote'], undefined)).toEqual(['remote', 'rootless']);
+    expect(parseSections([], undefined)).toEqual(['local', 'remote', 'rootless', 'udp']);
+    expect(parseSections(['--sections', 'udp,rootless,remote'], undefined)).toEqual([
+      'remote',
+      'rootless',
+      'udp',
+    ]);
     expect(parseSections(['--sections=local'], 'remote')).toEqual(['local']);
     expect(parseSections([], 'remote')).toEqual(['remote']);
-    expect(() => parseSections(['--sections', 'lokal'], undefined)).toThrow(/lokal.*local, remote, rootless/);
+    expect(() => parseSections(['--sections', 'lokal'], undefined)).toThrow(
+      /lokal.*local, remote, rootless, udp/,
+    );
   });
 
   it('checks each forwarder against exec per connection, ssh -L, the echoes and the idle cost', () => {
@@ -98,9 +104,13 @@ describe('the remote bench section', () => {
     ]);
   });
 
-  it('names a skipped section and why, rather than leaving it out', () => {
-    const text = renderRemoteSections(null, { skipped: 'no user portpilot-rootless' }, []);
-    expect(text).toMatch(/## Remote engine[^\n]*\n\nNot run in this run/);
-    expect(text).toMatch(/## Rootless Podman\n\nSkipped: no user portpilot-rootless\./);
+  it('names a section left out of the run, rather than leaving it out', () => {
+    expect(renderRemoteSection(null, [])).toMatch(/## Remote engine[^\n]*\n\nNot run in this run/);
+    expect(
+      renderRemoteSection(
+        { skipped: 'no sshd', relayPaths: [], cases: [], detection: null, notSetUp: [] },
+        [],
+      ),
+    ).toMatch(/Skipped: no sshd\./);
   });
 });
