@@ -29,11 +29,14 @@ export class ForwardConnections {
       if (datagrams.path === 'netns') return { path: 'netns', address: null, fallbacks: [] };
       return { path: 'direct', address: datagrams.path === null ? null : datagrams.address, fallbacks: [] };
     }
+    const { dialer } = forward.target;
+    const dials = dialer?.usable ?? true;
     return route({
       forced: this.options.relayPath,
       listener: forward,
-      directAddresses: forward.target.directAddresses,
-      agentUsable: forward.target.agent?.usable === true,
+      directAddresses: dials ? forward.target.directAddresses : [],
+      viaLink: dialer?.via === 'ssh-link',
+      agentUsable: forward.target.agent?.usable === true && dials,
       netnsUsable: forward.target.netns?.usable === true,
       muxUsable: forward.target.mux?.usable === true,
       ipv4Refused: forward.ipv4Refused === true,
@@ -46,7 +49,8 @@ export class ForwardConnections {
       forced: this.options.relayPath,
       listener: forward,
       seen: forward.sockets !== undefined,
-      directAddresses: forward.target.directAddresses,
+      // Datagrams go from the host only: the SSH link carries TCP.
+      directAddresses: forward.target.dialer?.via === 'ssh-link' ? [] : forward.target.directAddresses,
       netnsUsable: forward.target.netns?.usable === true,
       port: forward.port,
       containerName: forward.target.name,
@@ -102,6 +106,7 @@ export class ForwardConnections {
       netns: target.netns,
       mux: target.mux,
       onRefused,
+      dialer: target.dialer ?? null,
     });
   }
 }

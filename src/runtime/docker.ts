@@ -4,6 +4,7 @@ import type { EngineApi } from './engine-api.js';
 import { execToCompletion } from './exec-to-completion.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
 import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
+import type { SshLinkDials } from './ssh-link-dials.js';
 
 /** What portpilot needs to know of a container. */
 export interface ContainerInfo {
@@ -89,6 +90,8 @@ export class Docker {
     readonly dockerPath = 'docker',
     readonly engine: EngineApi | null = null,
     readonly execPath = dockerPath,
+    /** An ssh:// engine's link, which dials the containers' addresses as the remote host does. */
+    readonly linkDials: SshLinkDials | null = null,
   ) {}
 
   /** Run `docker ARGS…` and return its output; throws RuntimeError on a non-zero exit. */
