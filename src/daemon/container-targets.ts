@@ -65,14 +65,7 @@ export async function targetOf(
     relayProgram: programs?.relayProgram ?? null,
     agent:
       programs && wanted?.agent
-        ? await agentFor(
-            docker,
-            container.id,
-            directAddresses,
-            programs.agentInterpreters,
-            wanted.log,
-            dialer,
-          )
+        ? await agentFor(docker, container, directAddresses, programs.agentInterpreters, wanted.log, dialer)
         : null,
     netns,
     mux:
@@ -122,7 +115,7 @@ export function dialerFor(docker: Docker, source: ListenerSource): ContainerDial
  */
 async function agentFor(
   docker: Docker,
-  containerId: string,
+  container: ContainerInfo,
   directAddresses: string[],
   interpreters: readonly AgentInterpreter[],
   log: Logger,
@@ -130,17 +123,20 @@ async function agentFor(
 ): Promise<OnDemandAgent | null> {
   const containerAddress = directAddresses.find((address) => !address.includes(':'));
   if (!containerAddress || interpreters.length === 0 || dialer === null) return null;
-  // Through the SSH link the agent is dialled from the remote host, whose address toward the
-  // container this host cannot ask its routes for: any peer, each still held to the agent's token.
-  const hostAddress = dialer.via === 'host' ? await findHostAddress(containerAddress) : '';
+  // Through the SSH link the agent is dialled by the remote host, from its address on the
+  // container's bridge: the network's gateway, which this host cannot ask its own routes for.
+  const hostAddress =
+    dialer.via === 'host'
+      ? await findHostAddress(containerAddress)
+      : (container.gateways?.[containerAddress] ?? null);
   if (hostAddress === null) return null;
   return new OnDemandAgent(
     containerAddress,
     async () => {
       for (const interpreter of interpreters) {
-        const agent = await startRelayAgent(docker, containerId, {
+        const agent = await startRelayAgent(docker, container.id, {
           containerAddress,
-          hostAddress: hostAddress === '' ? null : hostAddress,
+          hostAddress,
           interpreter,
           dialer,
           log: (message) => log.info(message),

@@ -20,6 +20,8 @@ export interface ContainerInfo {
   startedAt: string;
   /** The container's addresses on its networks (IPv4 and IPv6), for dialling it directly. */
   ipAddresses: string[];
+  /** Each IPv4 address's network gateway: on a bridge, the engine host's own address there. */
+  gateways?: Record<string, string>;
   labels: Record<string, string>;
   image: string;
   /** The id of the image the container was created from (`sha256:…`); '' when absent. */
@@ -43,7 +45,7 @@ interface InspectJson {
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
   HostConfig?: { NetworkMode?: string; PortBindings?: InspectPortMap };
   NetworkSettings: {
-    Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
+    Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string; Gateway?: string }> | null;
     Ports?: InspectPortMap;
   };
 }
@@ -52,8 +54,10 @@ interface InspectJson {
 export function parseInspect(json: InspectJson): ContainerInfo {
   const labels = json.Config.Labels ?? {};
   const ipAddresses: string[] = [];
+  const gateways: Record<string, string> = {};
   for (const network of Object.values(json.NetworkSettings.Networks ?? {})) {
     if (network.IPAddress) ipAddresses.push(network.IPAddress);
+    if (network.IPAddress && network.Gateway) gateways[network.IPAddress] = network.Gateway;
     if (network.GlobalIPv6Address) ipAddresses.push(network.GlobalIPv6Address);
   }
   return {
@@ -64,6 +68,7 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     pid: json.State.Pid,
     startedAt: json.State.StartedAt,
     ipAddresses,
+    gateways,
     labels,
     image: json.Config.Image,
     imageId: json.Image ?? '',

@@ -16,6 +16,9 @@ const PROBE_WAIT_MS = 5_000;
 /** The probe's target, as the remote host dials it: refused at once there, or prohibited by sshd. */
 export const DIAL_PROBE_TARGET = { host: '127.0.0.1', port: 1 } as const;
 
+/** How often a connect refused for a full backlog is tried again (about 3 s in all). */
+const BACKLOG_RETRIES = 20;
+
 /** What the master prints when sshd refuses a channel by its configuration (RFC 4254 reason 1). */
 const PROHIBITED = /open failed: administratively prohibited/;
 /** What it prints when sshd was allowed to dial and the target refused or was unreachable. */
@@ -97,8 +100,8 @@ export class SshLinkDials {
   }
 
   /**
-   * A socket connecting to `host:port` as the remote host dials it: its events as net.connect's (a
-   * refusal there is an EOF here). Rejects when the forward cannot be added.
+   * A socket connected to `host:port` as the remote host dials it: its events as net.connect's (a
+   * refusal there is an EOF here). Rejects when the forward cannot be added or its socket taken.
    */
   async dial(host: string, port: number, options: DialOptions): Promise<Socket> {
     if (!this.usable) throw new ForwarderError(`the SSH link cannot dial ${host}:${port} now`);
@@ -110,8 +113,7 @@ export class SshLinkDials {
       forward.socket.catch(() => this.forwards.get(key) === forward && this.forwards.delete(key));
     }
     const path = await forward.socket;
-    const socket = connect({ path, ...options });
-    socket.on('error', () => undefined);
+    const socket = await connectRetrying(path, options);
     const held = forward;
     held.open += 1;
     if (held.idle) clearTimeout(held.idle);
@@ -213,6 +215,36 @@ export class SshLinkDials {
       },
     );
   }
+}
+
+/**
+ * Connects to a forward's socket. ssh listens there with a backlog of 128, and a unix socket whose
+ * backlog is full refuses at once with EAGAIN (TCP would retry its SYN): a burst of connections
+ * (200 at once) then waits and tries again while ssh accepts, rather than fail.
+ */
+async function connectRetrying(path: string, options: DialOptions): Promise<Socket> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await connectOnce(path, options);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= BACKLOG_RETRIES) throw error;
+      await sleep(Math.min(5 * 2 ** attempt, 200));
+    }
+  }
+}
+
+function connectOnce(path: string, options: DialOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ path, ...options });
+    const failed = (error: Error) => reject(error);
+    socket.once('error', failed);
+    socket.once('connect', () => {
+      socket.off('error', failed);
+      // Errors after this are the caller's; one before it listens must not crash the process.
+      socket.on('error', () => undefined);
+      resolve(socket);
+    });
+  });
 }
 
 function splitKey(key: string): [string, string] {
