@@ -112,8 +112,9 @@ beforeAll(async () => {
   await startLoopbackServer(ENGINE, fallback.id, 'echo', fallbackPorts.wildcard, '0.0.0.0');
   await startLoopbackServer(ENGINE, fallback.id, 'echo', fallbackPorts.loopback, '127.0.0.1');
   ssh = await startSshEngine();
-  // TCP forwarding refused, socket forwarding (the engine's) still allowed.
-  refusing = await startSshEngine(['AllowTcpForwarding no']);
+  // Channels to TCP addresses refused, the one to the engine's socket allowed. (`AllowTcpForwarding
+  // no` would refuse that one too: OpenSSH applies it to socket channels as well.)
+  refusing = await startSshEngine(['PermitOpen [/var/run/docker.sock]:*']);
   namespace = await startPidNamespace(stateDir);
   await up(namespace, ssh, container, 6);
 });
@@ -159,7 +160,7 @@ describe('an SSH link that dials the containers of its remote engine', () => {
     expect(sockets.length).toBeLessThanOrEqual(4);
   });
 
-  it('falls back to the mux channel where sshd refuses TCP forwarding, and still carries connections', async () => {
+  it('falls back to the mux channel where sshd refuses channels to TCP addresses, and still carries connections', async () => {
     await up(namespace, refusing, fallback, 2);
     const rows = await rowsOf(namespace, fallback.id);
     expect(rows.map((row) => row.path)).toEqual(['mux', 'mux']);
