@@ -39,6 +39,8 @@ export interface SshLinkDialsOptions {
   /** The forward sockets are `<prefix>.dial-<n>.sock`, beside the engine socket (0700 state dir). */
   socketPrefix: string;
   log: (level: 'info' | 'warn', message: string, fields?: Record<string, unknown>) => void;
+  /** How long an unused forward stays (DIAL_FORWARD_IDLE_MS unless given). */
+  idleMs?: number;
 }
 
 interface DialForward {
@@ -121,7 +123,8 @@ export class SshLinkDials {
     socket.once('close', () => {
       held.open -= 1;
       if (held.open === 0 && this.forwards.get(key) === held) {
-        held.idle = setTimeout(() => void this.withdraw(key, held), DIAL_FORWARD_IDLE_MS);
+        const idleMs = this.options.idleMs ?? DIAL_FORWARD_IDLE_MS;
+        held.idle = setTimeout(() => void this.withdraw(key, held), idleMs);
         held.idle.unref();
       }
     });
