@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +83,18 @@ async function up(namespace: PidNamespace, ssh: SshEngine, container: TestContai
   );
 }
 
+/** True when nothing accepts on the unix socket at `path` any more. */
+function refuses(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
 const pathOf = (rows: PortRow[], port: number) => rows.find((row) => row.containerPort === port)?.path;
 
 let ssh: SshEngine;
@@ -158,6 +171,21 @@ describe('an SSH link that dials the containers of its remote engine', () => {
     // per connection; a forward idle for a minute is withdrawn.
     expect(sockets.length).toBeGreaterThan(0);
     expect(sockets.length).toBeLessThanOrEqual(4);
+  });
+
+  it('loses its link and every forward with a SIGKILLed forwarder; the next one clears their sockets', async () => {
+    const pid = forwarderHostPid(container.id);
+    expect(pid).not.toBeNull();
+    process.kill(pid ?? 0, 'SIGKILL');
+    await waitFor(() => sshClientPids(ssh.port).length === 0, 15_000, 'the ssh link to end with it');
+    const left = readdirSync(forwardersDir).filter((name) => name.includes('.dial-'));
+    for (const name of left) expect(await refuses(join(forwardersDir, name))).toBe(true);
+    await up(namespace, ssh, container, 6);
+    const rows = await rowsOf(namespace, container.id);
+    expect(pathOf(rows, wildcard.echo)).toBe('direct');
+    expect(readdirSync(forwardersDir).filter((name) => left.includes(name))).toEqual([]);
+    const payload = deterministicBytes(64 * 1024, 'ssh-dial-after-kill');
+    expect(sha256(await exchange(wildcard.echo, payload))).toBe(sha256(payload));
   });
 
   it('falls back to the mux channel where sshd refuses channels to TCP addresses, and still carries connections', async () => {
