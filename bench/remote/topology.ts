@@ -67,7 +67,8 @@ async function forwarderIn(namespaceInit: number): Promise<number> {
 /**
  * A forwarder as on a remote engine's client: started with DOCKER_HOST=ssh://… inside a pid
  * namespace of its own, where the engine's pids are not in /proc (so it reads listeners through
- * exec, and does not dial container addresses). Each case has its own container and namespace,
+ * exec, and dials container addresses only through its SSH link, as the engine's host does, the
+ * way `ssh -L` does). Each case has its own container and namespace,
  * so that the idle window can tell the forwarders' processes apart.
  */
 async function portpilotCase(

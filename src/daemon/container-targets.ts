@@ -7,6 +7,7 @@ import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
 import { channelListenerSource } from '../forwarding/detect/channel-listener-source.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses, wantsAgent, wantsMux, wantsNetns } from '../forwarding/route.js';
+import { dialerOf, type ContainerDialer } from '../forwarding/relay/container-dialer.js';
 import type { RelayPath } from '../forwarding/port-entry.js';
 import type { TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
@@ -39,7 +40,8 @@ export async function targetOf(
   source: ListenerSource,
   wanted: WantedPaths | null = null,
 ): Promise<TargetContainer> {
-  const directAddresses = directAddressesOf(container, source);
+  const dialer = dialerFor(docker, source);
+  const directAddresses = directAddressesOf(container, source, docker);
   const hostNetwork = onHostNetwork(container);
   const netns =
     hostNetwork || wanted?.netns !== true ? null : await namespaceHelperFor(container, source, wanted.log);
@@ -59,10 +61,11 @@ export async function targetOf(
     name: container.name,
     service: container.composeService,
     directAddresses,
+    dialer,
     relayProgram: programs?.relayProgram ?? null,
     agent:
       programs && wanted?.agent
-        ? await agentFor(docker, container.id, directAddresses, programs.agentInterpreters, wanted.log)
+        ? await agentFor(docker, container, directAddresses, programs.agentInterpreters, wanted.log, dialer)
         : null,
     netns,
     mux:
@@ -90,9 +93,18 @@ export function reportedSource(source: ListenerSource, target: Pick<TargetContai
   return source.kind === 'exec' && target.mux ? channelListenerSource(target.mux, source) : source;
 }
 
-/** The container's addresses the host can dial (see dialableAddresses). */
-export function directAddressesOf(container: ContainerInfo, source: ListenerSource): string[] {
-  return dialableAddresses(container.ipAddresses, source.kind === 'host-proc');
+/** The container's addresses the forwarder can dial, from the host or through the SSH link (see dialerOf). */
+export function directAddressesOf(
+  container: ContainerInfo,
+  source: ListenerSource,
+  docker: Docker,
+): string[] {
+  return dialableAddresses(container.ipAddresses, dialerFor(docker, source) !== null);
+}
+
+/** How the container's addresses are dialled (see dialerOf). */
+export function dialerFor(docker: Docker, source: ListenerSource): ContainerDialer | null {
+  return dialerOf(source.kind === 'host-proc', docker.linkDials);
 }
 
 /**
@@ -103,23 +115,30 @@ export function directAddressesOf(container: ContainerInfo, source: ListenerSour
  */
 async function agentFor(
   docker: Docker,
-  containerId: string,
+  container: ContainerInfo,
   directAddresses: string[],
   interpreters: readonly AgentInterpreter[],
   log: Logger,
+  dialer: ContainerDialer | null,
 ): Promise<OnDemandAgent | null> {
   const containerAddress = directAddresses.find((address) => !address.includes(':'));
-  if (!containerAddress || interpreters.length === 0) return null;
-  const hostAddress = await findHostAddress(containerAddress);
+  if (!containerAddress || interpreters.length === 0 || dialer === null) return null;
+  // Through the SSH link the agent is dialled by the remote host, from its address on the
+  // container's bridge: the network's gateway, which this host cannot ask its own routes for.
+  const hostAddress =
+    dialer.via === 'host'
+      ? await findHostAddress(containerAddress)
+      : (container.gateways?.[containerAddress] ?? null);
   if (hostAddress === null) return null;
   return new OnDemandAgent(
     containerAddress,
     async () => {
       for (const interpreter of interpreters) {
-        const agent = await startRelayAgent(docker, containerId, {
+        const agent = await startRelayAgent(docker, container.id, {
           containerAddress,
           hostAddress,
           interpreter,
+          dialer,
           log: (message) => log.info(message),
         });
         if (agent) {

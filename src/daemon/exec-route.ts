@@ -58,5 +58,5 @@ export async function dockerFor(
       ].join(' '),
     );
   }
-  return new Docker(runner, dockerPath, engine);
+  return new Docker(runner, dockerPath, engine, dockerPath, route.link?.dials ?? null);
 }

@@ -125,7 +125,9 @@ export async function superviseUntilDone(
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
           // Its addresses at least are known: dial them, and keep the relay program probed before.
-          await supervisor.refresh(container.id, { directAddresses: directAddressesOf(container, source) });
+          await supervisor.refresh(container.id, {
+            directAddresses: directAddressesOf(container, source, docker),
+          });
           log.warn({ err: refreshError }, 'cannot look the restarted container over again');
         }
       }

@@ -31,11 +31,14 @@ export class ForwardConnections {
       }
       return { path: 'direct', address: datagrams.path === null ? null : datagrams.address, fallbacks: [] };
     }
+    const { dialer } = forward.target;
+    const dials = dialer?.usable ?? true;
     return route({
       forced: this.options.relayPath,
       listener: forward,
-      directAddresses: forward.target.directAddresses,
-      agentUsable: forward.target.agent?.usable === true,
+      directAddresses: dials ? forward.target.directAddresses : [],
+      viaLink: dialer?.via === 'ssh-link',
+      agentUsable: forward.target.agent?.usable === true && dials,
       netnsUsable: forward.target.netns?.usable === true,
       muxUsable: forward.target.mux?.usable === true,
       ipv4Refused: forward.ipv4Refused === true,
@@ -48,7 +51,8 @@ export class ForwardConnections {
       forced: this.options.relayPath,
       listener: forward,
       seen: forward.sockets !== undefined,
-      directAddresses: forward.target.directAddresses,
+      // Datagrams go from the host only: the SSH link carries TCP.
+      directAddresses: forward.target.dialer?.via === 'ssh-link' ? [] : forward.target.directAddresses,
       netnsUsable: forward.target.netns?.usable === true,
       muxUsable: forward.target.mux?.usable === true,
       port: forward.port,
@@ -105,6 +109,7 @@ export class ForwardConnections {
       netns: target.netns,
       mux: target.mux,
       onRefused,
+      dialer: target.dialer ?? null,
     });
   }
 }

@@ -6,6 +6,7 @@ import type { HostListener } from './host/host-listener.js';
 import type { PortEntry, PortOrigin, Protocol } from './port-entry.js';
 import type { BindScope, PortListener } from './detect/proc-net-tcp.js';
 import type { RelayProgram } from './relay/exec/exec-relay.js';
+import type { ContainerDialer } from './relay/container-dialer.js';
 
 /** A container whose ports this forwarder serves. */
 export interface TargetContainer {
@@ -14,6 +15,11 @@ export interface TargetContainer {
   service: string | null;
   /** Addresses the host can dial directly, or empty when it cannot (remote or VM-backed engine). */
   directAddresses: string[];
+  /**
+   * How `directAddresses` are dialled: from the host (when absent), or through a remote engine's SSH
+   * link as its host dials them (which carries TCP only, and only while the link may dial).
+   */
+  dialer?: ContainerDialer | null;
   /** What its exec path runs; null on the host's network, where nothing is relayed (none was looked for). */
   relayProgram: RelayProgram | null;
   /** The in-container relay agent for loopback-bound servers, when one can run (started on demand). */

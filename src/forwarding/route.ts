@@ -3,6 +3,7 @@ import { ForwarderError } from '../common/errors.js';
 import type { RelayPath } from './port-entry.js';
 import { directDialAddress, fallsBackWhenRefused, type ListenerBinding } from './relay/direct-dial.js';
 import { relayArgv, type RelayProgram } from './relay/exec/exec-relay.js';
+import type { ContainerDialer } from './relay/container-dialer.js';
 import type { InsideTarget, RelayTarget } from './relay/relay-connection.js';
 
 /** What decides how one forward's connections reach its server. */
@@ -21,6 +22,11 @@ export interface RouteInput {
   muxUsable?: boolean;
   /** A direct dial at the container's IPv4 address was refused by the current socket: it is IPv6-only. */
   ipv4Refused: boolean;
+  /**
+   * `directAddresses` are dialled through the SSH link (see ContainerDialer), where a refused dial
+   * reads as a closed connection: nothing that may be refused there is dialled.
+   */
+  viaLink?: boolean;
 }
 
 /** The path a forward's connections take, and what they fall back to. */
@@ -43,7 +49,9 @@ export interface Route {
  * run of: a helper in its network namespace, the relay agent, the mux channel (one exec carrying
  * every connection), and an exec per connection. `--relay-path` narrows the choice: exec forces
  * exec; netns, agent and mux skip the direct dial and the other two (exec stays the last resort);
- * direct skips all three (an exec still carries what the host cannot dial).
+ * direct skips all three (an exec still carries what the host cannot dial). Through an SSH link
+ * (`viaLink`) an IPv6 wildcard is dialled only at an IPv6 address: a refusal at the IPv4 one
+ * (an IPv6-only socket) could not be told from the server closing.
  */
 export function route(input: RouteInput): Route {
   const { forced, listener } = input;
@@ -51,9 +59,9 @@ export function route(input: RouteInput): Route {
   const inside = insidePaths(input);
   if (forced === null || forced === 'direct') {
     const address = directDialAddress(input.directAddresses, listener, input.ipv4Refused);
-    if (address !== null) {
-      const fallbacks = fallsBackWhenRefused(listener, address) ? inside : [];
-      return { path: 'direct', address, fallbacks };
+    const mayBeRefused = address !== null && fallsBackWhenRefused(listener, address);
+    if (address !== null && !(mayBeRefused && input.viaLink === true)) {
+      return { path: 'direct', address, fallbacks: mayBeRefused ? inside : [] };
     }
   }
   const [path = 'exec', ...fallbacks] = inside;
@@ -111,12 +119,19 @@ export interface RouteEnds {
   } | null;
   /** Told when a direct dial was refused and the connection went on inside the container. */
   onRefused: () => void;
+  /** How the direct path dials the container's address (from the host when absent). */
+  dialer?: ContainerDialer | null;
 }
 
 /** What a connection on `chosen` is handed to (see relayConnection). */
 export function relayTargetOf(chosen: Route, ends: RouteEnds): RelayTarget {
   if (chosen.path === 'direct' && chosen.address !== null) {
-    const direct = { path: 'direct', host: chosen.address, port: ends.port } as const;
+    const direct = {
+      path: 'direct',
+      host: chosen.address,
+      port: ends.port,
+      ...(ends.dialer ? { dialer: ends.dialer } : {}),
+    } as const;
     const fallback = insideTarget(chosen.fallbacks, ends, true);
     if (fallback === null) return direct;
     return { ...direct, refused: { fallback, onRefused: ends.onRefused } };

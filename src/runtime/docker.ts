@@ -4,6 +4,7 @@ import type { EngineApi } from './engine-api.js';
 import { execToCompletion } from './exec-to-completion.js';
 import type { ProcessRunner, RunOptions, RunResult, RunningProcess } from './process-runner.js';
 import { parsePublishedPorts, type InspectPortMap, type PublishedPort } from './published-ports.js';
+import type { SshLinkDials } from './ssh-link-dials.js';
 
 /** What portpilot needs to know of a container. */
 export interface ContainerInfo {
@@ -19,6 +20,8 @@ export interface ContainerInfo {
   startedAt: string;
   /** The container's addresses on its networks (IPv4 and IPv6), for dialling it directly. */
   ipAddresses: string[];
+  /** Each IPv4 address's network gateway: on a bridge, the engine host's own address there. */
+  gateways?: Record<string, string>;
   labels: Record<string, string>;
   image: string;
   /** The id of the image the container was created from (`sha256:…`); '' when absent. */
@@ -42,7 +45,7 @@ interface InspectJson {
   Config: { Image: string; Labels: Record<string, string> | null; WorkingDir?: string };
   HostConfig?: { NetworkMode?: string; PortBindings?: InspectPortMap };
   NetworkSettings: {
-    Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string }> | null;
+    Networks: Record<string, { IPAddress?: string; GlobalIPv6Address?: string; Gateway?: string }> | null;
     Ports?: InspectPortMap;
   };
 }
@@ -51,8 +54,10 @@ interface InspectJson {
 export function parseInspect(json: InspectJson): ContainerInfo {
   const labels = json.Config.Labels ?? {};
   const ipAddresses: string[] = [];
+  const gateways: Record<string, string> = {};
   for (const network of Object.values(json.NetworkSettings.Networks ?? {})) {
     if (network.IPAddress) ipAddresses.push(network.IPAddress);
+    if (network.IPAddress && network.Gateway) gateways[network.IPAddress] = network.Gateway;
     if (network.GlobalIPv6Address) ipAddresses.push(network.GlobalIPv6Address);
   }
   return {
@@ -63,6 +68,7 @@ export function parseInspect(json: InspectJson): ContainerInfo {
     pid: json.State.Pid,
     startedAt: json.State.StartedAt,
     ipAddresses,
+    gateways,
     labels,
     image: json.Config.Image,
     imageId: json.Image ?? '',
@@ -89,6 +95,8 @@ export class Docker {
     readonly dockerPath = 'docker',
     readonly engine: EngineApi | null = null,
     readonly execPath = dockerPath,
+    /** An ssh:// engine's link, which dials the containers' addresses as the remote host does. */
+    readonly linkDials: SshLinkDials | null = null,
   ) {}
 
   /** Run `docker ARGS…` and return its output; throws RuntimeError on a non-zero exit. */

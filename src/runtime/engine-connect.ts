@@ -18,6 +18,8 @@ import { SshEngineLink, type LinkLog } from './ssh-engine-link.js';
 
 /** The longest unix socket path the kernel takes (sun_path is 108 bytes with its NUL), with room. */
 const MAX_SOCKET_PATH = 100;
+/** What the link's dial sockets add to its socket's name (`.dial-<n>` before `.sock`). */
+const DIAL_SUFFIX_ROOM = 12;
 const CONTEXT_INSPECT_TIMEOUT_MS = 10_000;
 
 /** How the forwarder reaches its engine. */
@@ -73,6 +75,7 @@ export async function connectEngine(
   const link = new SshEngineLink({
     target,
     localSocket: socketPath,
+    controlPath: socketPath.replace(/\.sock$/, '.ctl'),
     runner,
     answers: () => api.ping(),
     retryDelayMs: options.retryDelayMs,
@@ -112,9 +115,10 @@ async function readTls(tls: EngineTls): Promise<TcpEngineAddress['tls']> {
   return { verify: tls.verify, ca, cert, key };
 }
 
-// ssh takes `-L LOCAL:REMOTE`: a path with a colon, or one too long for a socket, goes to a private temp dir.
+// ssh takes `-L LOCAL:REMOTE` and expands `%` tokens in a ControlPath: a path with a colon or a
+// percent sign, or one too long for the link's sockets, goes to a private temp dir.
 function linkSocketPath(wanted: string): string {
-  if (wanted.length <= MAX_SOCKET_PATH && !wanted.includes(':')) return wanted;
+  if (wanted.length + DIAL_SUFFIX_ROOM <= MAX_SOCKET_PATH && !/[:%]/.test(wanted)) return wanted;
   return join(mkdtempSync(join(tmpdir(), 'portpilot-engine-')), 'engine.sock');
 }
 

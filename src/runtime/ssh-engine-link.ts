@@ -4,6 +4,7 @@ import type { SshEngineTarget } from './engine-target.js';
 import { remoteSocketOf } from './engine-target.js';
 import type { ProcessRunner, RunningProcess } from './process-runner.js';
 import { sshLinkArgs, sshProbeArgs } from './ssh-link-args.js';
+import { SshLinkDials } from './ssh-link-dials.js';
 
 /** How long one link may take to come up (ssh's handshake, then the engine's first answer). */
 export const SSH_LINK_READY_TIMEOUT_MS = 20_000;
@@ -17,6 +18,8 @@ export interface SshEngineLinkOptions {
   target: SshEngineTarget;
   /** Where the engine's socket appears on this machine (in the forwarder's private state dir). */
   localSocket: string;
+  /** The link's control socket, beside localSocket: the link is its master (see SshLinkDials). */
+  controlPath: string;
   runner: ProcessRunner;
   /** True once the engine answers through the local socket (its ping). */
   answers: () => Promise<boolean>;
@@ -39,8 +42,14 @@ export class SshEngineLink {
   private remoteSocket: string | null = null;
   /** How many times the link has been (re-)established. */
   established = 0;
+  /** Dials addresses as the remote host does, through this link (see SshLinkDials). */
+  readonly dials: SshLinkDials;
 
-  constructor(private readonly options: SshEngineLinkOptions) {}
+  constructor(private readonly options: SshEngineLinkOptions) {
+    const { target, runner, controlPath, localSocket, log } = options;
+    const socketPrefix = localSocket.replace(/\.sock$/, '');
+    this.dials = new SshLinkDials({ target, runner, controlPath, socketPrefix, log });
+  }
 
   /** The ssh process's pid while the link runs. */
   get pid(): number | undefined {
@@ -72,17 +81,27 @@ export class SshEngineLink {
     this.closed = true;
     this.child?.terminate('SIGTERM');
     this.child = null;
+    this.dials.close();
     rmSync(this.options.localSocket, { force: true });
+    rmSync(this.options.controlPath, { force: true });
   }
 
   // One ssh process, up once the engine answers through it; false (and the process stopped) if not.
   private async connect(): Promise<boolean> {
-    const { runner, target, localSocket, answers } = this.options;
+    const { runner, target, localSocket, controlPath, answers } = this.options;
     rmSync(localSocket, { force: true });
-    const child = runner.spawn('ssh', sshLinkArgs(target, localSocket, this.remoteSocket ?? ''));
+    rmSync(controlPath, { force: true });
+    const args = sshLinkArgs(target, localSocket, this.remoteSocket ?? '', controlPath);
+    const child = runner.spawn('ssh', args);
     let stderr = '';
+    let partial = '';
     child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < 4096) stderr += chunk.toString('utf8');
+      const text = chunk.toString('utf8');
+      if (stderr.length < 4096) stderr += text;
+      // Line by line to the dials: the master says there why sshd refused a channel.
+      const lines = (partial + text).split('\n');
+      partial = (lines.pop() ?? '').slice(-4096);
+      if (this.child === child) for (const line of lines) this.dials.heard(line);
     });
     child.stdout.resume();
     child.stdin.on('error', () => undefined);
@@ -94,7 +113,11 @@ export class SshEngineLink {
         this.child = child;
         this.established += 1;
         this.options.log('info', 'the SSH link to the engine is up', { sshPid: child.pid, localSocket });
+        stderr = '';
         void child.exited.then((code) => this.dropped(child, code, stderr));
+        // The first time, forwards are opened only once it is known whether the link dials.
+        const probed = this.dials.linkUp();
+        if (this.established === 1) await probed;
         return true;
       }
       await sleep(READY_POLL_MS);
@@ -111,6 +134,7 @@ export class SshEngineLink {
   private async dropped(child: RunningProcess, code: number, stderr: string): Promise<void> {
     if (this.closed || this.child !== child) return;
     this.child = null;
+    this.dials.linkDown();
     this.options.log('warn', 'the SSH link to the engine dropped; reconnecting', {
       exitCode: code,
       stderr: stderr.trim(),

@@ -34,7 +34,9 @@ async function execIds(containerId: string): Promise<string[]> {
 
 describe('a remote engine (DOCKER_HOST=ssh://), the container dialled through its mux channel', () => {
   it('carries loopback connections on one exec, and detects a new listener within 2 s with no exec per scan', async () => {
-    const container = await scope.start(TEST_IMAGES.debian.tag);
+    // On no network: the engine's host cannot route to it, so the link cannot dial it (on a bridge,
+    // its loopback servers would take the relay agent over the link).
+    const container = await scope.start(TEST_IMAGES.debian.tag, { runArgs: ['--network', 'none'] });
     const [port, later] = [await freeHostPort(), await freeHostPort()];
     await startFaultServer(container.id, 'echo', '127.0.0.1', [port]);
     ssh = await startSshEngine();

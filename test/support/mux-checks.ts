@@ -35,29 +35,26 @@ export async function execIn(
   return String(result.stdout);
 }
 
-/** Starts test-server.py's KIND on 127.0.0.1:port in the container (detached). */
+/** Starts test-server.py's KIND on 127.0.0.1:port (or `address`) in the container (detached). */
 export async function startLoopbackServer(
   engine: EngineArgv,
   containerId: string,
   kind: 'echo' | 'sink-sha256',
   port: number,
+  address = '127.0.0.1',
 ): Promise<void> {
-  await execIn(
-    engine,
-    containerId,
-    ['python3', '-c', TEST_SERVER, kind, '127.0.0.1', String(port)],
-    undefined,
-    ['-d'],
-  );
+  await execIn(engine, containerId, ['python3', '-c', TEST_SERVER, kind, address, String(port)], undefined, [
+    '-d',
+  ]);
 }
 
-// argv: PORT FILE. On each connection: sends FILE, half-closes, reads to EOF, then writes the sha256
+// argv: PORT FILE [ADDRESS]. On each connection: sends FILE, half-closes, reads to EOF, then writes the sha256
 // hex of what it read to FILE.heard: what the client sent after the server's half-close.
 export const FIRST_CLOSER = `
 import hashlib, socket, sys
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(('127.0.0.1', int(sys.argv[1])))
+server.bind((sys.argv[3] if len(sys.argv) > 3 else '127.0.0.1', int(sys.argv[1])))
 server.listen(64)
 while True:
     conn, _ = server.accept()
@@ -78,16 +75,18 @@ while True:
     conn.close()
 `;
 
-/** A server that sends `data` first and half-closes, then reads: see heardAfterClose. */
+/** A server on 127.0.0.1 (or `address`) that sends `data` first and half-closes, then reads: see heardAfterClose. */
 export async function startFirstCloser(
   engine: EngineArgv,
   containerId: string,
   port: number,
   data: Uint8Array,
+  address = '127.0.0.1',
 ): Promise<{ heard(): Promise<string> }> {
   const file = `/tmp/portpilot-first-closer-${port}.bin`;
   await execIn(engine, containerId, ['sh', '-c', 'cat >"$0"', file], data);
-  await execIn(engine, containerId, ['python3', '-c', FIRST_CLOSER, String(port), file], undefined, ['-d']);
+  const argv = ['python3', '-c', FIRST_CLOSER, String(port), file, address];
+  await execIn(engine, containerId, argv, undefined, ['-d']);
   return {
     heard: () =>
       waitFor(

@@ -43,7 +43,7 @@ export interface SshEngine {
  */
 export async function startSshEngine(
   port: number,
-  options: { maxStartups?: string } = {},
+  options: { maxStartups?: string; sshdLines?: readonly string[] } = {},
 ): Promise<SshEngine> {
   const dir = mkdtempSync(join(tmpdir(), 'portpilot-sshd-'));
   for (const key of ['host_key', 'client_key']) {
@@ -78,6 +78,8 @@ export async function startSshEngine(
       // sshd's default (10:30:100) unless asked: the forwarder holds one connection, however busy; a
       // docker CLI call per connection (the bench's baseline) needs more.
       ...(options.maxStartups ? [`MaxStartups ${options.maxStartups}`] : []),
+      // What a test asks of sshd besides (`AllowTcpForwarding no`, say).
+      ...(options.sshdLines ?? []),
       'LogLevel ERROR',
       '',
     ].join('\n'),

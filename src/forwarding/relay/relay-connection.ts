@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { errorMessage } from '../../common/errors.js';
 import type { Log } from '../../common/log.js';
 import type { Docker } from '../../runtime/docker.js';
@@ -6,6 +6,7 @@ import type { RunningProcess } from '../../runtime/process-runner.js';
 import { readInto } from './read-into.js';
 import { relayStderrEvent } from './exec/exec-relay.js';
 import { shortId } from '../../common/short-id.js';
+import { HOST_DIALER, type ContainerDialer } from './container-dialer.js';
 
 /**
  * Where one host connection goes: the container's IP, a helper in its network namespace, its relay
@@ -16,6 +17,8 @@ export type RelayTarget =
       path: 'direct';
       host: string;
       port: number;
+      /** How `host` is dialled: from this host when absent, or through the SSH link. */
+      dialer?: ContainerDialer;
       /**
        * Where a connection goes when this address refuses it (an IPv6-only server dialled at the
        * container's IPv4 address), and who is told; without it a refusal resets the client.
@@ -113,19 +116,40 @@ function cutShort(client: Socket): boolean {
   return !client.readableEnded || !client.writableFinished;
 }
 
-function relayDirect(
+async function relayDirect(
   client: Socket,
   target: Extract<RelayTarget, { path: 'direct' }>,
   deps: RelayDeps,
 ): Promise<void> {
+  const dialer = target.dialer ?? HOST_DIALER;
+  let upstream: Socket | null = null;
+  // Reads start only once the socket is connected, after `upstream` is set.
+  const onread = readInto(client, () => upstream as Socket);
+  const options = { allowHalfOpen: true, noDelay: true, onread };
+  try {
+    upstream = await dialer.dial(target.host, target.port, options);
+  } catch (error) {
+    deps.log?.(`cannot connect to ${target.host}:${target.port}`, { error: errorMessage(error) });
+    reset(client);
+    return;
+  }
+  if (upstream.destroyed || client.destroyed) {
+    if (upstream.destroyed)
+      deps.log?.(`cannot connect to ${target.host}:${target.port}`, { via: dialer.via });
+    reset(upstream);
+    reset(client);
+    return;
+  }
+  return carryDirect(client, upstream, target, deps);
+}
+
+function carryDirect(
+  client: Socket,
+  upstream: Socket,
+  target: Extract<RelayTarget, { path: 'direct' }>,
+  deps: RelayDeps,
+): Promise<void> {
   return new Promise((resolve) => {
-    const upstream: Socket = connect({
-      host: target.host,
-      port: target.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      onread: readInto(client, () => upstream),
-    });
     const ends = settleWhenClosed(client, upstream, resolve);
     let connected = false;
     const onClientError = () => reset(upstream);
@@ -147,12 +171,14 @@ function relayDirect(
     // pipe() carries backpressure and turns the client's EOF into end() (a FIN) on the server's
     // side; the server's bytes come through readInto, and its EOF is passed on here. With a
     // fallback, the client's bytes wait in its socket until the server has accepted.
-    upstream.once('connect', () => {
+    const onConnect = () => {
       connected = true;
       if (!target.refused) return;
       if (client.destroyed) upstream.destroy();
       else client.pipe(upstream);
-    });
+    };
+    if (upstream.connecting) upstream.once('connect', onConnect);
+    else onConnect();
     if (!target.refused) client.pipe(upstream);
     upstream.once('end', () => client.end());
   });

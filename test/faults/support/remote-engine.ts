@@ -7,8 +7,8 @@ import * as shared from '../../support/remote-engine.js';
 export type { SshEngine } from '../../support/remote-engine.js';
 
 /** An sshd on a free loopback port that makes this machine's engine a remote one (see test/support). */
-export async function startSshEngine(): Promise<shared.SshEngine> {
-  return shared.startSshEngine(await freeHostPort());
+export async function startSshEngine(sshdLines: readonly string[] = []): Promise<shared.SshEngine> {
+  return shared.startSshEngine(await freeHostPort(), { sshdLines });
 }
 
 /** The host pids of the ssh clients connected (or connecting) to this sshd's port, whoever ran them. */

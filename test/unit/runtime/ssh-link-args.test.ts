@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LINK_HOLD_COMMAND, sshLinkArgs, sshProbeArgs } from '../../../src/runtime/ssh-link-args.js';
+import {
+  LINK_HOLD_COMMAND,
+  sshDialForwardArgs,
+  sshLinkArgs,
+  sshProbeArgs,
+} from '../../../src/runtime/ssh-link-args.js';
 
 describe('sshLinkArgs', () => {
   const target = { kind: 'ssh' as const, user: 'root', host: '127.0.0.1', port: 2222 };
@@ -30,5 +35,31 @@ describe('sshLinkArgs', () => {
     expect(args.slice(-3, -1)).toEqual(['--', '127.0.0.1']);
     expect(args.at(-1)).toMatch(/^docker context inspect --format/);
     expect(args).toContain('BatchMode=yes');
+  });
+});
+
+describe('the link as the master of its control socket', () => {
+  const target = { kind: 'ssh' as const, user: 'root', host: 'build-box', port: 2222 };
+
+  it('makes the link the master of a control socket of its own, saying why sshd refuses a channel', () => {
+    const args = sshLinkArgs(target, '/s/abc.engine.sock', '/var/run/docker.sock', '/s/abc.engine.ctl');
+    expect(args).toContain('ControlMaster=yes');
+    expect(args).toContain('ControlPath=/s/abc.engine.ctl');
+    expect(args).toContain('LogLevel=INFO');
+    expect(args).not.toContain('ControlPath=none');
+    expect(args.slice(-3)).toEqual(['--', 'build-box', LINK_HOLD_COMMAND]);
+  });
+
+  it('adds and withdraws a forward of a private socket to a container address through it', () => {
+    const add = sshDialForwardArgs(target, '/s/c.ctl', 'forward', '/s/d-1.sock', '172.17.0.2', 8080);
+    expect(add[add.indexOf('-O') + 1]).toBe('forward');
+    expect(add[add.indexOf('-L') + 1]).toBe('/s/d-1.sock:172.17.0.2:8080');
+    expect(add).toContain('ControlPath=/s/c.ctl');
+    // A client of the master, never a master of its own.
+    expect(add).toContain('ControlMaster=no');
+    expect(add.slice(-2)).toEqual(['--', 'build-box']);
+    const cancel = sshDialForwardArgs(target, '/s/c.ctl', 'cancel', '/s/d-1.sock', 'fd00::2', 80);
+    expect(cancel[cancel.indexOf('-O') + 1]).toBe('cancel');
+    expect(cancel[cancel.indexOf('-L') + 1]).toBe('/s/d-1.sock:[fd00::2]:80');
   });
 });

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { connect as dial, isIPv6, type OnReadOpts, type Socket } from 'node:net';
+import { isIPv6, type OnReadOpts, type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { ForwarderError, errorMessage } from '../../../common/errors.js';
 import type { Docker } from '../../../runtime/docker.js';
 import { endStdinThenSignal, type RunningProcess } from '../../../runtime/process-runner.js';
 import { readInto } from '../read-into.js';
+import { HOST_DIALER, type ContainerDialer } from '../container-dialer.js';
 import {
   AGENT_STATUS_CONNECTED,
   AGENT_TOKEN_BYTES,
@@ -42,6 +43,8 @@ export interface RelayAgentOptions {
   hostAddress: string | null;
   interpreter: AgentInterpreter;
   log: Log;
+  /** How the forwarder dials the agent: from the host when absent, or through the SSH link. */
+  dialer?: ContainerDialer;
 }
 
 /** How long the agent has to report its port: one exec and an interpreter's start-up. */
@@ -95,7 +98,8 @@ export async function startRelayAgent(
     options.log(`cannot start the ${where}: ${errorMessage(error)}`);
     return null;
   }
-  const agent = new DockerRelayAgent(exec, options.containerAddress, token, where, options.log);
+  const dialer = options.dialer ?? HOST_DIALER;
+  const agent = new DockerRelayAgent(exec, options.containerAddress, token, where, options.log, dialer);
   exec.stdin.on('error', () => {});
   exec.stdin.write(`${token.toString('hex')}\n`);
   const { port, said } = await readPort(exec);
@@ -135,6 +139,7 @@ class DockerRelayAgent implements RelayAgent {
     private readonly token: Buffer,
     private readonly where: string,
     private readonly log: Log,
+    private readonly dialer: ContainerDialer,
   ) {
     exec.stderr.setEncoding('utf8');
     exec.stderr.on('data', (chunk: string) => {
@@ -166,37 +171,48 @@ class DockerRelayAgent implements RelayAgent {
     return this.stderr.trim();
   }
 
-  connect(address: string, port: number, destination?: Socket): Promise<Socket> {
-    if (!this.alive) return Promise.reject(new ForwarderError(`the ${this.where} is not running`));
+  async connect(address: string, port: number, destination?: Socket): Promise<Socket> {
+    if (!this.alive) throw new ForwarderError(`the ${this.where} is not running`);
     const header = encodeAgentHeader(this.token, address, port);
     const target = `${address.includes(':') ? `[${address}]` : address}:${port}`;
-    return new Promise((resolve, reject) => {
-      let answered = false;
-      const forward = destination ? readInto(destination, () => socket) : null;
-      // The first read starts with the agent's status byte; whatever follows it is the target's.
-      const onread: OnReadOpts | undefined = forward
-        ? {
-            buffer: forward.buffer,
-            callback: (length, buffer) => {
-              if (answered) return forward.callback(length, buffer);
-              answered = true;
-              onData(Buffer.from(buffer.subarray(0, length)));
-              return true;
-            },
-          }
-        : undefined;
-      const socket: Socket = dial({
-        host: this.host,
-        port: this.port,
+    let socket: Socket | null = null;
+    // The first read starts with the agent's status byte; whatever follows it is the target's.
+    let onFirst: ((chunk: Buffer) => void) | null = null;
+    const forward = destination ? readInto(destination, () => socket as Socket) : null;
+    const onread: OnReadOpts | undefined = forward
+      ? {
+          buffer: forward.buffer,
+          callback: (length, buffer) => {
+            if (onFirst === null) return forward.callback(length, buffer);
+            const first = onFirst;
+            onFirst = null;
+            first(Buffer.from(buffer.subarray(0, length)));
+            return true;
+          },
+        }
+      : undefined;
+    const unreachable = (error: Error) =>
+      new ForwarderError(`cannot reach the ${this.where} at ${this.host}:${this.port}: ${error.message}`, {
+        cause: error,
+      });
+    try {
+      socket = await this.dialer.dial(this.host, this.port, {
         allowHalfOpen: true,
         noDelay: true,
         ...(onread ? { onread } : {}),
       });
+    } catch (error) {
+      throw unreachable(error as Error);
+    }
+    if (socket.destroyed) throw unreachable(new Error('the connection failed'));
+    const dialled = socket;
+    return new Promise((resolve, reject) => {
       const settle = (error: Error | null, chunk?: Buffer) => {
         clearTimeout(timer);
-        socket.off('data', onData).off('end', onEnd).off('error', onError);
+        onFirst = null;
+        dialled.off('data', onData).off('end', onEnd).off('error', onError);
         if (error) {
-          socket.destroy();
+          dialled.destroy();
           reject(error);
           return;
         }
@@ -205,10 +221,10 @@ class DockerRelayAgent implements RelayAgent {
           if (rest.length > 0) destination.write(rest);
         } else {
           // Back in the stream for the caller to read.
-          socket.pause();
-          if (rest.length > 0) socket.unshift(rest);
+          dialled.pause();
+          if (rest.length > 0) dialled.unshift(rest);
         }
-        resolve(socket);
+        resolve(dialled);
       };
       const onData = (chunk: Buffer) => {
         const status = chunk[0] ?? AGENT_STATUS_CONNECTED;
@@ -216,23 +232,16 @@ class DockerRelayAgent implements RelayAgent {
         else
           settle(new ForwarderError(`the ${this.where} cannot connect to ${target}: ${errnoName(status)}`));
       };
+      onFirst = onData;
       const onEnd = () =>
         settle(new ForwarderError(`the ${this.where} closed the connection to ${target} unanswered`));
-      const onError = (error: Error) =>
-        settle(
-          new ForwarderError(
-            `cannot reach the ${this.where} at ${this.host}:${this.port}: ${error.message}`,
-            {
-              cause: error,
-            },
-          ),
-        );
+      const onError = (error: Error) => settle(unreachable(error));
       const timer = setTimeout(
         () => settle(new ForwarderError(`the ${this.where} did not answer for ${target} in time`)),
         AGENT_CONNECT_TIMEOUT_MS,
       );
-      socket.on('data', onData).once('end', onEnd).once('error', onError);
-      socket.write(header);
+      dialled.on('data', onData).once('end', onEnd).once('error', onError);
+      dialled.write(header);
     });
   }
 
