@@ -7,6 +7,7 @@ import {
   MUX_MAGIC,
   MUX_MAX_PAYLOAD_BYTES,
 } from './mux-codec.js';
+import { MUX_AGENT_STREAM_FIRST, MUX_REVERSE_FRAME_TYPES } from './mux-reverse-codec.js';
 
 /**
  * Past this many bytes waiting for stdout, the agent stops reading its sockets until the host has
@@ -28,6 +29,10 @@ const VALUES = {
   MUX_LISTENER_TICK_MS,
   ...Object.fromEntries(
     Object.entries(MUX_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
+  ),
+  MUX_AGENT_STREAM_FIRST,
+  ...Object.fromEntries(
+    Object.entries(MUX_REVERSE_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
   ),
 };
 

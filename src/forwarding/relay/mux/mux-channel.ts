@@ -52,6 +52,9 @@ export class MuxChannel implements StreamChannel {
   /** Told once when the channel dies, and whenever its last stream is forgotten. */
   onIdle: (() => void) | null = null;
   private onListeners: ((tables: string) => void) | null = null;
+  /** Who takes the frames of the types added on top of the streams (see handleFrames). */
+  private readonly frameHandlers = new Map<number, (frame: MuxFrame) => void>();
+  private readonly deathWatchers: ((reason: string) => void)[] = [];
 
   private constructor(
     private readonly exec: RunningProcess,
@@ -142,6 +145,33 @@ export class MuxChannel implements StreamChannel {
     this.send(T.WATCH_LISTENERS, 0);
   }
 
+  /** Hands every frame of `types` from the agent to `handler` (reverse ports: mux-reverse.ts). */
+  handleFrames(types: readonly number[], handler: (frame: MuxFrame) => void): void {
+    for (const type of types) this.frameHandlers.set(type, handler);
+  }
+
+  /** Tells `watcher` (once) why the channel died, after its streams have been reset. */
+  onDeath(watcher: (reason: string) => void): void {
+    if (this.dead !== null) watcher(this.dead);
+    else this.deathWatchers.push(watcher);
+  }
+
+  /** Whether stream `id` is open on the channel. */
+  hasStream(id: number): boolean {
+    return this.streams.has(id);
+  }
+
+  /**
+   * Carries `socket` as stream `id`, one the agent opened and the caller has answered (a reverse
+   * port's accepted connection): relayed from now on as any stream is.
+   */
+  adopt(id: number, socket: Socket, target: string): MuxRelay {
+    if (!this.alive) throw new ForwarderError(`the ${this.options.where} is not running`);
+    const stream = new MuxStream(id, socket, this, target);
+    this.streams.set(id, stream);
+    return { finished: stream.pipe() };
+  }
+
   send(type: number, stream: number, payload?: Buffer): void {
     if (this.dead !== null || this.exec.stdin.writableEnded) return;
     this.exec.stdin.write(encodeFrame(type, stream, payload));
@@ -180,6 +210,8 @@ export class MuxChannel implements StreamChannel {
   }
 
   private dispatch(frame: MuxFrame): void {
+    const handler = this.frameHandlers.get(frame.type);
+    if (handler) return handler(frame);
     if (frame.type === T.LISTENERS) this.onListeners?.(frame.payload.toString('latin1'));
     if (frame.stream === 0) return;
     this.streams.get(frame.stream)?.receive(frame);
@@ -199,6 +231,7 @@ export class MuxChannel implements StreamChannel {
     const streams = [...this.streams.values()];
     this.streams.clear();
     for (const stream of streams) stream.channelDead(reason);
+    for (const watcher of this.deathWatchers.splice(0)) watcher(reason);
     this.onIdle?.();
   }
 }
