@@ -18,6 +18,7 @@ import {
   encodeAccept,
 } from '../../src/forwarding/relay/mux/mux-reverse-codec.js';
 import { MuxReverse } from '../../src/forwarding/relay/mux/mux-reverse.js';
+import { OnDemandMux } from '../../src/forwarding/relay/mux/mux-on-demand.js';
 import { serveReversePortOverMux } from '../../src/forwarding/reverse-relay.js';
 import { localRunner, type RunningProcess } from '../../src/runtime/process-runner.js';
 
@@ -223,6 +224,40 @@ describe.each(['python3', 'perl'] as const)('reverse ports over the %s mux agent
     served.close();
   });
 });
+
+describe.each(['python3', 'perl'] as const)(
+  'reverse ports over a %s mux channel that dies',
+  (interpreter) => {
+    it('listen again on the next channel', async () => {
+      const started: RunningProcess[] = [];
+      const mux = new OnDemandMux(
+        async () => {
+          const [file = '', ...args] = muxAgentArgv(interpreter as AgentInterpreter);
+          const exec = localRunner.spawn(file, args);
+          started.push(exec);
+          return MuxChannel.start(exec, { where: `mux agent (${interpreter})`, log });
+        },
+        { idleMs: 60_000, retryMinMs: 50 },
+      );
+      const reverse = new MuxReverse({ hold: () => mux.hold(), where: 'this machine', retryMinMs: 50 });
+      const containerPort = await freePort();
+      const served = serveReversePortOverMux(reverse, { hostPort: hostEcho, containerPort });
+      expect(await served.listening).toBeNull();
+      started[0]?.terminate('SIGKILL');
+      await waitUntil(() => started.length === 2 && mux.running);
+      const toHost = bytes(100_000, 5);
+      let back: Buffer | null = null;
+      await waitUntil(async () => {
+        back = await exchange(containerPort, toHost).catch(() => null);
+        return back !== null;
+      });
+      expect((back as Buffer | null)?.subarray(fromHost.length + 1).toString()).toBe(sha256(toHost));
+      served.close();
+      reverse.close();
+      await mux.close();
+    });
+  },
+);
 
 /** An agent played by the test: what it is sent, and a way to send the host frames. */
 function fakeAgent() {
