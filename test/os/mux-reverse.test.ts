@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -258,6 +259,60 @@ describe.each(['python3', 'perl'] as const)(
     });
   },
 );
+
+/** CPU seconds (user + system) the process has used. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+describe.each(['python3', 'perl'] as const)('a %s mux agent out of descriptors', (interpreter) => {
+  it('resets the connections it cannot take, without spinning, and takes them again once some close', async () => {
+    const [file = '', ...args] = muxAgentArgv(interpreter as AgentInterpreter);
+    const exec = localRunner.spawn('prlimit', ['--nofile=16', '--', file, ...args]);
+    const channel = await MuxChannel.start(exec, { where: `mux agent (${interpreter})`, log });
+    if (!channel) throw new Error(`the ${interpreter} mux agent did not start: ${logs.join('; ')}`);
+    const reverse = new MuxReverse({ hold: () => Promise.resolve(channel), where: 'this machine' });
+    // Holds every connection open until told.
+    const held: Socket[] = [];
+    const holder = createServer((socket) => {
+      socket.on('error', () => undefined);
+      held.push(socket);
+    });
+    const containerPort = await freePort();
+    const served = serveReversePortOverMux(reverse, { hostPort: await listen(holder), containerPort });
+    expect(await served.listening).toBeNull();
+    const outcomes = await Promise.all(
+      Array.from({ length: 24 }, async () => {
+        const socket = connect({ host: '127.0.0.1', port: containerPort });
+        socket.on('error', () => undefined);
+        const outcome = await Promise.race([
+          new Promise<string>((resolve) => socket.once('close', () => resolve('reset'))),
+          sleep(3_000).then(() => 'open'),
+        ]);
+        return { socket, outcome };
+      }),
+    );
+    // Some were carried (held open by the host server), the rest reset: none left pending.
+    expect(outcomes.filter((one) => one.outcome === 'reset').length).toBeGreaterThan(0);
+    expect(held.length).toBe(outcomes.filter((one) => one.outcome === 'open').length);
+    const before = cpuSeconds(exec.pid ?? 0);
+    await sleep(1_000);
+    expect(cpuSeconds(exec.pid ?? 0) - before).toBeLessThan(0.5);
+    for (const { socket } of outcomes) socket.destroy();
+    for (const socket of held.splice(0)) socket.destroy();
+    await waitUntil(() => channel.openStreams === 0);
+    const next = connect({ host: '127.0.0.1', port: containerPort });
+    next.on('error', () => undefined);
+    await waitUntil(() => held.length === 1);
+    expect(channel.alive, logs.join('; ')).toBe(true);
+    next.destroy();
+    holder.close();
+    served.close();
+    reverse.close();
+    await channel.close();
+  });
+});
 
 /** An agent played by the test: what it is sent, and a way to send the host frames. */
 function fakeAgent() {

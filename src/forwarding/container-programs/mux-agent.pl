@@ -5,6 +5,8 @@
 # not backed up.
 use strict;
 use POSIX ();
+# Loaded now: %! would load it at its first use, which out of descriptors cannot open it, and hangs.
+use Errno ();
 # perl-base lacks Time::HiRes: without it the listener tick runs on whole seconds.
 BEGIN { eval { require Time::HiRes; Time::HiRes->import('time'); 1 } }
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
@@ -135,12 +137,17 @@ my $agent_first = '@@MUX_AGENT_STREAM_FIRST@@';
 # A listener: { id, fh, fd }; an accepted connection waiting for the host: its handle by stream id.
 my (%listeners, %accepted);
 my $reverse_next = $agent_first;
-# "EADDRINUSE (Address already in use)", as the python agent says it: the host reads the name.
+# A descriptor kept spare: out of descriptors, a listener's next connection is accepted on it and
+# reset at once, not left pending (its listener would wake the loop without end meanwhile).
+my $spare;
+undef $spare unless open($spare, '<', '/dev/null');
+# "EADDRINUSE (Address already in use)", as the python agent says it: the host reads the name. "$!",
+# not POSIX::strerror, which out of descriptors cannot load its code, and hangs.
 sub errno_reason {
   my ($code) = @_;
   local $! = $code;
   my ($name) = grep { $!{$_} } keys %!;
-  ($name // 'E?') . ' (' . POSIX::strerror($code) . ')';
+  ($name // 'E?') . " ($!)";
 }
 sub reverse_listen {
   my ($lid, $payload) = @_;
@@ -167,7 +174,10 @@ sub reverse_accept {
   my ($listener) = @_;
   for (1 .. 16) {
     my $conn;
-    return unless accept($conn, $listener->{fh});
+    unless (accept($conn, $listener->{fh})) {
+      reverse_shed($listener) if ($!{EMFILE} || $!{ENFILE}) && $spare;
+      return;
+    }
     fcntl($conn, F_SETFL, fcntl($conn, F_GETFL, 0) | O_NONBLOCK);
     setsockopt($conn, IPPROTO_TCP, TCP_NODELAY, 1);
     my $sid = $reverse_next;
@@ -175,6 +185,12 @@ sub reverse_accept {
     $accepted{$sid} = $conn;
     frame($ACCEPT, $sid, pack('N', $listener->{id}));
   }
+}
+sub reverse_shed {
+  my ($listener) = @_;
+  close $spare;
+  if (accept(my $conn, $listener->{fh})) { setsockopt($conn, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)); close $conn }
+  undef $spare unless open($spare, '<', '/dev/null');
 }
 sub reverse_frame {
   my ($kind, $id, $payload) = @_;

@@ -210,6 +210,12 @@ ACCEPT, ACCEPT_OK, ACCEPT_FAIL = '@@MUX_ACCEPT@@', '@@MUX_ACCEPT_OK@@', '@@MUX_A
 REVERSE_KINDS = (LISTEN, LISTEN_OK, LISTEN_FAIL, UNLISTEN, ACCEPT, ACCEPT_OK, ACCEPT_FAIL)
 AGENT_FIRST = '@@MUX_AGENT_STREAM_FIRST@@'
 listeners, accepted, reverse_next = {}, {}, [AGENT_FIRST]
+# A descriptor kept spare: out of descriptors, a listener's next connection is accepted on it and
+# reset at once, not left pending (its listener would wake the loop without end meanwhile).
+try:
+    spare = [os.open('/dev/null', os.O_RDONLY)]
+except OSError:
+    spare = [None]
 
 class Listener:
     __slots__ = ('id', 'sock')
@@ -242,7 +248,9 @@ def reverse_accept(listener):
     for _ in range(16):
         try:
             conn, _ = listener.sock.accept()
-        except OSError:
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE) and spare[0] is not None:
+                reverse_shed(listener)
             return
         conn.setblocking(False)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -250,6 +258,19 @@ def reverse_accept(listener):
         reverse_next[0] = sid + 1 if sid < 0xFFFFFFFF else AGENT_FIRST
         accepted[sid] = conn
         frame(ACCEPT, sid, listener.id.to_bytes(4, 'big'))
+
+def reverse_shed(listener):
+    os.close(spare[0])
+    try:
+        conn, _ = listener.sock.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        conn.close()
+    except OSError:
+        pass
+    try:
+        spare[0] = os.open('/dev/null', os.O_RDONLY)
+    except OSError:
+        spare[0] = None
 
 def reverse_frame(kind, sid, payload):
     if kind == LISTEN:
