@@ -24,6 +24,8 @@ export function forwarderFiles(paths: StatePaths, containerId: string) {
     log: `${base}.log`,
     spawnLock: `${base}.spawn`,
     spec: `${base}.spec.json`,
+    /** Which path serves each reverse port (see reverse-paths.ts). */
+    reverse: `${base}.reverse.json`,
   };
 }
 
@@ -110,6 +112,8 @@ export async function listMarkedContainers(paths: StatePaths): Promise<string[]>
 export async function forgetForwarder(paths: StatePaths, containerId: string): Promise<void> {
   const files = forwarderFiles(paths, containerId);
   await Promise.all(
-    [files.log, `${files.log}.1`, files.spec, files.marker].map((file) => rm(file, { force: true })),
+    [files.log, `${files.log}.1`, files.spec, files.marker, files.reverse].map((file) =>
+      rm(file, { force: true }),
+    ),
   );
 }

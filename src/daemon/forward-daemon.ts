@@ -175,6 +175,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
     docker,
     log,
     relayPath: spec.relayPath,
+    paths,
     owner: {
       containerId: container.id,
       containerName: container.name,
@@ -182,7 +183,7 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       since: startedAt,
     },
   });
-  reverse.serve(primary.netns, primary.hostNetwork);
+  await reverse.serve(primary);
   reportReady({ ok: true, pid: process.pid });
   return {
     supervisor,

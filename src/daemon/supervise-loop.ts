@@ -120,7 +120,7 @@ export async function superviseUntilDone(
           source = await createListenerSource(docker, container);
           const fresh = await targetOf(docker, container, source, wantedPaths(spec.relayPath, log));
           await supervisor.refresh(container.id, fresh);
-          started.reverse.serve(fresh.netns, fresh.hostNetwork);
+          await started.reverse.serve(fresh);
           source = reportedSource(source, fresh);
           log.info({ directAddresses: fresh.directAddresses }, 'forwarding to the restarted container');
         } catch (refreshError) {
@@ -136,7 +136,7 @@ export async function superviseUntilDone(
     await sleep(pauseMs, undefined, { signal: wake.signal }).catch(() => undefined);
   }
   log.info({ reason: stopping }, 'forwarder stopping');
-  started.reverse.close();
+  await started.reverse.end();
   await supervisor.shutdown(stopping ?? 'stopped');
   await removeMarker(paths, spec.containerId, process.pid).catch(() => undefined);
   await rm(forwarderFiles(paths, spec.containerId).spec, { force: true }).catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { Log } from '../common/log.js';
 import type { ReversePort } from '../config/reverse-ports.js';
+import type { MuxReverse } from './relay/mux/mux-reverse.js';
 import type { NamespaceHelper } from './relay/netns/namespace-helper.js';
 import type { ReverseListener } from './relay/netns/reverse-listeners.js';
 import { relayConnection, type RelayDeps } from './relay/relay-connection.js';
@@ -35,6 +36,24 @@ export function serveReversePort(
       void relayConnection(socket, target, deps);
     }),
   );
+  return servedBy(port, listeners);
+}
+
+/**
+ * Serves a reverse port over the container's mux channel (see MuxReverse), where no namespace helper
+ * can: the mux agent listens on the container's loopback at `containerPort` (and ::1 where it has
+ * IPv6), and each connection accepted there is a stream the agent opens, connected here to the
+ * host's 127.0.0.1:`hostPort` (nothing listening there: the container's connection is reset).
+ */
+export function serveReversePortOverMux(reverse: MuxReverse, port: ReversePort): ServedReversePort {
+  const listeners = REVERSE_LISTEN_ADDRESSES.map((address) =>
+    reverse.listen(address, port.containerPort, REVERSE_HOST, port.hostPort),
+  );
+  return servedBy(port, listeners);
+}
+
+/** The served port of its listeners: IPv4 first, whose listening is the port's. */
+function servedBy(port: ReversePort, listeners: ReverseListener[]): ServedReversePort {
   const [ipv4] = listeners as [ReverseListener, ReverseListener];
   return {
     port,

@@ -84,10 +84,11 @@ describe("reverse ports: the host's loopback reached from inside the container (
     ).rejects.toThrow();
   });
 
-  it('is listed by ports --json with direction "reverse"', async () => {
+  it('is listed by ports --json with direction "reverse", served by the namespace helper', async () => {
     const rows = await portsJson(stateDir, ['--container-id', container.id]);
     const reverse = rows.filter((row) => (row as { direction?: string }).direction === 'reverse');
     expect(reverse.map((row) => row.containerPort).sort()).toEqual([containerPort, refusedPort].sort());
+    expect(reverse.map((row) => row.path)).toEqual(['netns', 'netns']);
     expect(reverse.find((row) => row.containerPort === containerPort)?.hostPort).toBe(hostPort);
     for (const row of rows)
       expect(['forward', 'reverse']).toContain((row as { direction?: string }).direction);
@@ -104,6 +105,30 @@ describe("reverse ports: the host's loopback reached from inside the container (
     await expect(
       connectInContainer(container.id, '127.0.0.1', containerPort, Buffer.from('x')),
     ).rejects.toThrow();
+  });
+
+  it('is served over the mux channel with --relay-path mux, and listed so', async () => {
+    // down stopped the first one.
+    container = await scope.start(TEST_IMAGES.debian.tag);
+    const { run, line } = await runUp(stateDir, [
+      '--container-id',
+      container.id,
+      '--auto-forward',
+      '--relay-path',
+      'mux',
+      '--reverse-port',
+      `${hostPort}:${containerPort}`,
+    ]);
+    expect(line.outcome, `${run.stdout}\n${run.stderr}`).toBe('success');
+    await waitFor(() => isListeningInContainer(container.id, '127.0.0.1', containerPort), 10_000);
+    const payload = deterministicBytes(256 * 1024);
+    const answer = await connectInContainer(container.id, '127.0.0.1', containerPort, payload);
+    expect(answer.subarray(0, 5).toString()).toBe('host:');
+    expect(answer.subarray(5).equals(Buffer.from(payload).reverse())).toBe(true);
+    const rows = await portsJson(stateDir, ['--container-id', container.id]);
+    expect(rows.filter((row) => row.direction === 'reverse').map((row) => row.path)).toEqual(['mux']);
+    const down = await runCli(stateDir, ['down', '--container-id', container.id]);
+    expect(down.exitCode, down.stderr).toBe(0);
   });
 
   it('says why in a failed event where the namespace helper is ruled out (--relay-path exec)', async () => {
@@ -131,7 +156,7 @@ describe("reverse ports: the host's loopback reached from inside the container (
         reverse.find((event) => event.type === 'failed' && event.containerPort === containerPort) ?? null
       );
     }, 10_000);
-    expect(failed.reason).toMatch(/--relay-path exec rules out the namespace helper/);
+    expect(failed.reason).toMatch(/--relay-path exec rules out the namespace helper and the mux channel/);
     const down = await runCli(stateDir, ['down', '--container-id', container.id]);
     expect(down.exitCode, down.stderr).toBe(0);
   });

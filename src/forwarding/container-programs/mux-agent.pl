@@ -5,11 +5,13 @@
 # not backed up.
 use strict;
 use POSIX ();
+# Loaded now: %! would load it at its first use, which out of descriptors cannot open it, and hangs.
+use Errno ();
 # perl-base lacks Time::HiRes: without it the listener tick runs on whole seconds.
 BEGIN { eval { require Time::HiRes; Time::HiRes->import('time'); 1 } }
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
 use Socket qw(AF_INET AF_INET6 SOCK_STREAM SOL_SOCKET SO_ERROR SO_LINGER IPPROTO_IP IPPROTO_TCP
-  TCP_NODELAY SHUT_WR inet_pton pack_sockaddr_in pack_sockaddr_in6);
+  TCP_NODELAY SHUT_WR inet_pton pack_sockaddr_in pack_sockaddr_in6 SO_REUSEADDR SOMAXCONN);
 my ($magic, $max_payload, $window, $data_bytes) = ('@@MUX_MAGIC@@', '@@MUX_MAX_PAYLOAD_BYTES@@', '@@MUX_INITIAL_WINDOW_BYTES@@', '@@MUX_DATA_FRAME_BYTES@@');
 my ($out_high, $connect_timeout_s) = ('@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOUT_S@@');
 my ($OPEN, $OPEN_OK, $OPEN_FAIL, $DATA) = ('@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@');
@@ -247,8 +249,89 @@ sub send_report {
   }
 }
 
+# Reverse ports: listeners on this namespace's loopback that the host asked for (LISTEN). Each
+# connection accepted there is a stream this agent opens (ACCEPT, ids from $agent_first up, apart
+# from the host's), left unread until the host has connected it on its side (ACCEPT_OK: a stream like
+# any other from then on) or could not (ACCEPT_FAIL: the connection is reset).
+my ($LISTEN, $LISTEN_OK, $LISTEN_FAIL, $UNLISTEN) = ('@@MUX_LISTEN@@', '@@MUX_LISTEN_OK@@', '@@MUX_LISTEN_FAIL@@', '@@MUX_UNLISTEN@@');
+my ($ACCEPT, $ACCEPT_OK, $ACCEPT_FAIL) = ('@@MUX_ACCEPT@@', '@@MUX_ACCEPT_OK@@', '@@MUX_ACCEPT_FAIL@@');
+my %reverse_kinds = map { $_ => 1 } ($LISTEN, $LISTEN_OK, $LISTEN_FAIL, $UNLISTEN, $ACCEPT, $ACCEPT_OK, $ACCEPT_FAIL);
+my $agent_first = '@@MUX_AGENT_STREAM_FIRST@@';
+# A listener: { id, fh, fd }; an accepted connection waiting for the host: its handle by stream id.
+my (%listeners, %accepted);
+my $reverse_next = $agent_first;
+# A descriptor kept spare: out of descriptors, a listener's next connection is accepted on it and
+# reset at once, not left pending (its listener would wake the loop without end meanwhile).
+my $spare;
+undef $spare unless open($spare, '<', '/dev/null');
+# "EADDRINUSE (Address already in use)", as the python agent says it: the host reads the name. "$!",
+# not POSIX::strerror, which out of descriptors cannot load its code, and hangs.
+sub errno_reason {
+  my ($code) = @_;
+  local $! = $code;
+  my ($name) = grep { $!{$_} } keys %!;
+  ($name // 'E?') . " ($!)";
+}
+sub reverse_listen {
+  my ($lid, $payload) = @_;
+  return frame($LISTEN_FAIL, $lid, 'malformed LISTEN') if $listeners{$lid} || length $payload < 3;
+  my ($port, $address) = (unpack('n', $payload), substr($payload, 2));
+  # The container's loopback only: a reverse port is never offered to the container's network.
+  return frame($LISTEN_FAIL, $lid, 'EINVAL (not a loopback address)') unless $address eq '127.0.0.1' || $address eq '::1';
+  my $family = $address eq '::1' ? AF_INET6 : AF_INET;
+  my $raw = inet_pton($family, $address);
+  my $fh;
+  return frame($LISTEN_FAIL, $lid, errno_reason($! + 0)) unless socket($fh, $family, SOCK_STREAM, 0);
+  setsockopt($fh, SOL_SOCKET, SO_REUSEADDR, 1);
+  my $where = $family == AF_INET ? pack_sockaddr_in($port, $raw) : pack_sockaddr_in6($port, $raw);
+  unless (bind($fh, $where) && listen($fh, SOMAXCONN)) {
+    my $code = $! + 0;
+    close $fh;
+    return frame($LISTEN_FAIL, $lid, errno_reason($code));
+  }
+  fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
+  $listeners{$lid} = { id => $lid, fh => $fh, fd => fileno($fh) };
+  frame($LISTEN_OK, $lid);
+}
+sub reverse_accept {
+  my ($listener) = @_;
+  for (1 .. 16) {
+    my $conn;
+    unless (accept($conn, $listener->{fh})) {
+      reverse_shed($listener) if ($!{EMFILE} || $!{ENFILE}) && $spare;
+      return;
+    }
+    fcntl($conn, F_SETFL, fcntl($conn, F_GETFL, 0) | O_NONBLOCK);
+    setsockopt($conn, IPPROTO_TCP, TCP_NODELAY, 1);
+    my $sid = $reverse_next;
+    $reverse_next = $sid < 0xFFFFFFFF ? $sid + 1 : $agent_first;
+    $accepted{$sid} = $conn;
+    frame($ACCEPT, $sid, pack('N', $listener->{id}));
+  }
+}
+sub reverse_shed {
+  my ($listener) = @_;
+  close $spare;
+  if (accept(my $conn, $listener->{fh})) { setsockopt($conn, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)); close $conn }
+  undef $spare unless open($spare, '<', '/dev/null');
+}
+sub reverse_frame {
+  my ($kind, $id, $payload) = @_;
+  return reverse_listen($id, $payload) if $kind == $LISTEN;
+  if ($kind == $UNLISTEN) {
+    my $listener = delete $listeners{$id} or return;
+    return close $listener->{fh};
+  }
+  return unless $kind == $ACCEPT_OK || $kind == $ACCEPT_FAIL;
+  my $conn = delete $accepted{$id} or return;
+  if ($kind == $ACCEPT_FAIL) { setsockopt($conn, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)); return close $conn }
+  my $s = { id => $id, fh => $conn, fd => fileno($conn), in => '', sent => 0, open => $window, taken => 0,
+    credit => $window };
+  $streams{$id} = $by_fd{$s->{fd}} = $s;
+}
 sub handle {
   my ($kind, $id, $payload) = @_;
+  return reverse_frame($kind, $id, $payload) if $reverse_kinds{$kind};
   return dgram_handle($kind, $id, $payload) if dgram_kind($kind);
   return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
   if ($kind == $WATCH) { ($watching, $last_tables) = (1, undef); return report() }
@@ -394,6 +477,7 @@ while (1) {
     vec($win, $s->{fd}, 1) = 1 if length $s->{in};
   }
   dgram_bits(\$rin, \$win, $room);
+  vec($rin, $_->{fd}, 1) = 1 for values %listeners;
   my $timeout = (grep { $_->{connecting} } values %streams) ? 1 : undef;
   if ($watching) {
     my $due = $next_report - time;
@@ -408,6 +492,7 @@ while (1) {
   # opened meanwhile may have a freed descriptor whose bits are not its own.
   my @all = values %streams;
   my @all_dgrams = values %dgrams;
+  my @listening = grep { vec($rout, $_->{fd}, 1) } values %listeners;
   read_stdin() if vec($rout, 0, 1);
   flush() if vec($wout, 1, 1);
   report() if $watching && time >= $next_report;
@@ -424,4 +509,5 @@ while (1) {
     pull($s) if $readable && ($streams{$s->{id}} || 0) == $s;
   }
   dgram_events($rout, $wout, @all_dgrams);
+  for my $listener (@listening) { reverse_accept($listener) if ($listeners{$listener->{id}} || 0) == $listener }
 }

@@ -1,12 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { noHelperReason } from '../../../src/daemon/reverse-ports.js';
+import { reversePathOf } from '../../../src/daemon/reverse-ports.js';
 
-describe('noHelperReason', () => {
-  it('says why a reverse port has no namespace helper to serve it', () => {
-    expect(noHelperReason(null, true)).toMatch(/on the host's network/);
-    expect(noHelperReason('exec', false)).toMatch(/--relay-path exec rules out the namespace helper/);
-    expect(noHelperReason('agent', false)).toMatch(/--relay-path agent rules out/);
-    expect(noHelperReason(null, false)).toMatch(/cannot enter the container's network namespace/);
-    expect(noHelperReason('netns', false)).toMatch(/cannot enter the container's network namespace/);
+const none = { netns: false, mux: false, hostNetwork: false };
+
+describe('reversePathOf', () => {
+  it('takes the namespace helper where one may run, else the mux channel', () => {
+    expect(reversePathOf({ ...none, netns: true, mux: true }, null)).toEqual({ path: 'netns' });
+    expect(reversePathOf({ ...none, mux: true }, null)).toEqual({ path: 'mux' });
+    expect(reversePathOf({ ...none, mux: true }, 'mux')).toEqual({ path: 'mux' });
+    expect(reversePathOf({ ...none, netns: true }, 'netns')).toEqual({ path: 'netns' });
+  });
+
+  it('says why a reverse port has nothing to serve it', () => {
+    const reason = (means: Partial<typeof none>, relayPath: Parameters<typeof reversePathOf>[1]) => {
+      const chosen = reversePathOf({ ...none, ...means }, relayPath);
+      return chosen.path === null ? chosen.reason : `served by ${chosen.path}`;
+    };
+    expect(reason({ hostNetwork: true, netns: true }, null)).toMatch(/on the host's network/);
+    expect(reason({}, 'exec')).toMatch(
+      /--relay-path exec rules out the namespace helper and the mux channel, which serve reverse ports/,
+    );
+    expect(reason({}, 'agent')).toMatch(/--relay-path agent rules out/);
+    expect(reason({}, null)).toMatch(/cannot enter the container's network namespace.*no python3 or perl/);
+    expect(reason({}, 'netns')).toMatch(/cannot enter the container's network namespace/);
+    expect(reason({}, 'mux')).toMatch(/^the container has no python3 or perl to run the mux agent$/);
   });
 });

@@ -14,6 +14,7 @@ import {
   MUX_DATAGRAM_QUEUE,
   MUX_DATAGRAM_QUEUE_BYTES,
 } from './mux-datagram-codec.js';
+import { MUX_AGENT_STREAM_FIRST, MUX_REVERSE_FRAME_TYPES } from './mux-reverse-codec.js';
 
 /**
  * Past this many bytes waiting for stdout, the agent stops reading its sockets until the host has
@@ -51,6 +52,10 @@ const VALUES = {
   MUX_DATAGRAM_BUFFER_BYTES,
   ...Object.fromEntries(
     Object.entries(MUX_DATAGRAM_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
+  ),
+  MUX_AGENT_STREAM_FIRST,
+  ...Object.fromEntries(
+    Object.entries(MUX_REVERSE_FRAME_TYPES).map(([name, type]) => [`MUX_${name}`, type] as const),
   ),
 };
 

@@ -56,6 +56,9 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
   /** Told once when the channel dies, and whenever its last stream is forgotten. */
   onIdle: (() => void) | null = null;
   private onListeners: ((frame: ReportFrame) => void) | null = null;
+  /** Who takes the frames of the types added on top of the streams (see handleFrames). */
+  private readonly frameHandlers = new Map<number, (frame: MuxFrame) => void>();
+  private readonly deathWatchers: ((reason: string) => void)[] = [];
 
   private constructor(
     private readonly exec: RunningProcess,
@@ -163,6 +166,33 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
     this.send(T.WATCH_LISTENER_CHANGES, 0);
   }
 
+  /** Hands every frame of `types` from the agent to `handler` (reverse ports: mux-reverse.ts). */
+  handleFrames(types: readonly number[], handler: (frame: MuxFrame) => void): void {
+    for (const type of types) this.frameHandlers.set(type, handler);
+  }
+
+  /** Tells `watcher` (once) why the channel died, after its streams have been reset. */
+  onDeath(watcher: (reason: string) => void): void {
+    if (this.dead !== null) watcher(this.dead);
+    else this.deathWatchers.push(watcher);
+  }
+
+  /** Whether stream `id` is open on the channel. */
+  hasStream(id: number): boolean {
+    return this.streams.has(id);
+  }
+
+  /**
+   * Carries `socket` as stream `id`, one the agent opened and the caller has answered (a reverse
+   * port's accepted connection): relayed from now on as any stream is.
+   */
+  adopt(id: number, socket: Socket, target: string): MuxRelay {
+    if (!this.alive) throw new ForwarderError(`the ${this.options.where} is not running`);
+    const stream = new MuxStream(id, socket, this, target);
+    this.streams.set(id, stream);
+    return { finished: stream.pipe() };
+  }
+
   send(type: number, stream: number, payload?: Buffer, written?: () => void): void {
     if (this.dead !== null || this.exec.stdin.writableEnded) return;
     this.exec.stdin.write(encodeFrame(type, stream, payload), written && (() => written()));
@@ -206,6 +236,8 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
   }
 
   private dispatch(frame: MuxFrame): void {
+    const handler = this.frameHandlers.get(frame.type);
+    if (handler) return handler(frame);
     if (frame.type === T.LISTENERS_FULL || frame.type === T.LISTENERS_CHANGED)
       this.onListeners?.({ full: frame.type === T.LISTENERS_FULL, payload: frame.payload });
     if (frame.stream === 0) return;
@@ -228,6 +260,7 @@ export class MuxChannel implements StreamChannel, DatagramChannel {
     this.streams.clear();
     for (const stream of streams) stream.channelDead(reason);
     for (const session of [...this.datagrams.values()]) session.channelDead(reason);
+    for (const watcher of this.deathWatchers.splice(0)) watcher(reason);
     this.onIdle?.();
   }
 }

@@ -6,7 +6,8 @@
  * - A frame: type (u8), stream id (u32 big-endian), payload length (u32 big-endian), payload. A
  *   frame whose length passes MUX_MAX_PAYLOAD_BYTES breaks the channel: its reader ends it.
  * - Streams are opened by the host, ids counting up from 1 and never reused on a channel; id 0 is
- *   the channel itself (PING, PONG).
+ *   the channel itself (PING, PONG). The agent opens streams too, for reverse ports (ACCEPT below),
+ *   with ids of its own from 0x80000000 up (MUX_AGENT_STREAM_FIRST): the two never meet.
  * - OPEN (host → agent): port (u16) then the target address in ASCII. The agent binds a socket to
  *   that address first (any address not the container's own fails: never a proxy to elsewhere),
  *   connects, and answers OPEN_OK, or OPEN_FAIL with the reason in ASCII and forgets the stream.
@@ -52,8 +53,19 @@
  *   (agent → host, u32): datagrams the agent dropped since it last said. DGRAM_CLOSE (either way,
  *   optional ASCII reason): the session is over and its socket closed; the host sends it when the
  *   session was idle for the UDP session timeout (udp-relay.ts), the agent when its socket failed.
- * - Frames of any other type are skipped: types 13 to 19 are kept for reverse listens, and a peer
- *   that does not know a type ignores its frames.
+ * - Reverse ports, types 13-19 (MUX_REVERSE_FRAME_TYPES in mux-reverse-codec.ts). LISTEN (host →
+ *   agent, a listener id of the host's, counting up from 1, in the stream field): port (u16) then
+ *   127.0.0.1 or ::1 in ASCII (any other address is refused); the agent listens there and answers
+ *   LISTEN_OK, or LISTEN_FAIL with the reason in ASCII, starting with the errno name (EADDRINUSE …).
+ *   UNLISTEN (host → agent, the listener id) closes it; connections it accepted live on. Each
+ *   connection a listener accepts: ACCEPT (agent → host, a new agent stream id, payload the listener
+ *   id as u32); the agent leaves it unread until the host answers ACCEPT_OK (it has connected its
+ *   side: from now on a stream as any other, DATA, WINDOW, EOF, CLOSE and RESET as above, each
+ *   direction with its MUX_INITIAL_WINDOW_BYTES) or ACCEPT_FAIL (reason in ASCII: the agent resets
+ *   the connection). The host dials only the port it asked the listener for: the agent names a
+ *   listener, never a host port.
+ * - Frames of any other type are skipped (types 31 and up are kept for later), and a peer that
+ *   does not know a type ignores its frames.
  * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
  *   ignored on both sides.
  */

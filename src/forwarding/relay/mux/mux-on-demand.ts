@@ -30,6 +30,7 @@ export class OnDemandMux {
   /** The channel that reports the listener tables, once asked (see watchListeners). */
   private watched: MuxChannel | null = null;
   private watching = false;
+  private holding = false;
 
   constructor(start: MuxStarter, options: OnDemandMuxOptions) {
     this.lifecycle = new OnDemand(start, {
@@ -105,6 +106,18 @@ export class OnDemandMux {
   /** Asks the watching channel for a full report (see MuxChannel.askFullReport). */
   askFullReport(): void {
     if (this.watched?.alive) this.watched.askFullReport();
+  }
+
+  /**
+   * The running channel, started first when none runs, for what needs one for as long as the
+   * forwarder lives (reverse ports' listeners): from the first call on a channel is kept running, idle
+   * or not. Null when none can run now: call again later (the back-off applies).
+   */
+  async hold(): Promise<MuxChannel | null> {
+    // The first call takes a use that is never released, as watchListeners does.
+    const first = !this.holding;
+    this.holding = true;
+    return first ? this.lifecycle.acquire() : this.lifecycle.ensure();
   }
 
   /** Ends the channel, or the one being started, and keeps any other from starting. */

@@ -201,7 +201,7 @@ export class NamespaceHelper {
     if (isHelperAccepted(message)) {
       if (!(handle instanceof Socket)) return;
       handle.allowHalfOpen = true;
-      this.reverse.accepted(running.child.pid ?? -1, message.accepted, handle);
+      if (!this.reverse.accepted(running.child.pid ?? -1, message.accepted, handle)) handle.destroy();
       return;
     }
     if (!isHelperReply(message)) return;

@@ -18,10 +18,10 @@ export interface ReverseListenersOptions {
   retryMs: (failures: number) => number;
 }
 
-interface Entry {
+interface Entry<A> {
   host: string;
   port: number;
-  onSocket: (socket: Socket) => void;
+  onSocket: (accepted: A) => void;
   /** The helper and request that listen for it now, or null. */
   current: { id: number; pid: number } | null;
   closed: boolean;
@@ -31,17 +31,18 @@ interface Entry {
 }
 
 /**
- * The listeners asked of the namespace helper, kept across its life: when a helper dies (or the
- * container restarts and the next helper is another process), each listener is asked of the next
- * helper, at once and then after a back-off while none can run or the port cannot be had.
+ * The listeners asked of the namespace helper (or of the mux agent: mux-reverse.ts), kept across its
+ * life: when a helper dies (or the container restarts and the next helper is another process), each
+ * listener is asked of the next helper, at once and then after a back-off while none can run or the
+ * port cannot be had. `A` is what an accepted connection comes as (the helper's: a socket).
  */
-export class ReverseListeners {
-  private readonly entries = new Set<Entry>();
+export class ReverseListeners<A = Socket> {
+  private readonly entries = new Set<Entry<A>>();
 
   constructor(private readonly options: ReverseListenersOptions) {}
 
-  add(host: string, port: number, onSocket: (socket: Socket) => void): ReverseListener {
-    const entry: Entry = {
+  add(host: string, port: number, onSocket: (accepted: A) => void): ReverseListener {
+    const entry: Entry<A> = {
       host,
       port,
       onSocket,
@@ -61,15 +62,15 @@ export class ReverseListeners {
     return { listening, close: () => this.remove(entry) };
   }
 
-  /** A socket the helper `pid`'s listener of request `id` accepted. */
-  accepted(pid: number, id: number, socket: Socket): void {
+  /** A connection the helper `pid`'s listener of request `id` accepted: false when no listener wants it. */
+  accepted(pid: number, id: number, accepted: A): boolean {
     for (const entry of this.entries) {
       if (entry.current?.pid === pid && entry.current.id === id) {
-        entry.onSocket(socket);
-        return;
+        entry.onSocket(accepted);
+        return true;
       }
     }
-    socket.destroy();
+    return false;
   }
 
   /** The helper `pid` is gone: its listeners with it. Each is asked of the next helper. */
@@ -85,7 +86,7 @@ export class ReverseListeners {
     for (const entry of [...this.entries]) this.remove(entry);
   }
 
-  private remove(entry: Entry): void {
+  private remove(entry: Entry<A>): void {
     entry.closed = true;
     this.entries.delete(entry);
     if (entry.timer) clearTimeout(entry.timer);
@@ -95,7 +96,7 @@ export class ReverseListeners {
     entry.current = null;
   }
 
-  private schedule(entry: Entry, delayMs: number): void {
+  private schedule(entry: Entry<A>, delayMs: number): void {
     if (entry.closed || entry.timer) return;
     entry.timer = setTimeout(() => {
       entry.timer = null;
@@ -104,7 +105,7 @@ export class ReverseListeners {
     entry.timer.unref();
   }
 
-  private async establish(entry: Entry): Promise<void> {
+  private async establish(entry: Entry<A>): Promise<void> {
     let error: Error;
     try {
       const listening = await this.options.send(entry.host, entry.port);
