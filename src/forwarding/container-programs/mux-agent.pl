@@ -16,7 +16,7 @@ my ($magic, $max_payload, $window, $data_bytes) = ('@@MUX_MAGIC@@', '@@MUX_MAX_P
 my ($out_high, $connect_timeout_s) = ('@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOUT_S@@');
 my ($OPEN, $OPEN_OK, $OPEN_FAIL, $DATA) = ('@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@');
 my ($GRANT, $EOF, $CLOSE, $RESET, $PING, $PONG) = ('@@MUX_WINDOW@@', '@@MUX_EOF@@', '@@MUX_CLOSE@@', '@@MUX_RESET@@', '@@MUX_PING@@', '@@MUX_PONG@@');
-my ($WATCH, $LISTENERS, $tick_s) = ('@@MUX_WATCH_LISTENERS@@', '@@MUX_LISTENERS@@', '@@MUX_LISTENER_TICK_MS@@' / 1000);
+my $tick_s = '@@MUX_LISTENER_TICK_MS@@' / 1000;
 $SIG{PIPE} = 'IGNORE';
 binmode STDIN;
 binmode STDOUT;
@@ -26,8 +26,6 @@ for my $fh (\*STDIN, \*STDOUT) { fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_
 # eof_out, shut }.
 my (%streams, %by_fd);
 my ($out, $rx) = ($magic, '');
-# Once the host asks, the listener tables of this namespace, sent whenever they change.
-my ($watching, $last_tables, $next_report) = (0, undef, 0);
 
 sub frame { my ($kind, $id, $payload) = (@_, ''); $out .= pack('CNN', $kind, $id, length $payload) . $payload }
 sub forget {
@@ -105,41 +103,6 @@ sub pull {
     $s->{credit} -= $got;
     frame($DATA, $s->{id}, $data);
   }
-}
-sub listening {
-  my ($path) = @_;
-  open(my $table, '<', $path) or return ('', '');
-  my ($header, @lines) = <$table>;
-  close $table;
-  return ('', '') unless defined $header;
-  # The sockets in state 0A (LISTEN): connections come and go without a report. Each is told
-  # apart by its address and inode: its line number and accept queue change without it.
-  my @found = grep { (split ' ', $_)[3] eq '0A' } @lines;
-  (join('', $header, @found), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
-}
-sub udp_serving {
-  # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
-  # host tells apart by the ephemeral port range, sent last.
-  my @found;
-  for my $path ('/proc/net/udp', '/proc/net/udp6') {
-    open(my $table, '<', $path) or next;
-    my (undef, @lines) = <$table>;
-    close $table;
-    push @found, grep { my @f = split ' ', $_; ($f[3] // '') eq '07' && ($f[2] // '') =~ /^[0:]+$/ } @lines;
-  }
-  my $range = '';
-  if (open(my $ports, '<', '/proc/sys/net/ipv4/ip_local_port_range')) { $range = <$ports> // ''; close $ports }
-  (join('', @found, $range), join(',', map { my @f = split ' ', $_; "$f[1]/$f[9]" } @found));
-}
-sub report {
-  $next_report = time + $tick_s;
-  my ($v4, $v4_keys) = listening('/proc/net/tcp');
-  my ($v6, $v6_keys) = listening('/proc/net/tcp6');
-  my ($udp, $udp_keys) = udp_serving();
-  my $keys = "$v4_keys;$v6_keys;$udp_keys";
-  return if defined $last_tables && $keys eq $last_tables;
-  $last_tables = $keys;
-  frame($LISTENERS, 0, substr($v4 . $v6 . $udp, 0, $max_payload));
 }
 # Reported as changes (WATCH_CHANGES): the serving sockets of every table by key (table, local
 # address, inode) and their owners; the tables are read when sockstat's counters moved, and at
@@ -334,7 +297,6 @@ sub handle {
   return reverse_frame($kind, $id, $payload) if $reverse_kinds{$kind};
   return dgram_handle($kind, $id, $payload) if dgram_kind($kind);
   return frame($PONG, $id, substr($payload, 0, 64)) if $kind == $PING;
-  if ($kind == $WATCH) { ($watching, $last_tables) = (1, undef); return report() }
   return watch_changes() if $kind == $CHANGES;
   return open_stream($id, $payload) if $kind == $OPEN;
   my $s = $streams{$id} or return;
@@ -479,10 +441,6 @@ while (1) {
   dgram_bits(\$rin, \$win, $room);
   vec($rin, $_->{fd}, 1) = 1 for values %listeners;
   my $timeout = (grep { $_->{connecting} } values %streams) ? 1 : undef;
-  if ($watching) {
-    my $due = $next_report - time;
-    $timeout = $due < 0 ? 0 : !defined $timeout || $due < $timeout ? $due : $timeout;
-  }
   if ($changes{on}) {
     my $due = $changes{next} - time;
     $timeout = $due < 0 ? 0 : !defined $timeout || $due < $timeout ? $due : $timeout;
@@ -495,7 +453,6 @@ while (1) {
   my @listening = grep { vec($rout, $_->{fd}, 1) } values %listeners;
   read_stdin() if vec($rout, 0, 1);
   flush() if vec($wout, 1, 1);
-  report() if $watching && time >= $next_report;
   report_changes() if $changes{on} && time >= $changes{next};
   for my $s (@all) {
     next unless ($streams{$s->{id}} || 0) == $s;

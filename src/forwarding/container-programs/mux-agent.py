@@ -10,11 +10,9 @@ OUT_HIGH, CONNECT_TIMEOUT_S = '@@MUX_OUTPUT_HIGH_BYTES@@', '@@MUX_CONNECT_TIMEOU
 OPEN, OPEN_OK, OPEN_FAIL, DATA = '@@MUX_OPEN@@', '@@MUX_OPEN_OK@@', '@@MUX_OPEN_FAIL@@', '@@MUX_DATA@@'
 GRANT, EOF, CLOSE, RESET = '@@MUX_WINDOW@@', '@@MUX_EOF@@', '@@MUX_CLOSE@@', '@@MUX_RESET@@'
 PING, PONG = '@@MUX_PING@@', '@@MUX_PONG@@'
-WATCH, LISTENERS, TICK_S = '@@MUX_WATCH_LISTENERS@@', '@@MUX_LISTENERS@@', '@@MUX_LISTENER_TICK_MS@@' / 1000
+TICK_S = '@@MUX_LISTENER_TICK_MS@@' / 1000
 IP_BIND_ADDRESS_NO_PORT, R, W = 24, selectors.EVENT_READ, selectors.EVENT_WRITE
 sel, streams, out, rx = selectors.DefaultSelector(), {}, bytearray(MAGIC), bytearray()
-# Once the host asks, the listener tables of this namespace, sent whenever they change.
-tables_watch = {'on': False, 'last': None, 'next': 0.0}
 
 class Stream:
     __slots__ = ('id', 'sock', 'connecting', 'deadline', 'inbuf', 'open', 'taken', 'credit',
@@ -152,44 +150,6 @@ def pull(s):
         frame(DATA, s.id, data)
     watch(s)
 
-def listening(path):
-    try:
-        with open(path, 'rb') as table:
-            lines = table.read().split(b'\n')
-    except OSError:
-        return [], []
-    # The sockets in state 0A (LISTEN): connections come and go without a report. Each is told
-    # apart by its address and inode: its line number and accept queue change without it.
-    found = [line for line in lines[1:] if line.split()[3:4] == [b'0A']]
-    return lines[:1] + found, [line.split()[1] + line.split()[9] for line in found]
-
-def udp_serving():
-    # The unconnected UDP sockets (state 07, no remote address): a server's, or a client's that the
-    # host tells apart by the ephemeral port range, sent last.
-    found = []
-    for path in ('/proc/net/udp', '/proc/net/udp6'):
-        try:
-            with open(path, 'rb') as table:
-                lines = table.read().split(b'\n')[1:]
-        except OSError:
-            continue
-        found += [line for line in lines if line.split()[3:4] == [b'07'] and not line.split()[2].strip(b'0:')]
-    try:
-        with open('/proc/sys/net/ipv4/ip_local_port_range', 'rb') as ports:
-            port_range = [ports.read().strip()]
-    except OSError:
-        port_range = []
-    return found + port_range, [line.split()[1] + line.split()[9] for line in found]
-
-def report():
-    tables_watch['next'] = time.monotonic() + TICK_S
-    (v4, v4_keys), (v6, v6_keys) = listening('/proc/net/tcp'), listening('/proc/net/tcp6')
-    udp, udp_keys = udp_serving()
-    keys = (v4_keys, v6_keys, udp_keys)
-    if keys != tables_watch['last']:
-        tables_watch['last'] = keys
-        frame(LISTENERS, 0, b'\n'.join(v4 + v6 + udp)[:MAX_PAYLOAD])
-
 # Reported as changes (WATCH_CHANGES): the serving sockets of every table by key (table, local
 # address, inode) and their owners. The tables cost the kernel ~1.6 ms each to print whatever they
 # hold (it walks every bucket), sockstat's per-namespace counters some microseconds: the tables are
@@ -326,9 +286,6 @@ def handle(kind, sid, payload):
         return reverse_frame(kind, sid, payload)
     if kind == PING:
         return frame(PONG, sid, payload[:64])
-    if kind == WATCH:
-        tables_watch['on'], tables_watch['last'] = True, None
-        return report()
     if kind == CHANGES:
         return watch_changes()
     if kind == OPEN:
@@ -618,8 +575,6 @@ while True:
         for d in list(dgrams.values()):
             dgram_watch(d)
     timeout = 1 if any(s.connecting for s in streams.values()) else None
-    if tables_watch['on']:
-        timeout = max(0, min(timeout or TICK_S, tables_watch['next'] - time.monotonic()))
     if changes_watch['on']:
         timeout = max(0, min(TICK_S if timeout is None else timeout, changes_watch['next'] - time.monotonic()))
     for key, events in sel.select(timeout):
@@ -646,8 +601,6 @@ while True:
     if dgram_dropping:
         dgram_report_drops()
     now = time.monotonic()
-    if tables_watch['on'] and now >= tables_watch['next']:
-        report()
     if changes_watch['on'] and now >= changes_watch['next']:
         report_changes()
     for s in [s for s in streams.values() if s.connecting and s.deadline <= now]:

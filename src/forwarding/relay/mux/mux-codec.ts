@@ -24,11 +24,6 @@
  * - PING (host → agent, id 0, any payload up to 64 bytes) is answered with PONG and the same
  *   payload. The host pings every few seconds; a channel from which nothing came during
  *   MUX_PINGS_MISSED pings is dead: its streams are reset and the next connection starts another.
- * - WATCH_LISTENERS (host → agent, id 0): from now on the agent reads its namespace's
- *   /proc/net/tcp and tcp6 every MUX_LISTENER_TICK_MS and sends LISTENERS (id 0) with both tables
- *   (their header lines and LISTEN sockets only, truncated to a frame) whenever they changed, and
- *   once at once.
- *   The host now asks for changes instead (below); the agent still answers this whole-table form.
  * - WATCH_LISTENER_CHANGES (host → agent, id 0): from now on the agent reports the serving sockets
  *   of its namespace (TCP in LISTEN from tcp and tcp6; UDP unconnected and off the ephemeral range
  *   from udp and udp6) as changes, and at once a full report; asked again, it sends a full report
@@ -64,8 +59,8 @@
  *   direction with its MUX_INITIAL_WINDOW_BYTES) or ACCEPT_FAIL (reason in ASCII: the agent resets
  *   the connection). The host dials only the port it asked the listener for: the agent names a
  *   listener, never a host port.
- * - Frames of any other type are skipped (types 31 and up are kept for later), and a peer that
- *   does not know a type ignores its frames.
+ * - Frames of any other type are skipped (11 and 12, once whole listener tables, are retired;
+ *   31 and up are kept for later), and a peer that does not know a type ignores its frames.
  * - The agent exits when its stdin ends; frames for a stream it does not know (reset, closed) are
  *   ignored on both sides.
  */
@@ -97,8 +92,6 @@ export const MUX_FRAME_TYPES = {
   RESET: 8,
   PING: 9,
   PONG: 10,
-  WATCH_LISTENERS: 11,
-  LISTENERS: 12,
   WATCH_LISTENER_CHANGES: 28,
   LISTENERS_FULL: 29,
   LISTENERS_CHANGED: 30,
