@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentArgv } from '../../src/forwarding/relay/agent/agent-protocol.js';
 import { muxAgentArgv } from '../../src/forwarding/relay/mux/mux-agent-argv.js';
+import { joinProgramParts, MUX_AGENT_PARTS } from '../../src/forwarding/container-programs/program-text.js';
 import { probeContainerPrograms, relayArgv } from '../../src/forwarding/relay/exec/exec-relay.js';
 import { createSocketOwnerFinder } from '../../src/forwarding/detect/socket-owners.js';
 import type { Docker } from '../../src/runtime/docker.js';
@@ -60,8 +61,6 @@ describe('the programs run inside containers', () => {
       'exec-relay.bash',
       'exec-relay.pl',
       'exec-relay.py',
-      'mux-agent.pl',
-      'mux-agent.py',
       'probe-programs.sh',
       'probe-socket-owners.sh',
       'relay-agent.pl',
@@ -71,6 +70,22 @@ describe('the programs run inside containers', () => {
 
   it.each(programNames(PROGRAMS_DIR))('%s parses as it stands', (name) => {
     checkSyntax(join(PROGRAMS_DIR, name));
+  });
+
+  it('keep the mux agent as parts, one a concern, each under 300 lines, for python3 and perl alike', () => {
+    const dir = join(PROGRAMS_DIR, 'mux-agent');
+    const expected = MUX_AGENT_PARTS.flatMap((part) => [`${part}.pl`, `${part}.py`]).sort();
+    expect(programNames(dir)).toEqual(expected);
+    for (const name of expected) {
+      expect(readFileSync(join(dir, name), 'utf8').split('\n').length, name).toBeLessThan(300);
+    }
+  });
+
+  it.each(['.py', '.pl'] as const)('mux-agent%s parses as it stands, its parts joined', (ext) => {
+    const file = join(SCRATCH, `mux-agent-parts${ext}`);
+    const read = (path: string) => readFileSync(join(PROGRAMS_DIR, path), 'utf8');
+    writeFileSync(file, joinProgramParts('mux-agent', MUX_AGENT_PARTS, ext, read));
+    checkSyntax(file);
   });
 
   it('parse as they are sent, constants filled in', async () => {

@@ -56,3 +56,32 @@ function literal(name: string, key: string, value: ProgramValue): string {
 export function loadProgram(name: string, values: Readonly<Record<string, ProgramValue>> = {}): string {
   return fillProgram(name, readFileSync(new URL(name, import.meta.url), 'utf8'), values);
 }
+
+/** The parts of the mux agent, in the order they are joined (see loadProgramParts). */
+export const MUX_AGENT_PARTS = ['streams', 'listeners', 'reverse', 'datagrams', 'main'] as const;
+
+/**
+ * Pure: a program kept as parts in a folder of this one (`dir/PART.ext`), joined in order into
+ * one text: each part is a concern of its own (a file under ~300 lines), the program one `-c`.
+ */
+export function joinProgramParts(
+  dir: string,
+  parts: readonly string[],
+  ext: string,
+  read: (path: string) => string,
+): string {
+  return parts.map((part) => read(`${dir}/${part}${ext}`)).join('\n');
+}
+
+/** Reads the parts of program `dir` (see joinProgramParts) and fills in its placeholders (call once, at import). */
+export function loadProgramParts(
+  dir: string,
+  parts: readonly string[],
+  ext: '.py' | '.pl',
+  values: Readonly<Record<string, ProgramValue>> = {},
+): string {
+  const text = joinProgramParts(dir, parts, ext, (path) =>
+    readFileSync(new URL(path, import.meta.url), 'utf8'),
+  );
+  return fillProgram(`${dir}${ext}`, text, values);
+}

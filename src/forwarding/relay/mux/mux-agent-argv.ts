@@ -1,4 +1,4 @@
-import { loadProgram } from '../../container-programs/program-text.js';
+import { loadProgramParts, MUX_AGENT_PARTS } from '../../container-programs/program-text.js';
 import { CMDLINE_READ_MAX_BYTES } from '../../detect/socket-owners.js';
 import type { AgentInterpreter } from '../agent/agent-protocol.js';
 import {
@@ -59,8 +59,8 @@ const VALUES = {
   ),
 };
 
-const PYTHON_MUX_AGENT = loadProgram('mux-agent.py', VALUES);
-const PERL_MUX_AGENT = loadProgram('mux-agent.pl', VALUES);
+const PYTHON_MUX_AGENT = loadProgramParts('mux-agent', MUX_AGENT_PARTS, '.py', VALUES);
+const PERL_MUX_AGENT = loadProgramParts('mux-agent', MUX_AGENT_PARTS, '.pl', VALUES);
 
 /** Pure: the argv run in the container to start a mux agent (its stdin and stdout are the channel). */
 export function muxAgentArgv(interpreter: AgentInterpreter): string[] {

@@ -41,7 +41,7 @@ export interface MuxChannelOptions {
 }
 
 /**
- * One long-lived exec in a container (mux-agent.py or .pl) that carries every connection of that
+ * One long-lived exec in a container (`container-programs/mux-agent/`, python3 or perl) that carries every connection of that
  * container as a stream (see mux-codec.ts). Once dead (the exec ended, its stream broke, or it
  * stopped answering pings), every stream on it is reset and it takes no more.
  */

@@ -1,5 +1,5 @@
 /**
- * The mux channel's protocol: one long-lived exec per container (mux-agent.py or .pl) carries every
+ * The mux channel's protocol: one long-lived exec per container (`container-programs/mux-agent/`, python3 or perl) carries every
  * connection of that container over its stdin and stdout.
  *
  * - The agent writes MUX_MAGIC on stdout first, then frames; the host writes frames only.
