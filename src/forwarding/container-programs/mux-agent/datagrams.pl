@@ -1,4 +1,4 @@
-# portpilot mux agent (perl), part 4 of 5: datagram sessions. The parts are joined in order (see
+# The mux agent, part 4 of 5: datagram sessions. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `perl -e`.
 # Datagram sessions (DGRAM_* frames), as in mux-agent.py: one UDP socket per host-side client,
 # bound to the container's own address and connected to its server; each datagram one frame both

@@ -1,4 +1,4 @@
-# portpilot mux agent (python3), part 4 of 5: datagram sessions. The parts are joined in order (see
+# The mux agent, part 4 of 5: datagram sessions. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `python3 -c`.
 # Datagram sessions (DGRAM_* frames): one UDP socket per host-side client, bound to the container's
 # own address and connected to its server, so the server sees each client as a peer of its own and

@@ -1,4 +1,4 @@
-# portpilot mux agent (perl), part 2 of 5: listeners reported as changes. The parts are joined in order (see
+# The mux agent, part 2 of 5: listeners reported as changes. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `perl -e`.
 # Reported as changes (WATCH_CHANGES): the serving sockets of every table by key (table, local
 # address, inode) and their owners; the tables are read when sockstat's counters moved, and at

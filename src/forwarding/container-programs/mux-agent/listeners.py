@@ -1,4 +1,4 @@
-# portpilot mux agent (python3), part 2 of 5: listeners reported as changes. The parts are joined in order (see
+# The mux agent, part 2 of 5: listeners reported as changes. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `python3 -c`.
 # Reported as changes (WATCH_CHANGES): the serving sockets of every table by key (table, local
 # address, inode) and their owners. The tables cost the kernel ~1.6 ms each to print whatever they

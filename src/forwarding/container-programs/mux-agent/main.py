@@ -1,4 +1,4 @@
-# portpilot mux agent (python3), part 5 of 5: the host's frames, stdin and stdout, the loop. The parts are joined in order (see
+# The mux agent, part 5 of 5: the host's frames, stdin and stdout, the loop. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `python3 -c`.
 def handle(kind, sid, payload):
     if kind in DGRAM_KINDS:

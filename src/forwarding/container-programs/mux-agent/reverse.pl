@@ -1,4 +1,4 @@
-# portpilot mux agent (perl), part 3 of 5: reverse ports. The parts are joined in order (see
+# The mux agent, part 3 of 5: reverse ports. The parts are joined in order (see
 # mux-agent-argv.ts); the whole program is one `perl -e`.
 # Reverse ports: listeners on this namespace's loopback that the host asked for (LISTEN). Each
 # connection accepted there is a stream this agent opens (ACCEPT, ids from $agent_first up, apart
