@@ -3,7 +3,7 @@ import { OnDemandAgent, agentIdleMs } from '../forwarding/relay/agent/agent-on-d
 import { findHostAddress, startRelayAgent } from '../forwarding/relay/agent/agent-process.js';
 import type { AgentInterpreter } from '../forwarding/relay/agent/agent-protocol.js';
 import { muxFor } from '../forwarding/relay/mux/mux-start.js';
-import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
+import { probeContainerPrograms } from '../forwarding/relay/exec/program-probe.js';
 import { channelListenerSource } from '../forwarding/detect/channel-listener-source.js';
 import type { ListenerSource } from '../forwarding/detect/listener-source.js';
 import { dialableAddresses, wantsAgent, wantsMux, wantsNetns } from '../forwarding/route.js';

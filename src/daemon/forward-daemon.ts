@@ -14,7 +14,7 @@ import { createListenerSource, type ListenerSource } from '../forwarding/detect/
 import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
 import { reportedOwners } from '../forwarding/detect/channel-listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
-import { probeContainerPrograms } from '../forwarding/relay/exec/exec-relay.js';
+import { probeContainerPrograms } from '../forwarding/relay/exec/program-probe.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';

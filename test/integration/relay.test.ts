@@ -10,12 +10,8 @@ import { ForwarderError } from '../../src/common/errors.js';
 import { OnDemandAgent } from '../../src/forwarding/relay/agent/agent-on-demand.js';
 import { findHostAddress, startRelayAgent } from '../../src/forwarding/relay/agent/agent-process.js';
 import { bindHostListener, type HostListener } from '../../src/forwarding/host/host-listener.js';
-import {
-  BASH_DRAIN_S,
-  probeRelayProgram,
-  relayArgv,
-  type RelayProgram,
-} from '../../src/forwarding/relay/exec/exec-relay.js';
+import { BASH_DRAIN_S, relayArgv, type RelayProgram } from '../../src/forwarding/relay/exec/exec-relay.js';
+import { probeRelayProgram } from '../../src/forwarding/relay/exec/program-probe.js';
 import { relayConnection, type RelayTarget } from '../../src/forwarding/relay/relay-connection.js';
 import { Docker } from '../../src/runtime/docker.js';
 import { localRunner } from '../../src/runtime/process-runner.js';

@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { agentArgv } from '../../src/forwarding/relay/agent/agent-protocol.js';
 import { muxAgentArgv } from '../../src/forwarding/relay/mux/mux-agent-argv.js';
 import { joinProgramParts, MUX_AGENT_PARTS } from '../../src/forwarding/container-programs/program-text.js';
-import { probeContainerPrograms, relayArgv } from '../../src/forwarding/relay/exec/exec-relay.js';
+import { relayArgv } from '../../src/forwarding/relay/exec/exec-relay.js';
+import { probeContainerPrograms } from '../../src/forwarding/relay/exec/program-probe.js';
 import { createSocketOwnerFinder } from '../../src/forwarding/detect/socket-owners.js';
 import type { Docker } from '../../src/runtime/docker.js';
 

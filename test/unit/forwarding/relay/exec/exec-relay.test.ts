@@ -2,16 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { ForwarderError, RuntimeError } from '../../../../../src/common/errors.js';
 import {
   BASH_DRAIN_S,
-  parseAgentInterpreters,
-  parseRelayProbe,
-  probeContainerPrograms,
-  probeRelayProgram,
   RELAY_DRAIN_IDLE_S,
   relayArgv,
   relayStderrEvent,
   SOCAT_BUFFER_BYTES,
   type RelayProgram,
 } from '../../../../../src/forwarding/relay/exec/exec-relay.js';
+import {
+  parseAgentInterpreters,
+  parseRelayProbe,
+  probeContainerPrograms,
+  probeRelayProgram,
+} from '../../../../../src/forwarding/relay/exec/program-probe.js';
 import { Docker } from '../../../../../src/runtime/docker.js';
 import type { ProcessRunner, RunResult } from '../../../../../src/runtime/process-runner.js';
 
