@@ -9,16 +9,20 @@ afterEach(async () => {
 });
 
 /** An echo server on 127.0.0.1 that records the peer of every datagram. */
-async function echoServer(): Promise<{ port: number; peers: string[]; socket: Socket }> {
+async function echoServer(
+  port = 0,
+): Promise<{ port: number; peers: string[]; socket: Socket; close(): Promise<void> }> {
   const socket = createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
   const peers: string[] = [];
   socket.on('message', (message, peer) => {
     peers.push(`${peer.address}:${peer.port}`);
     socket.send(message, peer.port, peer.address);
   });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  opened.push({ close: () => new Promise<void>((resolve) => socket.close(() => resolve())) });
-  return { port: socket.address().port, peers, socket };
+  await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= new Promise<void>((resolve) => socket.close(() => resolve())));
+  opened.push({ close });
+  return { port: socket.address().port, peers, socket, close };
 }
 
 async function relayTo(serverPort: number | null, idleMs = 60_000): Promise<HostListener> {
@@ -122,6 +126,48 @@ describe('bindUdpRelay', () => {
     reachable = true;
     c.socket.send('found', relay!.port, '127.0.0.1');
     expect((await c.next()).toString()).toBe('found');
+  });
+
+  it("passes a client only its server's replies: a datagram from another socket to its session is dropped", async () => {
+    const server = await echoServer();
+    const relay = await relayTo(server.port);
+    const c = await client();
+    c.socket.send('asked', relay.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('asked');
+    const sessionPort = Number(server.peers[0]?.split(':')[1]);
+    const stranger = await client();
+    stranger.socket.send('not a reply', sessionPort, '127.0.0.1');
+    server.socket.send('a reply', sessionPort, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('a reply');
+  });
+
+  it("opens a new session when the server's address changes", async () => {
+    const [first, second] = [await echoServer(), await echoServer()];
+    let serverPort = first.port;
+    const relay = await bindUdpRelay({ port: 0, target: () => ({ address: '127.0.0.1', port: serverPort }) });
+    opened.push(relay!);
+    const c = await client();
+    c.socket.send('to first', relay!.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('to first');
+    serverPort = second.port;
+    c.socket.send('to second', relay!.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('to second');
+    expect(second.peers[0]).not.toBe(first.peers[0]);
+  });
+
+  it('keeps a session across a datagram refused while its server was away', async () => {
+    const first = await echoServer();
+    const relay = await relayTo(first.port);
+    const c = await client();
+    c.socket.send('before', relay.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('before');
+    await first.close();
+    c.socket.send('refused', relay.port, '127.0.0.1');
+    await expect(c.next()).rejects.toThrow(/no datagram/);
+    const again = await echoServer(first.port);
+    c.socket.send('after', relay.port, '127.0.0.1');
+    expect((await c.next()).toString()).toBe('after');
+    expect(again.peers).toEqual([first.peers[0]]);
   });
 
   it('returns null for a port taken by another UDP socket, and frees its port on close', async () => {

@@ -1,8 +1,18 @@
-import { createSocket, type RemoteInfo, type Socket, type SocketType } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { errorMessage, ForwarderError } from '../../common/errors.js';
 import type { HostListener } from '../host/host-listener.js';
 import type { Log } from '../../common/log.js';
+import {
+  openSession,
+  queueDatagram,
+  SOCKET_BUFFER_BYTES,
+  type DatagramTarget,
+  type Session,
+  type Target,
+} from './udp-session.js';
+
+export type { DatagramTarget, SessionSocket } from './udp-session.js';
 
 /**
  * A UDP session (one client address's socket toward the server) ends after this long without a
@@ -13,38 +23,10 @@ export const UDP_SESSION_IDLE_MS = 90_000;
 export const MAX_UDP_SESSIONS = 1_024;
 /** The largest UDP payload over IPv4 (65,535 minus the IP and UDP headers). */
 export const MAX_UDP_PAYLOAD_BYTES = 65_507;
-// Room for bursts of large datagrams; the kernel caps it at net.core.rmem_max.
-const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const IPV6_LOOPBACK = '::1';
 const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 const TAKEN_CODES = new Set(['EADDRINUSE', 'EACCES']);
 const NO_IPV6_CODES = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
-
-/**
- * What a session sends through and hears replies on: a UDP socket, or a session carried on the
- * container's mux channel (mux-datagram-session.ts). 'error' ends the session.
- */
-export interface SessionSocket {
-  send(message: Buffer, port: number, address: string, callback: (error: Error | null) => void): void;
-  on(event: 'message', listener: (message: Buffer, from: { address: string; port: number }) => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  close(): void;
-}
-
-/**
- * Where a forward's datagrams go now: the server's address, or null when none can be reached. With
- * `open`, a session's socket comes from there (a socket inside the container's network namespace,
- * for a server on its loopback, or a session on its mux channel) instead of being made here; null
- * from it drops the session.
- */
-export type DatagramTarget = () => {
-  address: string;
-  port: number;
-  open?: (address: string) => Promise<SessionSocket | null>;
-} | null;
-
-/** Datagrams a session keeps while its socket is being opened; past it, new ones are dropped. */
-const MAX_QUEUED_DATAGRAMS = 64;
 
 export interface UdpRelayOptions {
   port: number;
@@ -59,18 +41,6 @@ export interface UdpRelayOptions {
 export function sessionIdleMs(env: NodeJS.ProcessEnv): number {
   const value = Number(env.PORTPILOT_UDP_IDLE_MS);
   return Number.isSafeInteger(value) && value > 0 ? value : UDP_SESSION_IDLE_MS;
-}
-
-interface Session {
-  /** Null while `open` is getting it; datagrams wait in `queued` meanwhile. */
-  socket: SessionSocket | null;
-  queued: Buffer[];
-  /** Whether the socket came from the target's `open` (a session does not change where it came from). */
-  opened: boolean;
-  closed: boolean;
-  lastActive: number;
-  /** Where the last datagram went: only datagrams from there are replies. */
-  sentTo: { address: string; port: number } | null;
 }
 
 /**
@@ -88,45 +58,44 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
 
   const endSession = (key: string, session: Session) => {
     if (sessions.get(key) === session) sessions.delete(key);
+    if (recent?.session === session) recent = null;
     session.closed = true;
     session.socket?.close();
   };
-  const send = (session: Session, message: Buffer) => {
-    const { socket, sentTo } = session;
-    if (socket === null || sentTo === null) return;
-    socket.send(message, sentTo.port, sentTo.address, (error) => {
-      if (error) log('udp datagram not sent', { port: options.port, error: error.message });
-    });
-  };
-  const flush = (session: Session) => {
-    for (const message of session.queued.splice(0)) send(session, message);
-  };
+  // The last client's session, found again without building its key (one client sends in a row).
+  let recent: { host: Socket; address: string; port: number; key: string; session: Session } | null = null;
   const onDatagram = (host: Socket, message: Buffer, client: RemoteInfo) => {
     const target = options.target();
     if (target === null) return;
-    const key = `${client.address}|${client.port}`;
-    let session = sessions.get(key);
-    if (session && session.opened !== (target.open !== undefined)) {
+    let key: string;
+    let session: Session | undefined;
+    if (recent && recent.port === client.port && recent.host === host && recent.address === client.address) {
+      ({ key, session } = recent);
+    } else {
+      key = `${client.address}|${client.port}`;
+      session = sessions.get(key);
+    }
+    if (session && !followsTarget(session, target)) {
       endSession(key, session);
       session = undefined;
     }
     if (!session) {
       if (sessions.size >= MAX_UDP_SESSIONS) evictIdlest(sessions, endSession);
+      const { address, port } = client;
       const opened: Session = openSession(
         target,
-        host,
-        client,
+        (reply) => host.send(reply, port, address),
         () => endSession(key, opened),
-        flush,
         (error) => log('udp session not opened', { port: options.port, error: errorMessage(error) }),
       );
       session = opened;
       sessions.set(key, session);
     }
+    if (recent?.session !== session)
+      recent = { host, address: client.address, port: client.port, key, session };
     session.lastActive = Date.now();
-    session.sentTo = { address: target.address, port: target.port };
-    if (session.socket !== null) send(session, message);
-    else if (session.queued.length < MAX_QUEUED_DATAGRAMS) session.queued.push(message);
+    if (session.send !== null) session.send(message);
+    else queueDatagram(session, message);
   };
 
   const first = await bindOne(bindAddress, options.port, onDatagram);
@@ -172,57 +141,17 @@ export async function bindUdpRelay(options: UdpRelayOptions): Promise<HostListen
 }
 
 /**
- * A client's session: replies from the server (only from the address and port its datagrams went
- * to) go back through `host` to the client alone. `end` is called when its socket fails or cannot
- * be opened; `ready` once an opened socket has come (with the datagrams that waited for it).
+ * Whether a session may carry the next datagram to `target`: one whose socket was made here is
+ * connected to the server it was opened for, so a new server address needs a new session; an opened
+ * socket sends wherever the target says now (`sentTo` follows it), but never changes where it came from.
  */
-function openSession(
-  target: NonNullable<ReturnType<DatagramTarget>>,
-  host: Socket,
-  client: RemoteInfo,
-  end: () => void,
-  ready: (session: Session) => void,
-  failed: (error: unknown) => void,
-): Session {
-  const session: Session = {
-    socket: null,
-    queued: [],
-    opened: target.open !== undefined,
-    closed: false,
-    lastActive: Date.now(),
-    sentTo: null,
-  };
-  const attach = (socket: SessionSocket) => {
-    socket.on('message', (reply, from) => {
-      const sentTo = session.sentTo;
-      if (!sentTo || from.port !== sentTo.port || from.address !== sentTo.address) return;
-      session.lastActive = Date.now();
-      host.send(reply, client.port, client.address);
-    });
-    socket.on('error', end);
-    session.socket = socket;
-  };
-  if (target.open === undefined) {
-    const type: SocketType = isIP(target.address) === 6 ? 'udp6' : 'udp4';
-    attach(createSocket({ type, recvBufferSize: SOCKET_BUFFER_BYTES, sendBufferSize: SOCKET_BUFFER_BYTES }));
-    return session;
-  }
-  target.open(target.address).then(
-    (socket) => {
-      if (socket === null || session.closed) {
-        socket?.close();
-        end();
-        return;
-      }
-      attach(socket);
-      ready(session);
-    },
-    (error: unknown) => {
-      failed(error);
-      end();
-    },
-  );
-  return session;
+function followsTarget(session: Session, target: Target): boolean {
+  if (session.opened !== (target.open !== undefined)) return false;
+  const { sentTo } = session;
+  if (sentTo.port === target.port && sentTo.address === target.address) return true;
+  if (!session.opened) return false;
+  session.sentTo = { address: target.address, port: target.port };
+  return true;
 }
 
 function evictIdlest(sessions: Map<string, Session>, end: (key: string, session: Session) => void): void {
@@ -246,6 +175,7 @@ function bindOne(
       ...(v6 ? { ipv6Only: true } : {}),
       recvBufferSize: SOCKET_BUFFER_BYTES,
       sendBufferSize: SOCKET_BUFFER_BYTES,
+      lookup: literalAddress,
     });
     const onError = (error: NodeJS.ErrnoException) => {
       socket.close();
@@ -260,6 +190,19 @@ function bindOne(
       resolve({ socket });
     });
   });
+}
+
+/**
+ * A host socket binds to and replies to IP addresses only (its own, and each client's as the kernel
+ * reported it): taken as they are, without the DNS lookup, and the turn of the event loop, that
+ * Node's default gives every send.
+ */
+function literalAddress(
+  address: string,
+  _family: unknown,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
 }
 
 function bindFailure(host: string, port: number, error: NodeJS.ErrnoException): ForwarderError {
