@@ -371,7 +371,11 @@ describe('a rebuild under a running forwarder', () => {
       `host port ${hostPort} freed`,
     );
     expect(released).toBe(true);
-    expect((await portsJson(stateDir)).filter((row) => row.containerId === line.containerId)).toEqual([]);
+    // The forwarder closes its listeners first, then takes its entries out of the registry.
+    const listed = async () =>
+      (await portsJson(stateDir)).filter((row) => row.containerId === line.containerId);
+    await waitFor(async () => ((await listed()).length === 0 ? true : null), 5_000, 'its entries to go');
+    expect(await listed()).toEqual([]);
   });
 });
 
