@@ -121,7 +121,12 @@ export class ReversePorts {
       this.served.push(served);
       void served.listening.then((reason) => report(reason === null ? 'forwarded' : 'failed', reason));
     }
-    await writeReversePaths(this.deps.paths, owner.containerId, paths).catch((error: unknown) =>
+    // A forwarder with no reverse port served keeps no file of them: `ports` reads none as none.
+    const said =
+      paths.length === 0
+        ? removeReversePaths(this.deps.paths, owner.containerId)
+        : writeReversePaths(this.deps.paths, owner.containerId, paths);
+    await said.catch((error: unknown) =>
       log.warn({ err: error }, `cannot say which path serves the reverse ports: ${errorMessage(error)}`),
     );
   }
