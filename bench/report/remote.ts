@@ -24,14 +24,12 @@ import type { TargetResult } from './results.js';
 export function evaluateRemoteTargets(remote: RemoteResults): TargetResult[] {
   const exec = remote.cases.find((c) => c.name === REMOTE_EXEC_BASELINE);
   const tunnel = remote.cases.find((c) => c.name === REMOTE_SSH_TUNNEL);
-  const { setupSpeedup, throughputShare, idleCpuSPerMin } = REMOTE_TARGETS;
+  const { setupSpeedup, throughputShare } = REMOTE_TARGETS;
   return remote.cases
     .filter((c) => c.relayPath !== null)
     .flatMap((c) => {
       const speedup = ratio(exec?.setup?.p50Ms, c.setup?.p50Ms);
       const share = ratio(c.throughput?.mbPerS, tunnel?.throughput?.mbPerS);
-      const broken = c.scale ? c.scale.failed + c.scale.altered : null;
-      const idle = c.idle;
       return [
         check(
           `${c.name}: setup p50 ≥${setupSpeedup}× faster than exec per connection`,
@@ -45,20 +43,30 @@ export function evaluateRemoteTargets(remote: RemoteResults): TargetResult[] {
           share,
           (v) => v >= throughputShare,
         ),
-        check(
-          `${c.name}: 200 concurrent echoes, none failed or altered`,
-          c.scale ? `${c.scale.failed} failed, ${c.scale.altered} altered` : '',
-          broken,
-          (v) => v === 0,
-        ),
-        check(
-          `${c.name}: idle ≤${idleCpuSPerMin} CPU s/min, no process per scan`,
-          `${formatNumber(idle?.cpuSPerMin)} s/min, ${formatNumber(idle?.spawnsPerMin)} processes/min`,
-          idle?.cpuSPerMin,
-          (v) => v <= idleCpuSPerMin && (idle?.spawnsPerMin ?? Infinity) === 0,
-        ),
+        ...echoAndIdleChecks(c),
       ];
     });
+}
+
+/** Pure: a forwarder's 200-echo and idle targets, the same for the remote and rootless sections. */
+export function echoAndIdleChecks(c: RemoteCaseResult): TargetResult[] {
+  const { idleCpuSPerMin } = REMOTE_TARGETS;
+  const broken = c.scale ? c.scale.failed + c.scale.altered : null;
+  const idle = c.idle;
+  return [
+    check(
+      `${c.name}: 200 concurrent echoes, none failed or altered`,
+      c.scale ? `${c.scale.failed} failed, ${c.scale.altered} altered` : '',
+      broken,
+      (v) => v === 0,
+    ),
+    check(
+      `${c.name}: idle ≤${idleCpuSPerMin} CPU s/min, no process per scan`,
+      `${formatNumber(idle?.cpuSPerMin)} s/min, ${formatNumber(idle?.spawnsPerMin)} processes/min`,
+      idle?.cpuSPerMin,
+      (v) => v <= idleCpuSPerMin && (idle?.spawnsPerMin ?? Infinity) === 0,
+    ),
+  ];
 }
 
 function scaleCell(c: RemoteCaseResult): string {

@@ -15,18 +15,17 @@ import type { RemoteCaseResult, RootlessResults } from '../remote/results.js';
 import { ratio } from '../stats.js';
 import { formatNumber, withRatio } from './format.js';
 import { check, markdownTable, targetsRows } from './markdown-table.js';
+import { echoAndIdleChecks } from './remote.js';
 import type { TargetResult } from './results.js';
 
 /** Pure: the rootless targets, one set per forwarder, as ratios in the run (the remote section's numbers). */
 export function evaluateRootlessTargets(rootless: RootlessResults): TargetResult[] {
   const exec = rootless.cases.find((c) => c.name === ROOTLESS_EXEC_BASELINE);
-  const { setupSpeedup, idleCpuSPerMin } = REMOTE_TARGETS;
+  const { setupSpeedup } = REMOTE_TARGETS;
   return rootless.cases
     .filter((c) => c.relayPath !== null)
     .flatMap((c) => {
       const speedup = ratio(exec?.setup?.p50Ms, c.setup?.p50Ms);
-      const broken = c.scale ? c.scale.failed + c.scale.altered : null;
-      const idle = c.idle;
       return [
         check(
           `${c.name}: setup p50 ≥${setupSpeedup}× faster than podman exec per connection`,
@@ -34,18 +33,7 @@ export function evaluateRootlessTargets(rootless: RootlessResults): TargetResult
           speedup,
           (v) => v >= setupSpeedup,
         ),
-        check(
-          `${c.name}: 200 concurrent echoes, none failed or altered`,
-          c.scale ? `${c.scale.failed} failed, ${c.scale.altered} altered` : '',
-          broken,
-          (v) => v === 0,
-        ),
-        check(
-          `${c.name}: idle ≤${idleCpuSPerMin} CPU s/min, no process per scan`,
-          `${formatNumber(idle?.cpuSPerMin)} s/min, ${formatNumber(idle?.spawnsPerMin)} processes/min`,
-          idle?.cpuSPerMin,
-          (v) => v <= idleCpuSPerMin && (idle?.spawnsPerMin ?? Infinity) === 0,
-        ),
+        ...echoAndIdleChecks(c),
       ];
     });
 }
