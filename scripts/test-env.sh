@@ -20,8 +20,9 @@ DEBIAN_SUITE=bookworm
 DEBIAN_INCLUDE=socat,python3,netcat-openbsd,procps,iproute2,dnsmasq
 # openssh-server: the remote-engine tests run their own sshd on 127.0.0.1 (DOCKER_HOST=ssh://…); the
 # system's ssh service is never started for them.
-# dnsutils: dig, the UDP tests' DNS client on the host.
-HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git python3 perl dnsutils)
+# dnsutils: dig, the UDP tests' DNS client on the host. gcc and libc6-dev: the C compiler the
+# forwarder builds its native UDP relay with.
+HOST_PACKAGES=(docker.io socat netcat-openbsd busybox-static debootstrap docker-compose curl wrk openssh-server git python3 perl dnsutils gcc libc6-dev)
 # What the busybox images link; busybox-nc adds nc. Never socat, bash, python3 or perl.
 BUSYBOX_APPLETS=(
   sh ash '[' '[[' test true false echo printf cat sleep usleep httpd wget kill killall ps pidof

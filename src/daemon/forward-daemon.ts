@@ -15,6 +15,7 @@ import { createSocketOwnerFinder } from '../forwarding/detect/socket-owners.js';
 import { reportedOwners } from '../forwarding/detect/channel-listener-source.js';
 import type { PortEvent } from '../forwarding/port-entry.js';
 import { probeContainerPrograms } from '../forwarding/relay/exec/program-probe.js';
+import { nativeUdpRelayProgram } from '../forwarding/relay/native-udp/native-udp-build.js';
 import { Supervisor, type TargetContainer } from '../forwarding/supervisor.js';
 import type { ContainerInfo, Docker } from '../runtime/docker.js';
 import { daemonRunner } from '../runtime/process-runner.js';
@@ -146,6 +147,12 @@ async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
       if (!verdict.write) return;
       const held = verdict.suppressed > 0 ? { repeatsNotLogged: verdict.suppressed } : {};
       log.warn({ ...fields, ...held }, message);
+    },
+    nativeUdp: {
+      program: nativeUdpRelayProgram(paths.root, daemonRunner, (message, fields) =>
+        log.info(fields ?? {}, message),
+      ),
+      runner: daemonRunner,
     },
   });
   for (const declared of spec.declared) {

@@ -5,7 +5,8 @@ import type { PortAttributesLookup } from './attributes-lookup.js';
 import type { ForwardConnections } from './forward-connections.js';
 import type { Forward, TargetContainer } from './forward-state.js';
 import { bindHostListener, type HostListener } from './host/host-listener.js';
-import { bindUdpRelay, namespaceBindAddress } from './relay/udp-relay.js';
+import { namespaceBindAddress } from './relay/udp-relay.js';
+import { bindUdpForwardRelay, type NativeUdpRelaySource } from './relay/udp-forward-relay.js';
 import { allocatePort } from './host/registry.js';
 import type { OwnEntries } from './own-entries.js';
 import type { PortEntry, PortEvent, PortEventType, PortOrigin } from './port-entry.js';
@@ -29,6 +30,8 @@ export interface HostForwardsOptions {
   log: Log;
   /** True once the forwarder shuts down: a port bound after that is closed at once. */
   stopped: () => boolean;
+  /** The native UDP relay for direct-path UDP forwards; absent or null: every one relays in-process. */
+  nativeUdp?: NativeUdpRelaySource | null;
 }
 
 /**
@@ -106,33 +109,36 @@ export class HostForwards {
   /** A UDP forward's host sockets: each datagram goes where the forward's route says now. */
   private bindDatagrams(forward: Forward, hostPort: number): Promise<HostListener | null> {
     const { connections } = this.options;
-    return bindUdpRelay({
-      port: hostPort,
-      bindAddress: this.options.hostAddress,
-      target: () => {
-        const route = connections.datagramRouteOf(forward);
-        if (route.path === null) return null;
-        if (route.path === 'direct') return { address: route.address, port: forward.port };
-        // The server's address inside the container: never sent to from the host itself.
-        const { netns, mux } = forward.target;
-        if (route.path === 'mux') {
-          return mux === null
-            ? null
-            : {
-                address: route.address,
-                port: forward.port,
-                open: (address) => mux.datagramSession(address, forward.port),
-              };
-        }
-        if (netns === null) return null;
-        return {
-          address: route.address,
-          port: forward.port,
-          open: (address) => netns.datagramSocket(namespaceBindAddress(address)),
-        };
+    return bindUdpForwardRelay(
+      {
+        port: hostPort,
+        bindAddress: this.options.hostAddress,
+        target: () => {
+          const route = connections.datagramRouteOf(forward);
+          if (route.path === null) return null;
+          if (route.path === 'direct') return { address: route.address, port: forward.port };
+          // The server's address inside the container: never sent to from the host itself.
+          const { netns, mux } = forward.target;
+          if (route.path === 'mux') {
+            return mux === null
+              ? null
+              : {
+                  address: route.address,
+                  port: forward.port,
+                  open: (address) => mux.datagramSession(address, forward.port),
+                };
+          }
+          if (netns === null) return null;
+          return {
+            address: route.address,
+            port: forward.port,
+            open: (address) => netns.datagramSocket(namespaceBindAddress(address)),
+          };
+        },
+        log: this.options.log,
       },
-      log: this.options.log,
-    });
+      this.options.nativeUdp ?? null,
+    );
   }
 
   async close(forward: Forward, type: PortEventType, reason: string, release = true): Promise<void> {

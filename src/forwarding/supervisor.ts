@@ -13,6 +13,7 @@ import { entryDraft, portEvent } from './port-events.js';
 import type { PortListener } from './detect/proc-net-tcp.js';
 import type { SocketOwnerFinder } from './detect/socket-owners.js';
 import type { Log } from '../common/log.js';
+import type { NativeUdpRelaySource } from './relay/udp-forward-relay.js';
 
 export type { TargetContainer } from './forward-state.js';
 
@@ -32,6 +33,8 @@ export interface SupervisorOptions {
   forwarder: { pid: number; startTime: number };
   emit: (event: PortEvent) => void;
   log: Log;
+  /** For direct-path UDP forwards (udp-forward-relay.ts); absent: in-process. */
+  nativeUdp?: NativeUdpRelaySource | null;
 }
 
 /**

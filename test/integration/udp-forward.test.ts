@@ -17,6 +17,7 @@ import {
   udpClient,
   MAX_UDP_PAYLOAD,
   expectEchoedToEachSender,
+  nativeRelayPids,
 } from '../support/udp.js';
 
 const scope = containerScope();
@@ -177,13 +178,17 @@ describe('UDP forwarding', () => {
     const pid = await upFor(container.id, [], { PORTPILOT_UDP_IDLE_MS: String(IDLE_MS) });
     await startUdpEcho(container.id, '0.0.0.0', port);
     await waitFor(rowOf(container.id, port, 'udp'), WAIT_MS, `UDP port ${port} forwarded`);
-    const before = socketCount(pid);
+    // A direct-path forward is relayed by one native relay, the forwarder's child.
+    const relays = nativeRelayPids(pid);
+    expect(relays).toHaveLength(1);
+    const sockets = () => socketCount(pid) + socketCount(relays[0]!);
+    const before = sockets();
     const clients = await Promise.all(Array.from({ length: 5 }, () => udpClient('127.0.0.1', port)));
     for (const client of clients) await client.ask(Buffer.from('hello'));
     // One session socket per client while they talk…
-    expect(socketCount(pid)).toBe(before + clients.length);
+    expect(sockets()).toBe(before + clients.length);
     // …none once they have been quiet for the idle time.
-    await waitFor(() => socketCount(pid) === before, WAIT_MS, 'idle sessions closed');
+    await waitFor(() => sockets() === before, WAIT_MS, 'idle sessions closed');
     // A client heard from again gets a new session.
     expect((await clients[0]!.ask(Buffer.from('again'))).toString()).toBe('again');
     for (const client of clients) client.close();
@@ -191,6 +196,7 @@ describe('UDP forwarding', () => {
     const down = await runCli(stateDir, ['down', '--container-id', container.id]);
     expect(down.exitCode, down.stderr).toBe(0);
     expect(processAlive(pid)).toBe(false);
+    expect(processAlive(relays[0]!)).toBe(false);
     // The host port is free for UDP again.
     const socket = createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
@@ -198,5 +204,17 @@ describe('UDP forwarding', () => {
       socket.bind({ address: '127.0.0.1', port, exclusive: true }, resolve);
     });
     socket.close();
+  });
+
+  it('leaves no native relay behind a forwarder killed with SIGKILL', async () => {
+    const container = await scope.start(TEST_IMAGES.debian.tag);
+    const port = await freeServerPort();
+    const pid = await upFor(container.id);
+    await startUdpEcho(container.id, '0.0.0.0', port);
+    await waitFor(rowOf(container.id, port, 'udp'), WAIT_MS, `UDP port ${port} forwarded`);
+    const relays = nativeRelayPids(pid);
+    expect(relays).toHaveLength(1);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !processAlive(relays[0]!), WAIT_MS, 'the native relay gone with its forwarder');
   });
 });

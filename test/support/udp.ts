@@ -200,6 +200,26 @@ export function socketCount(pid: number): number {
   return count;
 }
 
+/**
+ * The forwarder's native UDP relays (one per direct-path UDP forward): its children running a program
+ * built into the state dir's programs/ (see native-udp-build.ts).
+ */
+export function nativeRelayPids(forwarderPid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const argv0 = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (ppid === forwarderPid && /\/programs\/udp-relay-[0-9a-f]{16}$/.test(argv0)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 /** The largest UDP payload over IPv4. */
 export const MAX_UDP_PAYLOAD = 65_507;
 
