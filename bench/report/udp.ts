@@ -1,6 +1,7 @@
 import type { RateResult } from '../measure/udp-rate.js';
 import { ratio } from '../stats.js';
 import {
+  UDP_IN_PROCESS_ENV,
   UDP_PORTS,
   UDP_PROXY,
   UDP_RATE_BYTES,
@@ -86,8 +87,14 @@ export function stepsLine(udp: UdpResults): string {
 const UDP_NOTES = `- One container of the Debian test image runs three copies of the tests' UDP echo server
   (test/support/servers/udp-echo.py, python3): on 0.0.0.0:${UDP_PORTS.direct}, on 127.0.0.1:${UDP_PORTS.netns}, and on
   0.0.0.0:${UDP_PORTS.published}, published with \`docker run -p 127.0.0.1:HOSTPORT:${UDP_PORTS.published}/udp\`; one auto forwarder watches it.
+  A second container runs the 0.0.0.0:${UDP_PORTS.direct} one alone, watched by a forwarder started with ${Object.entries(
+    UDP_IN_PROCESS_ENV,
+  )
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ')}.
 - **direct**: the host sends to the container's address, port ${UDP_PORTS.direct}: the machine's limit.
-  **${UDP_PROXY}**: Docker's own proxy for the published port. **portpilot-direct**: the forward of the 0.0.0.0 server;
+  **${UDP_PROXY}**: Docker's own proxy for the published port. **portpilot-direct**: the forward of the 0.0.0.0 server
+  (relayed by the native program); **portpilot-in-process**: the same forward relayed in the forwarder's own process (Node);
   **portpilot-netns**: the forward of the 127.0.0.1 one (the README's "UDP": *ports path* is \`ports --json\`'s path).
 - Round trips: one client per case sends a ${UDP_ROUND_TRIP_BYTES}-byte datagram and waits for its echo before the next, ${UDP_ROUND_TRIPS} in
   all after ${UDP_ROUND_TRIP_WARM_UP} to warm up, in ${UDP_ROUND_TRIP_ROUNDS} runs taken case by case in turn (one with no echo in ${UDP_ROUND_TRIP_TIMEOUT_MS} ms counts as lost).

@@ -54,6 +54,11 @@ export class Portpilot {
     return new Portpilot(stateDir, logsDir, runner);
   }
 
+  /** A portpilot of its own state dir whose commands (and so its forwarders) get `env` besides. */
+  withEnv(env: Readonly<Record<string, string>>): Promise<Portpilot> {
+    return Portpilot.create(this.logsDir, { ...this.runner, env: { ...this.runner.env, ...env } });
+  }
+
   private run(commandArgs: readonly string[]) {
     const args = [...commandArgs, ...(this.runner.engineArgs ?? [])];
     const env = { ...this.runner.env, PORTPILOT_STATE_DIR: this.stateDir };

@@ -6,7 +6,15 @@
  */
 export const UDP_PORTS = { direct: 25001, netns: 25002, published: 25003 } as const;
 /** The cases, in table order. */
-export const UDP_CASES = ['direct', 'docker-proxy', 'portpilot-direct', 'portpilot-netns'] as const;
+export const UDP_CASES = [
+  'direct',
+  'docker-proxy',
+  'portpilot-direct',
+  'portpilot-in-process',
+  'portpilot-netns',
+] as const;
+/** The in-process case's forwarder is told this (its direct-path forward relayed in Node, not natively). */
+export const UDP_IN_PROCESS_ENV = { PORTPILOT_UDP_RELAY: 'in-process' } as const;
 export type UdpCaseName = (typeof UDP_CASES)[number];
 /** The case the targets compare portpilot with. */
 export const UDP_PROXY: UdpCaseName = 'docker-proxy';

@@ -28,11 +28,11 @@ export async function runUdpSection(
   portpilot: Portpilot,
   attempt: Attempt,
 ): Promise<UdpResults> {
-  const { container, cases } = await setUpUdp(image, portpilot);
-  const portsPath = async (c: UdpCase) => {
-    if (c.forwardedPort === null) return null;
-    const rows = await portpilot.ports(container.id);
-    return rows.find((row) => row.containerPort === c.forwardedPort)?.path ?? 'not forwarded';
+  const { cases } = await setUpUdp(image, portpilot);
+  const portsPath = async ({ forward }: UdpCase) => {
+    if (forward === null) return null;
+    const rows = await forward.portpilot.ports(forward.containerId);
+    return rows.find((row) => row.containerPort === forward.port)?.path ?? 'not forwarded';
   };
   const results = cases.map((c): UdpCaseResult => ({
     name: c.name,

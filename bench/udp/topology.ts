@@ -6,14 +6,14 @@ import { startContainer, type BenchContainer } from '../setup/containers.js';
 import { freeHostPort } from '../setup/host-ports.js';
 import type { Portpilot } from '../setup/portpilot.js';
 import type { Endpoint } from '../setup/topology.js';
-import { UDP_PORTS, type UdpCaseName } from './config.js';
+import { UDP_IN_PROCESS_ENV, UDP_PORTS, type UdpCaseName } from './config.js';
 
 /** One UDP case: where its client sends, and the portpilot forward it goes through (if any). */
 export interface UdpCase {
   name: UdpCaseName;
   endpoint: Endpoint;
-  /** portpilot cases: the container port, to read `ports --json`'s path for. */
-  forwardedPort: number | null;
+  /** portpilot cases: the forwarder's portpilot, container and port, to read `ports --json`'s path for. */
+  forward: { portpilot: Portpilot; containerId: string; port: number } | null;
 }
 
 const ECHO_IN_CONTAINER = '/tmp/udp-echo.py';
@@ -83,20 +83,36 @@ export async function setUpUdp(
   await portpilot.up(container.id, 'auto');
   const rows = await portpilot.waitForwarded(container.id, [UDP_PORTS.direct, UDP_PORTS.netns]);
   const hostPort = (port: number) => rows.get(port)?.hostPort ?? 0;
+  // The same server and forward again, from a forwarder that relays it in Node instead of natively.
+  const second = await startContainer(image, 'udp-in-process');
+  await startEchoServers(second, [{ host: '0.0.0.0', port: UDP_PORTS.direct }]);
+  const inProcess = await portpilot.withEnv(UDP_IN_PROCESS_ENV);
+  await inProcess.up(second.id, 'auto');
+  const inProcessRow = (await inProcess.waitForwarded(second.id, [UDP_PORTS.direct])).get(UDP_PORTS.direct);
+  const forwardOf = (p: Portpilot, containerId: string, port: number) => ({
+    portpilot: p,
+    containerId,
+    port,
+  });
   return {
     container,
     cases: [
-      { name: 'direct', endpoint: { host: container.ip, port: UDP_PORTS.direct }, forwardedPort: null },
-      { name: 'docker-proxy', endpoint: { host: '127.0.0.1', port: proxyPort }, forwardedPort: null },
+      { name: 'direct', endpoint: { host: container.ip, port: UDP_PORTS.direct }, forward: null },
+      { name: 'docker-proxy', endpoint: { host: '127.0.0.1', port: proxyPort }, forward: null },
       {
         name: 'portpilot-direct',
         endpoint: { host: '127.0.0.1', port: hostPort(UDP_PORTS.direct) },
-        forwardedPort: UDP_PORTS.direct,
+        forward: forwardOf(portpilot, container.id, UDP_PORTS.direct),
+      },
+      {
+        name: 'portpilot-in-process',
+        endpoint: { host: '127.0.0.1', port: inProcessRow?.hostPort ?? 0 },
+        forward: forwardOf(inProcess, second.id, UDP_PORTS.direct),
       },
       {
         name: 'portpilot-netns',
         endpoint: { host: '127.0.0.1', port: hostPort(UDP_PORTS.netns) },
-        forwardedPort: UDP_PORTS.netns,
+        forward: forwardOf(portpilot, container.id, UDP_PORTS.netns),
       },
     ],
   };
