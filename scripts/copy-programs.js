@@ -1,5 +1,5 @@
 // Copies the programs portpilot runs inside containers (src/**/*.{py,pl,sh,bash}), and the native
-// UDP relay's C source the forwarder builds (src/**/*.c), to the same place under dist/, where the
+// UDP relay's C source the forwarder builds (src/**/*.{c,h}), to the same place under dist/, where the
 // compiled modules that load them look: tsc copies only TypeScript.
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, extname, join, relative } from 'node:path';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE = join(ROOT, 'src');
 const TARGET = join(ROOT, 'dist');
-const PROGRAM_EXTENSIONS = new Set(['.py', '.pl', '.sh', '.bash', '.c']);
+const PROGRAM_EXTENSIONS = new Set(['.py', '.pl', '.sh', '.bash', '.c', '.h']);
 
 let copied = 0;
 for (const entry of readdirSync(SOURCE, { recursive: true, withFileTypes: true })) {

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   builtProgramName,
-  NATIVE_UDP_SOURCE_PATH,
   nativeUdpRelayProgram,
+  nativeUdpSource,
   programsDir,
 } from '../../src/forwarding/relay/native-udp/native-udp-build.js';
 import { bindUdpForwardRelay } from '../../src/forwarding/relay/udp-forward-relay.js';
@@ -97,7 +97,7 @@ describe('nativeUdpRelayProgram', () => {
     const { runner, runs } = countingRunner();
     const program = nativeUdpRelayProgram(root, runner, () => {}, {});
     const path = await program();
-    const source = await readFile(NATIVE_UDP_SOURCE_PATH, 'utf8');
+    const source = await nativeUdpSource();
     expect(path).toBe(join(programsDir(root), builtProgramName(source)));
     expect((await stat(path!)).mode & 0o777).toBe(0o700);
     expect((await stat(programsDir(root))).mode & 0o777).toBe(0o700);
@@ -125,7 +125,7 @@ describe('nativeUdpRelayProgram', () => {
 
   it('never runs a file at its path that others may write: it builds its own over it', async () => {
     const root = await stateRoot();
-    const source = await readFile(NATIVE_UDP_SOURCE_PATH, 'utf8');
+    const source = await nativeUdpSource();
     const planted = join(programsDir(root), builtProgramName(source));
     await mkdir(programsDir(root), { recursive: true, mode: 0o700 });
     await writeFile(planted, '#!/bin/sh\necho planted\n');

@@ -7,8 +7,16 @@ import type { Log } from '../../../common/log.js';
 import { makeStateSubdir } from '../../../common/state-dir.js';
 import type { ProcessRunner } from '../../../runtime/process-runner.js';
 
-/** The native UDP relay's C source, next to this module (scripts/copy-programs.js copies it to dist/). */
-export const NATIVE_UDP_SOURCE_PATH = fileURLToPath(new URL('./udp-relay.c', import.meta.url));
+/** The native UDP relay's C files, next to this module (scripts/copy-programs.js copies them to dist/). */
+const SOURCE_DIR = fileURLToPath(new URL('.', import.meta.url));
+const COMPILED = ['udp-relay.c', 'sessions.c'];
+const SOURCE_FILES = [...COMPILED, 'sessions.h'];
+
+/** The relay's source as one text (each file's name and content): what a build is named by. */
+export async function nativeUdpSource(): Promise<string> {
+  const texts = await Promise.all(SOURCE_FILES.map((name) => readFile(join(SOURCE_DIR, name), 'utf8')));
+  return SOURCE_FILES.map((name, i) => `${name}\0${texts[i] ?? ''}\0`).join('');
+}
 /** The compiler: `cc`, or `CC` from the environment. */
 const DEFAULT_COMPILER = 'cc';
 const COMPILE_TIMEOUT_MS = 60_000;
@@ -24,8 +32,8 @@ export function builtProgramName(source: string): string {
 }
 
 /** Pure: the compiler's arguments (warnings are errors: the tests build it the same way). */
-export function compileArgs(sourcePath: string, outputPath: string): string[] {
-  return ['-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', '-o', outputPath, sourcePath];
+export function compileArgs(sourcePaths: readonly string[], outputPath: string): string[] {
+  return ['-O2', '-std=c11', '-Wall', '-Wextra', '-Werror', '-o', outputPath, ...sourcePaths];
 }
 
 /** Where built programs are kept: `<state dir>/programs`, 0700 as the rest. */
@@ -57,16 +65,16 @@ async function findOrBuild(
   if (env.PORTPILOT_UDP_RELAY === IN_PROCESS_SETTING) return null;
   const inProcess = 'UDP forwards relay in-process (slower round trips)';
   try {
-    const source = await readFile(NATIVE_UDP_SOURCE_PATH, 'utf8');
     const dir = programsDir(stateRoot);
-    const program = join(dir, builtProgramName(source));
+    const program = join(dir, builtProgramName(await nativeUdpSource()));
     if (await isOwnProgram(program)) return program;
     await makeStateSubdir(stateRoot, dir);
     const building = `${program}.${process.pid}.building`;
     const compiler = env.CC || DEFAULT_COMPILER;
     let result;
     try {
-      result = await runner.run(compiler, compileArgs(NATIVE_UDP_SOURCE_PATH, building), {
+      const sources = COMPILED.map((name) => join(SOURCE_DIR, name));
+      result = await runner.run(compiler, compileArgs(sources, building), {
         timeoutMs: COMPILE_TIMEOUT_MS,
       });
     } catch (error) {

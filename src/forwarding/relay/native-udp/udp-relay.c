@@ -1,8 +1,8 @@
 /*
  * portpilot's UDP relay for a forward whose datagrams go straight to the container's address: the
  * in-process relay's work (udp-relay.ts) without a JavaScript turn per datagram. One process per
- * forward, never one per client; the forwarder compiles it on first use (native-udp-build.ts) and
- * relays in-process where no C compiler is found.
+ * forward, never one per client; the forwarder compiles it (with sessions.c) on first use
+ * (native-udp-build.ts) and relays in-process where no C compiler is found.
  *
  *   udp-relay BIND_ADDRESS PORT IDLE_MS MAX_SESSIONS
  *
@@ -31,29 +31,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUFFER_BYTES (4 * 1024 * 1024)
-#define BUCKETS 4096
+#include "sessions.h"
+
 #define EV_STDIN (-1)
 #define EV_HOST0 (-2)
 #define EV_HOST1 (-3)
 #define MAX_EVENTS 64
 
-struct session {
-  struct sockaddr_storage client;
-  socklen_t client_len;
-  int host; /* index of the host socket it came in on */
-  int fd;   /* -1: free */
-  int64_t last_active;
-  int next; /* next session in its bucket, -1 at the end */
-};
-
-static struct session *sessions;
-static int max_sessions, live_sessions;
-static int buckets[BUCKETS];
 static int host_fds[2] = {-1, -1};
 static int host_count;
 static int epoll_fd;
-static int64_t idle_ms;
 static struct sockaddr_storage target;
 static socklen_t target_len; /* 0: no target */
 static unsigned char datagram[65536];
@@ -62,12 +49,6 @@ static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void size_buffers(int fd) {
-  int bytes = BUFFER_BYTES;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
 }
 
 static int parse_address(const char *text, int port, struct sockaddr_storage *out, socklen_t *len) {
@@ -89,83 +70,6 @@ static int parse_address(const char *text, int port, struct sockaddr_storage *ou
   return -1;
 }
 
-static unsigned hash_client(const struct sockaddr_storage *client, int host) {
-  const unsigned char *bytes = (const unsigned char *)client;
-  size_t n = client->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  unsigned h = 2166136261u ^ (unsigned)host;
-  for (size_t i = 0; i < n; i++) h = (h ^ bytes[i]) * 16777619u;
-  return h % BUCKETS;
-}
-
-static int same_client(const struct session *s, const struct sockaddr_storage *client, socklen_t len, int host) {
-  return s->host == host && s->client_len == len && memcmp(&s->client, client, len) == 0;
-}
-
-static void end_session(int index) {
-  struct session *s = &sessions[index];
-  if (s->fd < 0) return;
-  unsigned b = hash_client(&s->client, s->host);
-  for (int *link = &buckets[b]; *link != -1; link = &sessions[*link].next) {
-    if (*link == index) {
-      *link = s->next;
-      break;
-    }
-  }
-  close(s->fd); /* also leaves the epoll set */
-  s->fd = -1;
-  live_sessions--;
-}
-
-static void end_all_sessions(void) {
-  for (int i = 0; i < max_sessions; i++) end_session(i);
-}
-
-static void end_idle_sessions(int64_t now) {
-  for (int i = 0; i < max_sessions; i++)
-    if (sessions[i].fd >= 0 && now - sessions[i].last_active >= idle_ms) end_session(i);
-}
-
-static int open_session(const struct sockaddr_storage *client, socklen_t len, int host, int64_t now) {
-  if (target_len == 0) return -1;
-  if (live_sessions >= max_sessions) {
-    int idlest = -1;
-    for (int i = 0; i < max_sessions; i++)
-      if (sessions[i].fd >= 0 && (idlest < 0 || sessions[i].last_active < sessions[idlest].last_active)) idlest = i;
-    if (idlest >= 0) end_session(idlest);
-  }
-  int index = -1;
-  for (int i = 0; i < max_sessions; i++) {
-    if (sessions[i].fd < 0) {
-      index = i;
-      break;
-    }
-  }
-  if (index < 0) return -1;
-  int fd = socket(target.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  size_buffers(fd);
-  if (connect(fd, (struct sockaddr *)&target, target_len) != 0) {
-    close(fd);
-    return -1;
-  }
-  struct epoll_event event = {.events = EPOLLIN, .data.u64 = (uint64_t)index};
-  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-    close(fd);
-    return -1;
-  }
-  struct session *s = &sessions[index];
-  memcpy(&s->client, client, len);
-  s->client_len = len;
-  s->host = host;
-  s->fd = fd;
-  s->last_active = now;
-  unsigned b = hash_client(client, host);
-  s->next = buckets[b];
-  buckets[b] = index;
-  live_sessions++;
-  return index;
-}
-
 /* Datagrams from clients, to each one's session. */
 static void from_clients(int host) {
   for (;;) {
@@ -175,32 +79,27 @@ static void from_clients(int host) {
     if (n < 0) return; /* EAGAIN: all read; anything else: the next wake-up tries again */
     if (target_len == 0) continue;
     int64_t now = now_ms();
-    int index = -1;
-    for (int i = buckets[hash_client(&client, host)]; i != -1; i = sessions[i].next) {
-      if (same_client(&sessions[i], &client, len, host)) {
-        index = i;
-        break;
-      }
-    }
-    if (index < 0) index = open_session(&client, len, host, now);
+    int index = session_find(&client, len, host);
+    if (index < 0) index = session_open(&client, len, host, now, epoll_fd, &target, target_len);
     if (index < 0) continue;
-    sessions[index].last_active = now;
+    struct session *s = session_at(index);
+    s->last_active = now;
     /* A refused send (ICMP from a server that went away) keeps the session, as a connected socket in
        the in-process relay does: the next datagram may find the server back. */
-    (void)send(sessions[index].fd, datagram, (size_t)n, 0);
+    (void)send(s->fd, datagram, (size_t)n, 0);
   }
 }
 
 /* The server's replies on one session, to its client alone. */
 static void from_server(int index) {
-  struct session *s = &sessions[index];
+  struct session *s = session_at(index);
   for (;;) {
     if (s->fd < 0) return;
     ssize_t n = recv(s->fd, datagram, sizeof datagram, 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == ECONNREFUSED || errno == EINTR) continue;
-      end_session(index);
+      session_end(index);
       return;
     }
     s->last_active = now_ms();
@@ -221,7 +120,7 @@ static void set_target(const char *line) {
     }
   }
   if (next_len == target_len && memcmp(&next, &target, next_len) == 0) return;
-  end_all_sessions();
+  sessions_end_all();
   target_len = next_len;
   if (next_len) memcpy(&target, &next, next_len);
 }
@@ -299,16 +198,13 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   const char *bind_address = argv[1];
   int port = atoi(argv[2]);
-  idle_ms = atoll(argv[3]);
-  max_sessions = atoi(argv[4]);
+  int64_t idle_ms = atoll(argv[3]);
+  int max_sessions = atoi(argv[4]);
   if (port < 0 || port > 65535 || idle_ms < 1 || max_sessions < 1) {
     fprintf(stderr, "udp-relay: bad arguments\n");
     return 2;
   }
-  sessions = calloc((size_t)max_sessions, sizeof *sessions);
-  if (!sessions) return 1;
-  for (int i = 0; i < max_sessions; i++) sessions[i].fd = -1;
-  for (int i = 0; i < BUCKETS; i++) buckets[i] = -1;
+  if (sessions_init(max_sessions, idle_ms) != 0) return 1;
 
   int first = bind_host(bind_address, port);
   if (first < 0) {
@@ -355,7 +251,7 @@ int main(int argc, char **argv) {
     }
     int64_t now = now_ms();
     if (now >= next_sweep) {
-      end_idle_sessions(now);
+      sessions_end_idle(now);
       next_sweep = now + sweep_ms;
     }
   }

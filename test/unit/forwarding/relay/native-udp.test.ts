@@ -56,7 +56,7 @@ describe('the native relay build', () => {
   });
 
   it('compiles with warnings as errors', () => {
-    expect(compileArgs('/src/udp-relay.c', '/state/programs/x')).toEqual([
+    expect(compileArgs(['/src/udp-relay.c', '/src/sessions.c'], '/state/programs/x')).toEqual([
       '-O2',
       '-std=c11',
       '-Wall',
@@ -65,6 +65,7 @@ describe('the native relay build', () => {
       '-o',
       '/state/programs/x',
       '/src/udp-relay.c',
+      '/src/sessions.c',
     ]);
   });
 });
