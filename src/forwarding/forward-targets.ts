@@ -19,6 +19,12 @@ export class ForwardTargets {
   all(): TargetContainer[] {
     return [this.primary, ...this.others.values()];
   }
+  /** Ends every target's relay agent, namespace helper and mux channel (the forwarder stops). */
+  async closeRelays(): Promise<void> {
+    await Promise.all(
+      this.all().flatMap((target) => [target.agent?.close(), target.netns?.close(), target.mux?.close()]),
+    );
+  }
 
   /**
    * Points a target at its container as it is now (restarted: new addresses, perhaps, and a new

@@ -248,11 +248,7 @@ export class Supervisor {
     await this.host.closeWithdrawn();
     await this.registry.releaseAll();
     await this.connections.drain(RELAY_DRAIN_MS);
-    await Promise.all(
-      this.targets
-        .all()
-        .flatMap((target) => [target.agent?.close(), target.netns?.close(), target.mux?.close()]),
-    );
+    await this.targets.closeRelays();
   }
 
   private async refreshDial(
