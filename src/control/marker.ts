@@ -2,6 +2,7 @@ import { lstat, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { isSameProcessAlive, readProcessArgv } from '../common/process-info.js';
+import { shortId } from '../common/short-id.js';
 import { refuseLinkedStateFile, stateWriteError, type StatePaths } from '../common/state-dir.js';
 import { DAEMON_SUBCOMMAND } from './daemon-subcommand.js';
 
@@ -26,6 +27,12 @@ export function forwarderFiles(paths: StatePaths, containerId: string) {
     spec: `${base}.spec.json`,
     /** Which path serves each reverse port (see reverse-paths.ts). */
     reverse: `${base}.reverse.json`,
+    /**
+     * A remote engine's SSH link: the engine socket it forwards (its control socket and container
+     * dial sockets beside it, see linkSocketFiles). The short id keeps the path within a socket
+     * path's 108 bytes.
+     */
+    engineSocket: join(paths.forwarders, `${shortId(containerId)}.engine.sock`),
   };
 }
 

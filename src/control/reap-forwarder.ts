@@ -3,7 +3,8 @@ import { isSameProcessAlive } from '../common/process-info.js';
 import type { StatePaths } from '../common/state-dir.js';
 import { releasePorts } from '../forwarding/host/registry.js';
 import { findForwarderProcesses } from './find-forwarder.js';
-import { isMarkerLive, readMarker, removeMarker } from './marker.js';
+import { forwarderFiles, isMarkerLive, readMarker, removeMarker } from './marker.js';
+import { removeLinkSockets } from '../runtime/ssh-link-dials.js';
 import type { Log } from '../common/log.js';
 
 /** How long a forwarder gets to exit after SIGTERM before it is killed. */
@@ -21,7 +22,8 @@ export interface ReapResult {
  * Stops the container's forwarder, if one runs: SIGTERM, a bounded wait, then SIGKILL. Only a process
  * whose pid, start time and command line all match the marker is signalled; with no usable marker
  * (deleted with the state dir, damaged), the forwarder is found by its exact command line, which
- * names this state dir. Registry damage found on the way goes to `warn`. On return the process is gone and its registry entries are released.
+ * names this state dir. Registry damage found on the way goes to `warn`. On return the process is gone
+ * and its registry entries and SSH link sockets are released.
  */
 export async function reapForwarder(paths: StatePaths, containerId: string, warn: Log): Promise<ReapResult> {
   const marker = await readMarker(paths, containerId);
@@ -40,8 +42,11 @@ export async function reapForwarder(paths: StatePaths, containerId: string, warn
     }
   }
   if (marker) await removeMarker(paths, containerId, marker.pid);
-  // Whatever the forwarder did not release itself (it was killed, or died earlier) goes now.
+  // Whatever the forwarder did not release itself (it was killed, or died earlier) goes now: its
+  // registry entries, and the sockets of its SSH link (a live forwarder's are never touched).
   await releasePorts(paths, (entry) => entry.containerId === containerId, { onWarning: warn });
+  const alive = await Promise.all(targets.map((t) => isSameProcessAlive(t.pid, t.startTime)));
+  if (!alive.includes(true)) removeLinkSockets(forwarderFiles(paths, containerId).engineSocket);
   return result;
 }
 

@@ -1,6 +1,5 @@
 import { ReversePorts } from './reverse-ports.js';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import pino from 'pino';
 import { ForwarderError, PortpilotError, RuntimeError, StateError, errorMessage } from '../common/errors.js';
 import { readProcessStartTime } from '../common/process-info.js';
@@ -94,7 +93,7 @@ async function readSpec(specFile: string, containerId: string): Promise<DaemonSp
 }
 
 async function start(spec: DaemonSpec, paths: StatePaths, log: Logger) {
-  const linkSocket = join(paths.forwarders, `${shortId(spec.containerId)}.engine.sock`);
+  const linkSocket = forwarderFiles(paths, spec.containerId).engineSocket;
   const docker = await dockerFor(spec.dockerPath, daemonRunner, log, linkSocket);
   const container = await docker.inspect(spec.containerId);
   if (!container?.running) {

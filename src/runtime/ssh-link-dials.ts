@@ -255,6 +255,17 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, at), key.slice(at + 1)];
 }
 
+/**
+ * Removes what an SSH link leaves when its forwarder is killed: the engine socket, its `.ctl` control
+ * socket and its `.dial-*.sock` container dial sockets.
+ */
+export function removeLinkSockets(engineSocket: string): void {
+  const prefix = engineSocket.replace(/\.sock$/, '');
+  rmSync(engineSocket, { force: true });
+  rmSync(`${prefix}.ctl`, { force: true });
+  removeDialSockets(prefix);
+}
+
 /** Removes `<prefix>.dial-*.sock` files: a stale one of a forwarder killed before it could. */
 export function removeDialSockets(prefix: string): void {
   const dir = dirname(prefix);
