@@ -56,14 +56,29 @@ export function reversePathOf(
 }
 
 /**
+ * Pure: whether a reverse port the namespace helper could not listen for goes to the mux channel: the
+ * helper cannot start (not a port taken in the container, which the channel could not have either)
+ * and the container has a channel.
+ */
+export function fallsToMux(helperUsable: boolean, hasMux: boolean): boolean {
+  return !helperUsable && hasMux;
+}
+
+type Served = Pick<TargetContainer, 'netns' | 'mux' | 'hostNetwork'>;
+
+/**
  * The reverse ports of the forwarder's container, served through its namespace helper or, where
- * none can run, over its mux channel; served again through the next ones when the container
- * restarts. Each gets a `forwarded` port event, or a `failed` one saying why it cannot be served
- * (`ports --watch` shows them); the path serving each is written for `ports` (see reverse-paths).
+ * none can run (or the helper cannot start), over its mux channel; served again through the next
+ * ones when the container restarts. Each gets a `forwarded` port event, or a `failed` one saying why
+ * it cannot be served (`ports --watch` shows them); the path serving each is written for `ports` (see
+ * reverse-paths).
  */
 export class ReversePorts {
-  private served: ServedReversePort[] = [];
+  private served = new Map<number, ServedReversePort>();
+  private paths = new Map<number, ServedReverse>();
   private mux: MuxReverse | null = null;
+  /** Counts serve() calls: what an earlier one set going does nothing once another has begun. */
+  private generation = 0;
 
   constructor(
     private readonly ports: readonly ReversePort[],
@@ -77,55 +92,80 @@ export class ReversePorts {
   ) {}
 
   /** Serves every reverse port through the container's current helper or channel, or says why not. */
-  async serve(target: Pick<TargetContainer, 'netns' | 'mux' | 'hostNetwork'>): Promise<void> {
+  async serve(target: Served): Promise<void> {
     this.close();
-    const { log, docker, owner } = this.deps;
-    const { netns, mux } = target;
+    const generation = ++this.generation;
     const chosen = reversePathOf(
-      { netns: netns !== null, mux: mux !== null, hostNetwork: target.hostNetwork },
+      { netns: target.netns !== null, mux: target.mux !== null, hostNetwork: target.hostNetwork },
       this.deps.relayPath,
     );
-    if (chosen.path === 'mux' && mux !== null) {
-      this.mux = new MuxReverse({ hold: () => mux.hold(), where: `container ${shortId(owner.containerId)}` });
-    }
-    const paths: ServedReverse[] = [];
     for (const port of this.ports) {
-      const entry = { ...reverseEntry(owner, port), path: chosen.path };
-      const event = { direction: 'reverse', hostPort: port.hostPort, containerPort: port.containerPort };
-      // A port event as the forwards' are: `ports --watch` shows it.
-      const report = (type: 'forwarded' | 'failed', reason: string | null) =>
-        log[type === 'forwarded' ? 'info' : 'warn'](
-          {
-            portEvent: {
-              ...entry,
-              type,
-              at: new Date().toISOString(),
-              ...(reason === null ? {} : { reason }),
-            },
-          },
-          `reverse port ${reversePortText(port)} ${type}`,
-        );
-      let served: ServedReversePort;
-      if (chosen.path === 'netns' && netns !== null) {
-        served = serveReversePort(netns, port, {
-          docker,
-          log: (message, fields) => log.info({ ...fields, ...event }, message),
-        });
-      } else if (chosen.path === 'mux' && this.mux !== null) {
-        served = serveReversePortOverMux(this.mux, port);
-      } else {
-        report('failed', chosen.path === null ? chosen.reason : 'no path serves it');
-        continue;
-      }
-      paths.push({ hostPort: port.hostPort, containerPort: port.containerPort, path: chosen.path });
-      this.served.push(served);
-      void served.listening.then((reason) => report(reason === null ? 'forwarded' : 'failed', reason));
+      if (chosen.path === null) this.report(port, null, 'failed', chosen.reason);
+      else this.serveOne(port, chosen.path, target, generation);
     }
-    // A forwarder with no reverse port served keeps no file of them: `ports` reads none as none.
+    await this.writePaths();
+  }
+
+  private serveOne(port: ReversePort, path: 'netns' | 'mux', target: Served, generation: number): void {
+    const { log, docker } = this.deps;
+    const { netns, mux } = target;
+    let served: ServedReversePort;
+    if (path === 'netns' && netns !== null) {
+      const event = { direction: 'reverse', hostPort: port.hostPort, containerPort: port.containerPort };
+      served = serveReversePort(netns, port, {
+        docker,
+        log: (message, fields) => log.info({ ...fields, ...event }, message),
+      });
+    } else if (path === 'mux' && mux !== null) {
+      this.mux ??= new MuxReverse({
+        hold: () => mux.hold(),
+        where: `container ${shortId(this.deps.owner.containerId)}`,
+      });
+      served = serveReversePortOverMux(this.mux, port);
+    } else {
+      this.report(port, path, 'failed', 'no path serves it');
+      return;
+    }
+    this.served.set(port.hostPort, served);
+    this.paths.set(port.hostPort, { hostPort: port.hostPort, containerPort: port.containerPort, path });
+    void served.listening.then((reason) => {
+      if (generation !== this.generation) return;
+      if (reason !== null && path === 'netns' && fallsToMux(netns?.usable ?? false, mux !== null)) {
+        log.info(
+          { hostPort: port.hostPort, containerPort: port.containerPort, reason },
+          'the namespace helper cannot start: the mux channel serves this reverse port',
+        );
+        served.close();
+        this.serveOne(port, 'mux', target, generation);
+        void this.writePaths();
+        return;
+      }
+      this.report(port, path, reason === null ? 'forwarded' : 'failed', reason);
+    });
+  }
+
+  /** A port event as the forwards' are: `ports --watch` shows it. */
+  private report(
+    port: ReversePort,
+    path: ServedReverse['path'] | null,
+    type: 'forwarded' | 'failed',
+    reason: string | null,
+  ): void {
+    const entry = { ...reverseEntry(this.deps.owner, port), path };
+    this.deps.log[type === 'forwarded' ? 'info' : 'warn'](
+      { portEvent: { ...entry, type, at: new Date().toISOString(), ...(reason === null ? {} : { reason }) } },
+      `reverse port ${reversePortText(port)} ${type}`,
+    );
+  }
+
+  /** Says which path serves each port; a forwarder with none served keeps no file: `ports` reads none as none. */
+  private async writePaths(): Promise<void> {
+    const { paths, owner, log } = this.deps;
+    const served = [...this.paths.values()];
     const said =
-      paths.length === 0
-        ? removeReversePaths(this.deps.paths, owner.containerId)
-        : writeReversePaths(this.deps.paths, owner.containerId, paths);
+      served.length === 0
+        ? removeReversePaths(paths, owner.containerId)
+        : writeReversePaths(paths, owner.containerId, served);
     await said.catch((error: unknown) =>
       log.warn({ err: error }, `cannot say which path serves the reverse ports: ${errorMessage(error)}`),
     );
@@ -133,14 +173,16 @@ export class ReversePorts {
 
   /** Stops listening (the listeners in the container are closed). */
   close(): void {
-    for (const served of this.served) served.close();
-    this.served = [];
+    for (const served of this.served.values()) served.close();
+    this.served.clear();
+    this.paths.clear();
     this.mux?.close();
     this.mux = null;
   }
 
   /** Stops listening, and removes what `ports` reads of them: the forwarder is ending. */
   async end(): Promise<void> {
+    this.generation++;
     this.close();
     await removeReversePaths(this.deps.paths, this.deps.owner.containerId).catch(() => undefined);
   }

@@ -1,5 +1,8 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { portsJson, processAlive, runCli, runUp } from '../support/cli.js';
@@ -129,6 +132,31 @@ describe("reverse ports: the host's loopback reached from inside the container (
     expect(rows.filter((row) => row.direction === 'reverse').map((row) => row.path)).toEqual(['mux']);
     const down = await runCli(stateDir, ['down', '--container-id', container.id]);
     expect(down.exitCode, down.stderr).toBe(0);
+  });
+
+  it("moves to the mux channel where the namespace helper cannot start (no nsenter on the forwarder's PATH)", async () => {
+    container = await scope.start(TEST_IMAGES.debian.tag);
+    // A PATH with docker alone: the forwarder may enter the namespace (it is root) but cannot start its helper.
+    const bin = mkdtempSync(join(tmpdir(), 'portpilot-no-nsenter-'));
+    const docker = await execa('sh', ['-c', 'command -v docker']);
+    symlinkSync(docker.stdout.trim(), join(bin, 'docker'));
+    const { run, line } = await runUp(
+      stateDir,
+      ['--container-id', container.id, '--auto-forward', '--reverse-port', `${hostPort}:${containerPort}`],
+      { PATH: bin },
+    );
+    expect(line.outcome, `${run.stdout}\n${run.stderr}`).toBe('success');
+    await waitFor(() => isListeningInContainer(container.id, '127.0.0.1', containerPort), 15_000);
+    const answer = await connectInContainer(container.id, '127.0.0.1', containerPort, Buffer.from('abc'));
+    expect(answer.toString()).toBe('host:cba');
+    const rows = await portsJson(stateDir, ['--container-id', container.id]);
+    expect(rows.filter((row) => row.direction === 'reverse').map((row) => row.path)).toEqual(['mux']);
+    expect(readFileSync(line.forwarder?.logFile ?? '', 'utf8')).toMatch(
+      /the namespace helper cannot start: the mux channel serves this reverse port/,
+    );
+    const down = await runCli(stateDir, ['down', '--container-id', container.id]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    rmSync(bin, { recursive: true, force: true });
   });
 
   it('says why in a failed event where the namespace helper is ruled out (--relay-path exec)', async () => {

@@ -158,6 +158,21 @@ describe('NamespaceHelper with its helper program', () => {
     probe.destroy();
   });
 
+  it('gives up at once on a helper whose program cannot be spawned (no nsenter), and closes', async () => {
+    const failures: string[] = [];
+    const missing = new NamespaceHelper(
+      () =>
+        Promise.resolve(spawn('/nonexistent/nsenter', [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })),
+      { retryMinMs: 60_000, onStartFailed: (reason) => failures.push(reason) },
+    );
+    const started = Date.now();
+    expect(await missing.connect('127.0.0.1', port)).toBeNull();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(missing.usable).toBe(false);
+    expect(failures[0]).toMatch(/the helper could not start: spawn \/nonexistent\/nsenter ENOENT/);
+    await missing.close();
+  });
+
   it('stops an idle helper, keeps what it handed back working, and is not stopped under a reverse listener', async () => {
     const stops: number[] = [];
     const netns = new NamespaceHelper(spawnHere, {

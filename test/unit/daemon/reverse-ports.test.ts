@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reversePathOf } from '../../../src/daemon/reverse-ports.js';
+import { fallsToMux, reversePathOf } from '../../../src/daemon/reverse-ports.js';
 
 const none = { netns: false, mux: false, hostNetwork: false };
 
@@ -24,5 +24,14 @@ describe('reversePathOf', () => {
     expect(reason({}, null)).toMatch(/cannot enter the container's network namespace.*no python3 or perl/);
     expect(reason({}, 'netns')).toMatch(/cannot enter the container's network namespace/);
     expect(reason({}, 'mux')).toMatch(/^the container has no python3 or perl to run the mux agent$/);
+  });
+});
+
+describe('fallsToMux', () => {
+  it('moves a port to the mux channel only when the helper cannot start and the container has a channel', () => {
+    expect(fallsToMux(false, true)).toBe(true);
+    // The helper runs: the port is taken in the container, which the channel could not have either.
+    expect(fallsToMux(true, true)).toBe(false);
+    expect(fallsToMux(false, false)).toBe(false);
   });
 });

@@ -56,16 +56,26 @@ export async function startHelperProcess(
     exited: Promise.resolve(),
     close: () => stopHelperProcess(running),
   };
+  let spawnError = '';
   running.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
+    let over = false;
+    const ended = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (over) return;
+      over = true;
       running.alive = false;
       for (const pending of running.pending.values()) pending.resolve(LOST);
       running.pending.clear();
       hooks.onExit(running, code, signal);
       resolve();
+    };
+    child.once('exit', ended);
+    // A helper that could not be spawned at all (no nsenter, say) emits 'error' and never 'exit'.
+    child.on('error', (error) => {
+      if (child.pid !== undefined || spawnError !== '') return;
+      spawnError = error.message;
+      ended(null, null);
     });
   });
-  child.on('error', () => undefined);
   child.once('disconnect', () => {
     running.alive = false;
   });
@@ -92,7 +102,13 @@ export async function startHelperProcess(
       resolve();
     };
     child.on('message', onReady);
-    void running.exited.then(() => fail('the helper exited before it was ready'));
+    void running.exited.then(() =>
+      fail(
+        spawnError === ''
+          ? 'the helper exited before it was ready'
+          : `the helper could not start: ${spawnError}`,
+      ),
+    );
   });
   child.on('message', (message: unknown, handle: unknown) => hooks.onMessage(running, message, handle));
   return running;
