@@ -98,7 +98,13 @@ export const LOOPBACK_PORTS: Record<ServerKind, number> = {
 export const PUBLISHED_HTTP_PORT = 46005;
 export const PORTPILOT_WILDCARD_HTTP_PORT = 46006;
 export const IDLE_FIRST_PORT = 46101;
-export const DETECTION_FIRST_PORT = 46201;
+/**
+ * Detection trials take a new port each, from here on, and connect to the same number on the host.
+ * Below the host's ephemeral range (32768 on): a port there may be held as the source of one of the
+ * host's own connections just then, and the forward would take another host port (remapped-in-use),
+ * the trial waiting on the wrong one.
+ */
+export const DETECTION_FIRST_PORT = 26201;
 
 /** The greeting every `greeting` server sends first (connection setup ends at its first byte). */
 export const GREETING = 'hello from the portpilot bench\n';

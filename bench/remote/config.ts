@@ -19,9 +19,12 @@ export const REMOTE_SLOW_RUN_S = 3;
 /** Idle window: every remote forwarder idles at once, each in a pid namespace of its own. */
 export const REMOTE_IDLE_SETTLE_MS = 5_000;
 export const REMOTE_IDLE_WINDOW_MS = 30_000;
-/** Detection trials against the auto forwarder (bound to 0.0.0.0 and 127.0.0.1 in turn), and their first port. */
+/**
+ * Detection trials against the auto forwarder (bound to 0.0.0.0 and 127.0.0.1 in turn), and their
+ * first port (below the ephemeral range, as DETECTION_FIRST_PORT).
+ */
 export const REMOTE_DETECTION_TRIALS = 4;
-export const REMOTE_DETECTION_FIRST_PORT = 46301;
+export const REMOTE_DETECTION_FIRST_PORT = 26301;
 /**
  * Each trial's server lives this long, and the host waits as long for its port: listeners read
  * through `docker exec` over SSH every 2 s are seen later than the local ones (2 s and 5 s there).

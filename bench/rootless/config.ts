@@ -15,6 +15,9 @@ export const ROOTLESS_SLOW_RUN_S = 5;
 export const ROOTLESS_IDLE_SETTLE_MS = 5_000;
 export const ROOTLESS_IDLE_WINDOW_MS = 30_000;
 export const ROOTLESS_SPAWN_WINDOW_MS = 20_000;
-/** Detection trials against the auto forwarder (0.0.0.0 and 127.0.0.1 in turn), from this port on. */
+/**
+ * Detection trials against the auto forwarder (0.0.0.0 and 127.0.0.1 in turn), from this port on
+ * (below the ephemeral range, as DETECTION_FIRST_PORT).
+ */
 export const ROOTLESS_DETECTION_TRIALS = 10;
-export const ROOTLESS_DETECTION_FIRST_PORT = 46401;
+export const ROOTLESS_DETECTION_FIRST_PORT = 26401;
