@@ -8,7 +8,7 @@ import { declaredRefusal, plan, type PlanAction } from './forward-plan.js';
 import { keyOf, newForward, socketsOf, type Forward, type TargetContainer } from './forward-state.js';
 import { OwnEntries } from './own-entries.js';
 import { SocketOwnerCache } from './detect/owner-cache.js';
-import type { PortEntry, PortEvent, PortOrigin, Protocol, RelayPath } from './port-entry.js';
+import type { PortEntry, PortEvent, Protocol, RelayPath } from './port-entry.js';
 import { entryDraft, portEvent } from './port-events.js';
 import type { PortListener } from './detect/proc-net-tcp.js';
 import type { SocketOwnerFinder } from './detect/socket-owners.js';
@@ -68,7 +68,7 @@ export class Supervisor {
       ...options,
       registry: this.registry,
       connections: this.connections,
-      draft: (...args) => this.draft(...args),
+      draft: (...args) => entryDraft(options, ...args),
       stopped: () => this.stopped,
     });
   }
@@ -84,7 +84,9 @@ export class Supervisor {
     if (!target) throw new Error(`no container ${containerId} among this forwarder's targets`);
     const refusal = declaredRefusal(target, port);
     if (refusal !== null) {
-      this.options.emit(portEvent('failed', { ...this.draft(target, port, 'declared'), protocol }, refusal));
+      this.options.emit(
+        portEvent('failed', { ...entryDraft(this.options, target, port, 'declared'), protocol }, refusal),
+      );
       return;
     }
     const forward = newForward(target, port, 'declared', null, null, protocol);
@@ -143,7 +145,7 @@ export class Supervisor {
   private async carryOut(action: PlanAction, protocol: Protocol): Promise<void> {
     const primary = this.options.primary;
     if (action.type === 'fail') {
-      const draft = { ...this.draft(primary, action.port, 'detected'), protocol };
+      const draft = { ...entryDraft(this.options, primary, action.port, 'detected'), protocol };
       this.options.emit(portEvent('failed', draft, action.reason));
       return;
     }
@@ -293,15 +295,5 @@ export class Supervisor {
     entry.path = path;
     entry.process = forward.process;
     await this.registry.update(entry);
-  }
-
-  private draft(
-    target: TargetContainer,
-    port: number,
-    origin: PortOrigin,
-    label: string | null = null,
-    process: string | null = null,
-  ) {
-    return entryDraft(this.options, target, port, origin, label, process);
   }
 }
