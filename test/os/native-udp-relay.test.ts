@@ -204,6 +204,32 @@ describe('a UDP forward relayed by the native program', () => {
     await until(async () => (await ask(c, relay.port, 'after').catch(() => '')) === 'after', 'an answer');
   });
 
+  it('relays in-process when the program does not run here, and tries it no more for the next forwards', async () => {
+    const server = await echoServer();
+    const spawned: string[] = [];
+    const runner: ProcessRunner = {
+      run: (file, args, options) => daemonRunner.run(file, args, options),
+      spawn: (file, args, options) => {
+        spawned.push(file);
+        return daemonRunner.spawn(file, args, options);
+      },
+    };
+    const said: string[] = [];
+    // As a program on a noexec file system: it starts and says nothing.
+    const source = { program: () => Promise.resolve('/bin/true'), runner };
+    for (const text of ['first', 'second']) {
+      const relay = await bindUdpForwardRelay(
+        { port: 0, target: () => ({ address: '127.0.0.1', port: server.port }), log: (m) => said.push(m) },
+        source,
+      );
+      if (relay === null) throw new Error('no port');
+      opened.push(relay);
+      expect(await ask(await udpClient(), relay.port, text)).toBe(text);
+    }
+    expect(spawned).toEqual(['/bin/true']);
+    expect(said).toEqual(['native udp relay did not start: relaying in-process']);
+  });
+
   it('exits when its standard input closes: a forwarder killed leaves no relay behind', async () => {
     const root = await stateRoot();
     const program = await nativeUdpRelayProgram(root, daemonRunner, () => {}, {})();

@@ -1,4 +1,4 @@
-import { errorMessage } from '../../common/errors.js';
+import { errorMessage, PortpilotError } from '../../common/errors.js';
 import type { ProcessRunner } from '../../runtime/process-runner.js';
 import type { HostListener } from '../host/host-listener.js';
 import { startNativeUdpRelay, type NativeUdpRelay } from './native-udp/native-udp-relay.js';
@@ -7,6 +7,9 @@ import { bindUdpRelay, MAX_UDP_SESSIONS, sessionIdleMs, type UdpRelayOptions } f
 /** How often a native relay's target is looked at again (a new container address reaches it this late). */
 export const NATIVE_TARGET_POLL_MS = 250;
 const DEFAULT_BIND_ADDRESS = '127.0.0.1';
+
+/** Sources whose program started and said nothing (it cannot run here): their forwards relay in-process. */
+const cannotRun = new WeakSet<NativeUdpRelaySource>();
 
 /** The native UDP relay where it can be had: its program (null: none) and the runner that starts it. */
 export interface NativeUdpRelaySource {
@@ -28,7 +31,9 @@ export async function bindUdpForwardRelay(
 ): Promise<HostListener | null> {
   const log = options.log ?? (() => {});
   const first = options.target();
-  if (native === null || first === null || first.open !== undefined) return bindUdpRelay(options);
+  if (native === null || first === null || first.open !== undefined || cannotRun.has(native)) {
+    return bindUdpRelay(options);
+  }
   const program = await native.program();
   if (program === null) return bindUdpRelay(options);
   let relay: NativeUdpRelay | null;
@@ -41,6 +46,8 @@ export async function bindUdpForwardRelay(
       onStderr: (text) => log('native udp relay said', { port: options.port, text: text.trim() }),
     });
   } catch (error) {
+    // A program that does not run at all is not tried again for the next forward.
+    if (error instanceof PortpilotError && error.code === 'FORWARDER_FAILED') cannotRun.add(native);
     log('native udp relay did not start: relaying in-process', { error: errorMessage(error) });
     return bindUdpRelay(options);
   }

@@ -78,8 +78,14 @@ export async function startNativeUdpRelay(
     await endStdinThenSignal(child, EXIT_GRACE_MS);
     if (reply?.kind === 'taken') return null;
     const shown = options.bindAddress.includes(':') ? `[${options.bindAddress}]` : options.bindAddress;
-    const why = reply === null ? 'it exited or said nothing' : `${reply.address}: ${reply.code}`;
-    throw new ForwarderError(`cannot bind UDP ${shown}:${options.port}: ${why}`, {
+    if (reply === null) {
+      // Not the port's fault: the program does not run here (a noexec state dir, say).
+      throw new ForwarderError(`the native UDP relay ${program} exited or said nothing`, {
+        code: 'FORWARDER_FAILED',
+        description: 'Its UDP forwards relay in-process.',
+      });
+    }
+    throw new ForwarderError(`cannot bind UDP ${shown}:${options.port}: ${reply.address}: ${reply.code}`, {
       code: 'PORT_UNAVAILABLE',
       description: `The native UDP relay (${program}) could not bind ${shown}:${options.port}.`,
     });
