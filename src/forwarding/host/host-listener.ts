@@ -23,12 +23,12 @@ export function isLoopbackAddress(address: string): boolean {
   if (isIP(v4) === 4) return v4.startsWith('127.');
   return isIP(address) === 6 && new URL(`http://[${address}]/`).hostname === '[::1]';
 }
-const IPV6_LOOPBACK = '::1';
+export const IPV6_LOOPBACK = '::1';
 
 // The port is someone else's (or privileged): not an error, the caller picks another port.
-const TAKEN_CODES = new Set(['EADDRINUSE', 'EACCES']);
+export const TAKEN_CODES: ReadonlySet<string> = new Set(['EADDRINUSE', 'EACCES']);
 // The host has no IPv6 loopback: IPv4 alone is all there is to bind.
-const NO_IPV6_CODES = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+export const NO_IPV6_CODES: ReadonlySet<string> = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
 type ListenOutcome = { server: Server } | { error: NodeJS.ErrnoException };
 

@@ -1,12 +1,11 @@
 import { errorMessage, PortpilotError } from '../../common/errors.js';
 import type { ProcessRunner } from '../../runtime/process-runner.js';
-import type { HostListener } from '../host/host-listener.js';
+import { DEFAULT_BIND_ADDRESS, type HostListener } from '../host/host-listener.js';
 import { startNativeUdpRelay, type NativeUdpRelay } from './native-udp/native-udp-relay.js';
 import { bindUdpRelay, MAX_UDP_SESSIONS, sessionIdleMs, type UdpRelayOptions } from './udp-relay.js';
 
 /** How often a native relay's target is looked at again (a new container address reaches it this late). */
 export const NATIVE_TARGET_POLL_MS = 250;
-const DEFAULT_BIND_ADDRESS = '127.0.0.1';
 
 /** Sources whose program started and said nothing (it cannot run here): their forwards relay in-process. */
 const cannotRun = new WeakSet<NativeUdpRelaySource>();

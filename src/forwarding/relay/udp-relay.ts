@@ -1,7 +1,13 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { errorMessage, ForwarderError } from '../../common/errors.js';
-import type { HostListener } from '../host/host-listener.js';
+import {
+  DEFAULT_BIND_ADDRESS,
+  IPV6_LOOPBACK,
+  NO_IPV6_CODES,
+  TAKEN_CODES,
+  type HostListener,
+} from '../host/host-listener.js';
 import type { Log } from '../../common/log.js';
 import {
   openSession,
@@ -23,10 +29,6 @@ export const UDP_SESSION_IDLE_MS = 90_000;
 export const MAX_UDP_SESSIONS = 1_024;
 /** The largest UDP payload over IPv4 (65,535 minus the IP and UDP headers). */
 export const MAX_UDP_PAYLOAD_BYTES = 65_507;
-const IPV6_LOOPBACK = '::1';
-const DEFAULT_BIND_ADDRESS = '127.0.0.1';
-const TAKEN_CODES = new Set(['EADDRINUSE', 'EACCES']);
-const NO_IPV6_CODES = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT']);
 
 export interface UdpRelayOptions {
   port: number;

@@ -20,15 +20,7 @@ def dgram_watch(d):
     global starved
     room = len(out) < OUT_HIGH
     starved = starved or not room
-    mask = (R if room else 0) | (W if d.queue else 0)
-    if mask != d.mask:
-        if d.mask == 0:
-            sel.register(d.sock, mask, d)
-        elif mask == 0:
-            sel.unregister(d.sock)
-        else:
-            sel.modify(d.sock, mask, d)
-        d.mask = mask
+    set_mask(d, (R if room else 0) | (W if d.queue else 0))
 
 def dgram_end(d, why=None):
     del dgrams[d.id]

@@ -36,14 +36,18 @@ def watch(s):
         room = len(out) < OUT_HIGH
         starved = starved or not room
         mask = (R if not s.eof_out and s.credit > 0 and room else 0) | (W if s.inbuf else 0)
-    if mask != s.mask:
-        if s.mask == 0:
-            sel.register(s.sock, mask, s)
+    set_mask(s, mask)
+
+def set_mask(o, mask):
+    # A stream's or datagram session's socket in the selector, for the events it wants now (none: out).
+    if mask != o.mask:
+        if o.mask == 0:
+            sel.register(o.sock, mask, o)
         elif mask == 0:
-            sel.unregister(s.sock)
+            sel.unregister(o.sock)
         else:
-            sel.modify(s.sock, mask, s)
-        s.mask = mask
+            sel.modify(o.sock, mask, o)
+        o.mask = mask
 
 def forget(s, rst=False):
     del streams[s.id]

@@ -38,7 +38,6 @@ export function targetCommand(target: { address: string; port: number } | null):
 export interface NativeUdpRelay {
   readonly port: number;
   readonly addresses: string[];
-  readonly pid: number | undefined;
   /** Where datagrams go from now on (null: dropped); a change ends every session. */
   setTarget(target: { address: string; port: number } | null): void;
   /** Resolves with its exit code once it has exited, for whatever reason. */
@@ -96,7 +95,6 @@ export async function startNativeUdpRelay(
   return {
     port: reply.port,
     addresses: reply.addresses,
-    pid: child.pid,
     exited: child.exited,
     setTarget(target) {
       const command = targetCommand(target);
